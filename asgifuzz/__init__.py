@@ -1,0 +1,28 @@
+"""asgifuzz: find concurrency, cancellation and streaming bugs in ASGI middleware.
+
+Light at import time: the heavy parts (Starlette, the driver) load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from asgifuzz._driver import run
+    from asgifuzz._oracles import check, judge
+
+__all__ = ["__version__", "check", "judge", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from asgifuzz._driver import run
+
+        return run
+    if name in ("check", "judge"):
+        from asgifuzz import _oracles
+
+        return getattr(_oracles, name)
+    raise AttributeError(f"module 'asgifuzz' has no attribute {name!r}")

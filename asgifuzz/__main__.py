@@ -1,0 +1,9 @@
+"""``python -m asgifuzz``: the same as the ``asgifuzz`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from asgifuzz._cli import main
+
+sys.exit(main())

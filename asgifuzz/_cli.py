@@ -1,0 +1,177 @@
+"""The command line: ``asgifuzz fuzz`` and ``asgifuzz replay``.
+
+Exit status: 0 nothing found, 1 failures found, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from asgifuzz._errors import AsgiFuzzError
+
+BACKEND_CHOICES = {
+    "asyncio": ("asyncio",),
+    "trio": ("trio",),
+    "both": ("asyncio", "trio"),
+}
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asgifuzz",
+        description="Fuzz ASGI middleware stacks for concurrency, cancellation and "
+        "streaming bugs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    fz = sub.add_parser(
+        "fuzz", help="fuzz the built-in models against the installed Starlette"
+    )
+    fz.add_argument(
+        "--max-time",
+        type=_positive,
+        default=60.0,
+        metavar="S",
+        help="seconds to generate cases for (shrinking comes on top); default 60",
+    )
+    fz.add_argument(
+        "--backend",
+        choices=sorted(BACKEND_CHOICES),
+        default="both",
+        help="event loop(s) to run each case on; default both",
+    )
+    fz.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the case generator; default 0",
+    )
+    fz.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the summary as JSON"
+    )
+    fz.add_argument(
+        "--no-database",
+        action="store_true",
+        help="do not read or write the Hypothesis example database",
+    )
+    rp = sub.add_parser("replay", help="run saved cases again and show what happens")
+    rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
+    rp.add_argument("--trace", action="store_true", help="print the message timeline")
+    return parser
+
+
+def _write_json(path: Path, data: object) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from hypothesis import settings as hsettings
+
+    import starlette
+
+    from asgifuzz._fuzz import fuzz
+
+    backends = BACKEND_CHOICES[args.backend]
+    database = None if args.no_database else hsettings.default.database
+    version = getattr(starlette, "__version__", "?")
+    print(
+        f"asgifuzz: fuzzing for {args.max_time:g}s on {'+'.join(backends)} "
+        f"against Starlette {version} (seed {args.seed})",
+        flush=True,
+    )
+    report = fuzz(
+        max_time=args.max_time, backends=backends, seed_=args.seed, database=database
+    )
+    print(
+        f"cases run: {report.cases} in {report.elapsed:.1f}s "
+        f"({report.cases_per_second:.1f} cases/s, each on {len(backends)} backend(s))"
+    )
+    print(
+        "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items()))
+    )
+    print(f"distinct failures: {len(report.findings)}")
+    for n, finding in enumerate(report.findings, 1):
+        flaky = " (flaky: did not fail again on replay)" if finding.flaky else ""
+        print(f"\n--- failure {n}: {finding.key} on {finding.backend}{flaky}")
+        for message in finding.messages:
+            print(f"  {message}")
+        print("  shrunk case:")
+        print("  " + finding.case.to_json().replace("\n", "\n  "))
+    if args.json is not None:
+        data = report.to_data()
+        data["starlette"] = version
+        _write_json(args.json, data)
+    return 1 if report.findings else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from asgifuzz._oracles import judge
+    from asgifuzz._outcome import timeline
+    from asgifuzz.models import Case, case_from_data
+
+    backends = BACKEND_CHOICES[args.backend]
+    loaded: list[tuple[Path, Case]] = []
+    for path in args.paths:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise AsgiFuzzError(f"{path}: cannot read it ({exc.strerror})") from None
+        data = json.loads(text) if text.strip().startswith("{") else None
+        if isinstance(data, dict) and "case" in data and "format" not in data:
+            loaded.append((path, case_from_data(data["case"], source=f"{path}: case")))
+        else:
+            loaded.append((path, Case.from_json(text, source=str(path))))
+    failed = False
+    for path, case in loaded:
+        verdict = judge(case, backends)
+        status = "FAILS" if verdict.failed else "passes"
+        print(f"{path}: {status}")
+        for backend, violations in verdict.violations.items():
+            for v in violations:
+                print(f"  {backend}: [{v.key}] {v.message}")
+        if args.trace:
+            for outcome in verdict.outcomes.values():
+                print(timeline(outcome))
+        failed = failed or verdict.failed
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``asgifuzz`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "fuzz":
+            return _fuzz(args)
+        return _replay(args)
+    except AsgiFuzzError as exc:
+        print(f"asgifuzz: error: {exc}", file=sys.stderr)
+        return 2

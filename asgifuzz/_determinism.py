@@ -1,0 +1,96 @@
+"""Make both schedulers replayable.
+
+trio shuffles each batch of runnable tasks with a module-level ``random.Random``;
+importing Hypothesis registers it (trio's Hypothesis plugin) and switches trio to
+its deterministic, seedable order. `seed_trio` seeds it from the case.
+
+asyncio runs callbacks FIFO, but anyio keeps the tasks and child scopes of a
+cancel scope in plain ``set`` objects and delivers cancellation in their
+iteration order, which follows object addresses. `install` makes those sets
+iterate in insertion order (a private-attribute patch of anyio's asyncio
+backend, checked by the test suite on every supported anyio), so the order of
+cancellation is the order tasks were started.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+_installed = False
+
+
+class OrderedSet(set[Any]):
+    """A ``set`` that iterates in insertion order (order kept in a dict)."""
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        super().__init__()
+        self._order: dict[Any, None] = {}
+        for item in items:
+            self.add(item)
+
+    def add(self, item: Any) -> None:
+        super().add(item)
+        self._order[item] = None
+
+    def remove(self, item: Any) -> None:
+        super().remove(item)
+        del self._order[item]
+
+    def discard(self, item: Any) -> None:
+        super().discard(item)
+        self._order.pop(item, None)
+
+    def pop(self) -> Any:
+        item = next(iter(self._order))
+        self.remove(item)
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._order.clear()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._order))
+
+    def copy(self) -> OrderedSet:
+        return OrderedSet(self)
+
+
+def _ordered_init(init: Any, names: tuple[str, ...]) -> Any:
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        for name in names:
+            value = getattr(self, name, None)
+            if type(value) is set:
+                setattr(self, name, OrderedSet(value))
+
+    __init__.asgifuzz_ordered = True  # type: ignore[attr-defined]
+    return __init__
+
+
+def install() -> None:
+    """Patch anyio's asyncio backend for insertion-ordered cancellation (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from anyio._backends import _asyncio
+
+    for cls_name, names in (
+        ("CancelScope", ("_tasks", "_child_scopes")),
+        ("TaskGroup", ("_tasks",)),
+    ):
+        cls = getattr(_asyncio, cls_name)
+        if not getattr(cls.__init__, "asgifuzz_ordered", False):
+            cls.__init__ = _ordered_init(cls.__init__, names)
+    _installed = True
+
+
+def seed_trio(seed: int) -> None:
+    """Seed trio's scheduler so that a case replays with the same interleaving."""
+    import hypothesis  # noqa: F401  (its trio plugin enables seedable scheduling)
+    from trio._core import _run
+
+    _run._r.seed(seed)

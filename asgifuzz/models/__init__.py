@@ -1,0 +1,52 @@
+"""Models: a case as plain, JSON-serialisable data, and `build` to make it live.
+
+A `Case` says everything about one run: the middleware `Stack` (`Layer` s,
+outermost first), the `Endpoint`, the `Request` as the client sends it, when the
+`Client` goes away and how the `Server` behaves.
+"""
+
+from __future__ import annotations
+
+from asgifuzz.models._build import build
+from asgifuzz.models._case import (
+    BACKGROUNDS,
+    BEHAVIOURS,
+    DISCONNECTS,
+    ENDPOINT_KINDS,
+    FORMAT_VERSION,
+    LAYER_KINDS,
+    METHODS,
+    SERVERS,
+    STARLETTE_MIDDLEWARES,
+    Case,
+    Client,
+    Endpoint,
+    Layer,
+    Request,
+    Server,
+    Stack,
+    case_from_data,
+    case_to_data,
+)
+
+__all__ = [
+    "BACKGROUNDS",
+    "BEHAVIOURS",
+    "DISCONNECTS",
+    "ENDPOINT_KINDS",
+    "FORMAT_VERSION",
+    "LAYER_KINDS",
+    "METHODS",
+    "SERVERS",
+    "STARLETTE_MIDDLEWARES",
+    "Case",
+    "Client",
+    "Endpoint",
+    "Layer",
+    "Request",
+    "Server",
+    "Stack",
+    "build",
+    "case_from_data",
+    "case_to_data",
+]

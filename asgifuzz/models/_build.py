@@ -1,0 +1,69 @@
+"""Turn a `Case` into a live Starlette app, with a `Tap` on every boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from asgifuzz.models._case import METHODS, Case, Layer
+from asgifuzz.models._endpoint import build_endpoint
+from asgifuzz.models._middleware import (
+    ModelASGIMiddleware,
+    ModelHTTPMiddleware,
+    starlette_middleware,
+)
+from asgifuzz.models._record import ASGIApp, Recorder, Tap
+
+
+def layer_name(index: int, layer: Layer) -> str:
+    return f"layer {index} ({layer.kind})"
+
+
+def _layer_factory(
+    index: int, layer: Layer, rec: Recorder
+) -> tuple[type[Any], dict[str, Any]]:
+    if layer.family == "starlette":
+        return starlette_middleware(layer)
+    cls = ModelHTTPMiddleware if layer.family == "bhm" else ModelASGIMiddleware
+    return cls, {"model": layer, "recorder": rec, "name": layer_name(index, layer)}
+
+
+def build(case: Case, rec: Recorder) -> ASGIApp:
+    """Build the live ASGI app of ``case``; ``rec`` receives everything it does.
+
+    The boundaries are numbered from the server inward (boundary 0 is the
+    server's, which the driver records) and named by what lies inside them;
+    ``rec.boundaries`` gets the names.
+    """
+    layers = case.stack.layers
+    route = Route("/", build_endpoint(case.endpoint, rec), methods=list(METHODS))
+    if case.stack.mode == "starlette":
+        rec.boundaries[:] = [
+            "ServerErrorMiddleware",
+            *(layer_name(i, la) for i, la in enumerate(layers)),
+            "ExceptionMiddleware",
+            "endpoint",
+        ]
+        middleware = []
+        for i, layer in enumerate(layers):
+            cls, options = _layer_factory(i, layer, rec)
+            middleware.append(Middleware(Tap, recorder=rec, where=i + 1))
+            middleware.append(Middleware(cls, **options))
+        middleware.append(Middleware(Tap, recorder=rec, where=len(layers) + 1))
+        app: ASGIApp = Starlette(routes=[route], middleware=middleware)
+    else:
+        rec.boundaries[:] = [
+            *(layer_name(i, la) for i, la in enumerate(layers)),
+            "Starlette",
+            "endpoint",
+        ]
+        app = Starlette(routes=[route])
+        for i in reversed(range(len(layers))):
+            app = Tap(app, recorder=rec, where=i + 1)
+            cls, options = _layer_factory(i, layers[i], rec)
+            app = cls(app, **options)
+    route.app = Tap(route.app, recorder=rec, where=len(rec.boundaries) - 1)
+    return app

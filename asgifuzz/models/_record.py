@@ -1,0 +1,143 @@
+"""What a run leaves behind: the recorder the live models write to, and the taps.
+
+A `Tap` is a pure-ASGI layer put between every pair of layers; it adds no
+checkpoint, so it changes no interleaving, and records each message crossing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened, at logical time ``tick`` and virtual time ``time``.
+
+    ``where`` is the index of a boundary (0 is the server's) for ``receive``,
+    ``send``, ``raise`` and ``return`` events, or -1 for model notes.
+    """
+
+    tick: int
+    time: float
+    where: int
+    kind: str
+    message: dict[str, Any] | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Read:
+    """What a layer or the endpoint read of the request body."""
+
+    who: str
+    data: bytes
+    complete: bool
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Background:
+    """One background task: who attached it and when it ran."""
+
+    owner: str
+    runs: int = 0
+    started: int | None = None
+    finished: int | None = None
+    raised: BaseException | None = None
+    response_complete_at_start: bool = False
+    response_complete_at_end: bool = False
+
+
+@dataclass
+class Recorder:
+    """Collects everything the live app and the driver do during one run."""
+
+    boundaries: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    raised: list[BaseException] = field(default_factory=list)
+    handled: list[BaseException] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)
+    chunks_made: list[int] = field(default_factory=list)
+    disconnects_seen: list[tuple[str, int]] = field(default_factory=list)
+    response_complete: int | None = None
+    disconnected: int | None = None
+    _tick: int = 0
+    _time: float = 0.0
+
+    def tick(self) -> int:
+        self._tick += 1
+        return self._tick
+
+    def log(
+        self,
+        where: int,
+        kind: str,
+        message: Message | None = None,
+        detail: str = "",
+    ) -> int:
+        tick = self.tick()
+        copy = None
+        if message is not None:
+            copy = dict(message)
+            if "headers" in copy:
+                copy["headers"] = [tuple(h) for h in copy["headers"]]
+        try:
+            self._time = anyio.current_time()
+        except Exception:  # a worker thread: no event loop; time stands still there
+            pass
+        self.events.append(Event(tick, self._time, where, kind, copy, detail))
+        return tick
+
+    def note(self, detail: str) -> int:
+        return self.log(-1, "note", detail=detail)
+
+    def model_raise(self, exc: BaseException) -> BaseException:
+        self.raised.append(exc)
+        self.note(f"raise {type(exc).__name__}: {exc}")
+        return exc
+
+
+def describe_briefly(exc: BaseException) -> str:
+    """``Type: message`` without addresses (cancellations show only their type)."""
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+class Tap:
+    """A recording pure-ASGI layer between two layers (one boundary)."""
+
+    def __init__(self, app: ASGIApp, *, recorder: Recorder, where: int) -> None:
+        self.app = app
+        self.rec = recorder
+        self.where = where
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rec, where = self.rec, self.where
+
+        async def tapped_receive() -> Message:
+            message = await receive()
+            rec.log(where, "receive", message)
+            return message
+
+        async def tapped_send(message: Message) -> None:
+            rec.log(where, "send", message)
+            await send(message)
+
+        try:
+            await self.app(scope, tapped_receive, tapped_send)
+        except BaseException as exc:
+            rec.log(where, "raise", detail=describe_briefly(exc))
+            raise
+        rec.log(where, "return")

@@ -1,0 +1,23 @@
+"""Hypothesis strategies for asgifuzz cases; each returns plain `asgifuzz.models` data."""
+
+from __future__ import annotations
+
+from asgifuzz.strategies._cases import (
+    body_chunkings,
+    cases,
+    disconnect_schedules,
+    endpoints,
+    middleware_stacks,
+    requests,
+    server_profiles,
+)
+
+__all__ = [
+    "body_chunkings",
+    "cases",
+    "disconnect_schedules",
+    "endpoints",
+    "middleware_stacks",
+    "requests",
+    "server_profiles",
+]

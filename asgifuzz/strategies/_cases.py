@@ -1,0 +1,209 @@
+"""Hypothesis strategies that build `Case` models (plain data, never live apps).
+
+Structure is drawn first (how many layers, how many chunks), then the parts,
+and every registry is ordered simplest first, so failing examples shrink toward
+fewer layers, fewer and shorter chunks, simpler kinds and no disconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from asgifuzz.models import (
+    BACKGROUNDS,
+    ENDPOINT_KINDS,
+    LAYER_KINDS,
+    SERVERS,
+    Case,
+    Client,
+    Endpoint,
+    Layer,
+    Request,
+    Server,
+    Stack,
+)
+from asgifuzz.models._case import MEDIA_TYPES, METHODS, STACK_MODES
+
+_HEADERS = (
+    ("accept-encoding", "gzip"),
+    ("content-type", "text/plain"),
+    ("origin", "http://example.com"),
+    ("access-control-request-method", "POST"),
+    ("content-type", "application/json"),
+)
+
+
+def _check_bounds(name: str, lo: int, hi: int) -> None:
+    if lo < 0:
+        raise InvalidArgument(f"Cannot have min_{name}={lo} < 0; pass a count >= 0")
+    if hi < lo:
+        raise InvalidArgument(
+            f"Cannot have max_{name}={hi} < min_{name}={lo}; raise max_{name}"
+        )
+
+
+def _check_kinds(
+    name: str, kinds: Sequence[str] | None, allowed: Sequence[str]
+) -> list[str]:
+    if kinds is None:
+        return list(allowed)
+    chosen = list(kinds)
+    unknown = [k for k in chosen if k not in allowed]
+    if unknown or not chosen:
+        raise InvalidArgument(
+            f"{name}={chosen!r} must be a non-empty subset of {list(allowed)}; "
+            f"unknown: {unknown}"
+        )
+    return [k for k in allowed if k in chosen]  # keep the simplest-first order
+
+
+_pauses = st.tuples(st.integers(0, 2), st.integers(0, 2))
+
+
+@st.composite
+def _layer(draw: st.DrawFn, kinds: Sequence[str]) -> Layer:
+    kind = draw(st.sampled_from(kinds))
+    options: dict[str, int | str | bool] = {}
+    if kind == "starlette.gzip":
+        options["minimum_size"] = draw(st.sampled_from((0, 500)))
+    elif kind == "starlette.cors":
+        options["origin"] = draw(st.sampled_from(("*", "http://example.com")))
+    elif kind == "starlette.trusted_host":
+        options["host"] = draw(st.sampled_from(("testserver", "*", "example.com")))
+    pauses = (0, 0) if kind.startswith("starlette.") else draw(_pauses)
+    return Layer(kind=kind, pauses=pauses, options=options)
+
+
+def middleware_stacks(
+    *,
+    min_layers: int = 0,
+    max_layers: int = 4,
+    kinds: Sequence[str] | None = None,
+) -> st.SearchStrategy[Stack]:
+    """Stacks of ``min_layers`` to ``max_layers`` layers drawn from ``kinds``.
+
+    ``kinds`` defaults to every kind in `asgifuzz.models.LAYER_KINDS`
+    (`BaseHTTPMiddleware` behaviours, their pure-ASGI twins and Starlette's own
+    middlewares). The mode is ``Starlette(middleware=...)`` or hand wrapping.
+    Shrinks toward fewer layers, pass-through layers and the Starlette mode.
+    """
+    _check_bounds("layers", min_layers, max_layers)
+    chosen = _check_kinds("kinds", kinds, LAYER_KINDS)
+    return st.builds(
+        lambda layers, mode: Stack(layers=tuple(layers), mode=mode),
+        st.lists(_layer(chosen), min_size=min_layers, max_size=max_layers),
+        st.sampled_from(STACK_MODES),
+    )
+
+
+@st.composite
+def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
+    kind = draw(st.sampled_from(kinds))
+    fields: dict[str, object] = {"kind": kind}
+    if kind == "plain":
+        fields["status"] = draw(st.sampled_from((200, 201, 404)))
+    elif kind == "empty":
+        fields["status"] = draw(st.sampled_from((204, 304)))
+    elif kind in ("stream", "raise_streaming"):
+        fields["chunks"] = draw(st.integers(0 if kind == "stream" else 0, 4))
+        fields["media_type"] = draw(st.sampled_from(MEDIA_TYPES))
+        fields["interval"] = draw(st.sampled_from((0, 1)))
+    elif kind in ("echo", "stream_body"):
+        fields["on_disconnect"] = draw(st.sampled_from(("raise", "respond")))
+    if kind in ("raise", "raise_streaming"):
+        fields["group"] = draw(st.booleans())
+    if kind not in ("raise",):
+        fields["background"] = draw(st.sampled_from(BACKGROUNDS))
+    if kind != "sync":
+        fields["pauses"] = draw(_pauses)
+    return Endpoint(**fields)  # type: ignore[arg-type]
+
+
+def endpoints(*, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Endpoint]:
+    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`).
+
+    Options are drawn only where the kind uses them: statuses, chunk counts,
+    media types (``text/event-stream`` among them), intervals in virtual
+    seconds, exception groups, background tasks and checkpoints.
+    """
+    return _endpoint(_check_kinds("kinds", kinds, ENDPOINT_KINDS))
+
+
+def body_chunkings(
+    *,
+    min_chunks: int = 0,
+    max_chunks: int = 4,
+    max_chunk_size: int = 8,
+    allow_empty_chunks: bool = True,
+) -> st.SearchStrategy[tuple[bytes, ...]]:
+    """Request bodies as the segments the client sends, e.g. ``(b"ab", b"", b"c")``.
+
+    Empty segments become ``b""`` messages with ``more_body=True`` on servers
+    that send them (the ``strict`` profile); the others skip them, as real
+    servers do. Shrinks toward fewer, shorter chunks.
+    """
+    _check_bounds("chunks", min_chunks, max_chunks)
+    _check_bounds("chunk_size", 0, max_chunk_size)
+    chunk = st.binary(min_size=0 if allow_empty_chunks else 1, max_size=max_chunk_size)
+    return st.lists(chunk, min_size=min_chunks, max_size=max_chunks).map(tuple)
+
+
+def requests(*, max_chunks: int = 4) -> st.SearchStrategy[Request]:
+    """HTTP requests: method, query, a few meaningful headers, a chunked body, scheme."""
+    return st.builds(
+        Request,
+        method=st.sampled_from(METHODS),
+        query=st.sampled_from(("", "q=1")),
+        headers=st.lists(st.sampled_from(_HEADERS), max_size=3, unique=True).map(tuple),
+        body=body_chunkings(max_chunks=max_chunks),
+        scheme=st.sampled_from(("http", "https")),
+    )
+
+
+def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
+    """When the client hangs up: never (shrinks here), at the n-th ``receive()``,
+    after the response starts, after the n-th response body message, or after n
+    scheduler checkpoints."""
+    _check_bounds("at", 0, max_at)
+    at = st.integers(0, max_at)
+    return st.one_of(
+        st.just(Client()),
+        st.builds(Client, disconnect=st.just("receive"), at=at),
+        st.just(Client(disconnect="response_start")),
+        st.builds(Client, disconnect=st.just("body_message"), at=at),
+        st.builds(Client, disconnect=st.just("checkpoints"), at=at),
+    )
+
+
+def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
+    """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow ``send()``."""
+    chosen = _check_kinds("names", names, SERVERS)
+    return st.builds(
+        Server, name=st.sampled_from(chosen), send_checkpoints=st.integers(0, 2)
+    )
+
+
+def cases(
+    *,
+    stack: st.SearchStrategy[Stack] | None = None,
+    endpoint: st.SearchStrategy[Endpoint] | None = None,
+    request: st.SearchStrategy[Request] | None = None,
+    client: st.SearchStrategy[Client] | None = None,
+    server: st.SearchStrategy[Server] | None = None,
+) -> st.SearchStrategy[Case]:
+    """Whole cases; each part (a strategy) defaults to its default strategy:
+    `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
+    `server_profiles`. ``seed`` (trio's scheduler seed) shrinks toward 0.
+    """
+    return st.builds(
+        Case,
+        stack=stack if stack is not None else middleware_stacks(),
+        endpoint=endpoint if endpoint is not None else endpoints(),
+        request=request if request is not None else requests(),
+        client=client if client is not None else disconnect_schedules(),
+        server=server if server is not None else server_profiles(),
+        seed=st.integers(0, 2**32 - 1),
+    )

@@ -26,7 +26,7 @@ from asgifuzz._outcome import Outcome, ServerResponse
 from asgifuzz._vtime import VirtualTimeLoop, blocking_threads
 from asgifuzz.models import Case, Server, build
 from asgifuzz.models._middleware import pause
-from asgifuzz.models._record import Message, Recorder
+from asgifuzz.models._record import Message, Recorder, describe_briefly
 
 #: Virtual seconds a client that never hangs up waits for its response.
 PATIENCE = 30.0
@@ -257,9 +257,12 @@ async def _drive(case: Case, rec: Recorder, outcome: Outcome, backend: str) -> N
             with server.app_scope:
                 try:
                     await app(scope, server.receive, server.send)
-                except Exception as exc:
+                except (KeyboardInterrupt, SystemExit, anyio.get_cancelled_exc_class()):
+                    raise
+                except BaseException as exc:
+                    # BaseException: anyio 3's ExceptionGroup is not an Exception.
                     outcome.escaped = exc
-                    rec.log(0, "raise", detail=f"{type(exc).__name__}: {exc}")
+                    rec.log(0, "raise", detail=describe_briefly(exc))
                 else:
                     rec.log(0, "return")
             outcome.returned = True

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from asgifuzz._driver import BACKENDS, PATIENCE, ClientDisconnected, run
 from asgifuzz._errors import ModelError, violation_class
-from asgifuzz._outcome import Outcome, describe
+from asgifuzz._outcome import Outcome, describe, group_members
 from asgifuzz.models import Case
 from asgifuzz.models._case import PASSTHROUGH_KINDS, Stack
 
@@ -70,9 +70,8 @@ class Violation:
 def _members(exc: BaseException) -> list[BaseException]:
     """``exc`` and, for a group, every exception nested in it."""
     out = [exc]
-    if isinstance(exc, BaseExceptionGroup):
-        for e in exc.exceptions:
-            out += _members(e)
+    for e in group_members(exc):
+        out += _members(e)
     return out
 
 
@@ -93,6 +92,10 @@ def _same(a: BaseException, b: BaseException) -> bool:
         and len(a.exceptions) == len(b.exceptions)
         and all(_same(x, y) for x, y in zip(a.exceptions, b.exceptions, strict=True))
     )
+
+
+def _is_group(exc: BaseException) -> bool:
+    return bool(group_members(exc))
 
 
 def _is_disconnect_error(exc: BaseException) -> bool:
@@ -148,10 +151,10 @@ class _Judge:
         exc = o.escaped
         if exc is not None and id(exc) not in self.raised_ids:
             leaves = _members(exc)
-            wrapped = isinstance(exc, BaseExceptionGroup) and all(
+            wrapped = _is_group(exc) and all(
                 id(e) in self.model_ids or _is_disconnect_error(e)
                 for e in leaves[1:]
-                if not isinstance(e, BaseExceptionGroup)
+                if not _is_group(e)
             )
             if id(exc) in self.model_ids or wrapped:
                 pass  # I6 says how the app's own exception was changed.
@@ -410,7 +413,7 @@ class _Judge:
         handled_ids = {id(m) for h in rec.handled for m in _members(h)}
         for h in rec.handled:
             if (
-                isinstance(h, BaseExceptionGroup)
+                _is_group(h)
                 and id(h) not in self.model_ids
                 and self._single_model_leaf(h) is not None
             ):
@@ -437,7 +440,7 @@ class _Judge:
                     "the group was collapsed",
                     "collapsed",
                 )
-            elif id(exc) not in self.raised_ids and isinstance(exc, BaseExceptionGroup):
+            elif id(exc) not in self.raised_ids and _is_group(exc):
                 inner = self._single_model_leaf(exc)
                 if inner is not None:
                     self.fail(
@@ -632,13 +635,7 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
         keys = {b: sorted({v.key for v in vs}) for b, vs in verdict.violations.items()}
         if len({tuple(k) for k in keys.values()}) > 1:
             text = "; ".join(f"{b}: {k or 'no violation'}" for b, k in keys.items())
-            differ = sorted(
-                set.union(*map(set, keys.values()))
-                - set.intersection(*map(set, keys.values()))
-            )
-            verdict.violations["both"] = [
-                Violation("I10", f"the backends disagree ({text})", "+".join(differ))
-            ]
+            verdict.violations["both"] = [Violation("I10", f"the backends disagree ({text})")]
     return verdict
 
 

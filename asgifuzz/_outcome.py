@@ -22,6 +22,20 @@ class ServerResponse:
     complete: bool = False
 
 
+def group_members(exc: BaseException) -> tuple[BaseException, ...]:
+    """The members of an exception group of any kind, or ``()``.
+
+    Besides the builtin groups, anyio 3 has its own ``ExceptionGroup`` (a
+    ``BaseException``) and old trio its ``MultiError``; both keep ``exceptions``.
+    """
+    members = getattr(exc, "exceptions", None)
+    if isinstance(members, list | tuple) and all(
+        isinstance(m, BaseException) for m in members
+    ):
+        return tuple(members)
+    return ()
+
+
 def _chain(exc: BaseException | None) -> list[BaseException]:
     """``exc``, its causes, contexts and group members (each once)."""
     seen: dict[int, BaseException] = {}
@@ -32,8 +46,7 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
             continue
         seen[id(e)] = e
         todo += [x for x in (e.__cause__, e.__context__) if x is not None]
-        if isinstance(e, BaseExceptionGroup):
-            todo += list(e.exceptions)
+        todo += list(group_members(e))
     return list(seen.values())
 
 
@@ -89,9 +102,10 @@ class Outcome:
 
 def describe(exc: BaseException) -> str:
     """``Type: message``, with group members, for messages and signatures."""
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, BaseExceptionGroup):
-        text += " [" + ", ".join(describe(e) for e in exc.exceptions) + "]"
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    members = group_members(exc)
+    if members:
+        text += " [" + ", ".join(describe(e) for e in members) + "]"
     return text
 
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 T = TypeVar("T")
@@ -79,7 +80,7 @@ def _thread_executor() -> ThreadPoolExecutor:
 
 async def _run_sync_blocking(func: Callable[..., T], *args: Any, **_options: Any) -> T:
     """``anyio.to_thread.run_sync`` with the loop waiting: a thread pauses the clock."""
-    await anyio.sleep(0)  # the real one is a checkpoint too
+    await anyio.lowlevel.checkpoint()  # the real one is a checkpoint too
     context = contextvars.copy_context()
     future = _thread_executor().submit(context.run, func, *args)
     return future.result()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
@@ -47,7 +48,7 @@ def _background(model: Endpoint, rec: Recorder) -> BackgroundTask | None:
         if model.background == "wait":
             await anyio.sleep(BACKGROUND_WAIT)
         else:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
         record.finished = rec.note("background task of the endpoint ends")
         record.response_complete_at_end = rec.response_complete is not None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from starlette.background import BackgroundTask
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -35,7 +36,7 @@ HEADER_PREFIX = "x-asgifuzz-"
 async def pause(n: int) -> None:
     """``n`` scheduler checkpoints, the unit of interleaving exploration."""
     for _ in range(n):
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 def transform(chunk: bytes) -> bytes:
@@ -48,7 +49,7 @@ async def run_background(rec: Recorder, record: Background, raises: bool) -> Non
     record.runs += 1
     record.started = rec.note(f"background task of {record.owner} starts")
     record.response_complete_at_start = rec.response_complete is not None
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     if raises:
         raise rec.model_raise(ModelError(f"background of {record.owner}"))
     record.finished = rec.note(f"background task of {record.owner} ends")

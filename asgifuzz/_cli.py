@@ -94,11 +94,11 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def _fuzz(args: argparse.Namespace) -> int:
+    import starlette
     from hypothesis import settings as hsettings
 
-    import starlette
-
     from asgifuzz._fuzz import fuzz
+    from asgifuzz.models import case_to_data
 
     backends = BACKEND_CHOICES[args.backend]
     database = None if args.no_database else hsettings.default.database
@@ -121,11 +121,15 @@ def _fuzz(args: argparse.Namespace) -> int:
     print(f"distinct failures: {len(report.findings)}")
     for n, finding in enumerate(report.findings, 1):
         flaky = " (flaky: did not fail again on replay)" if finding.flaky else ""
-        print(f"\n--- failure {n}: {finding.key} on {finding.backend}{flaky}")
+        print(
+            f"\n--- failure {n}: {finding.key} on {finding.backend}{flaky}, first seen "
+            f"after {finding.first_seen_s:.1f}s / {finding.first_seen_cases} cases"
+        )
         for message in finding.messages:
             print(f"  {message}")
-        print("  shrunk case:")
-        print("  " + finding.case.to_json().replace("\n", "\n  "))
+        print(
+            "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
+        )
     if args.json is not None:
         data = report.to_data()
         data["starlette"] = version

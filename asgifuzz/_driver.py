@@ -26,7 +26,7 @@ from asgifuzz._outcome import Outcome, ServerResponse
 from asgifuzz._vtime import VirtualTimeLoop, blocking_threads
 from asgifuzz.models import Case, Server, build
 from asgifuzz.models._middleware import pause
-from asgifuzz.models._record import Message, Recorder, describe_briefly
+from asgifuzz.models._record import ASGIApp, Message, Recorder, describe_briefly
 
 #: Virtual seconds a client that never hangs up waits for its response.
 PATIENCE = 30.0
@@ -47,7 +47,7 @@ SPEC_VERSIONS = {
 #: Profiles that send ``http.disconnect`` once, then block (the others repeat it).
 DISCONNECT_ONCE = ("hypercorn", "daphne")
 #: Profiles that drop the unread body when the client goes (the others deliver it).
-DROP_BODY_ON_DISCONNECT = ("uvicorn",)
+DROP_BODY_ON_DISCONNECT = ("uvicorn", "strict")
 
 
 class ClientDisconnected(OSError):
@@ -247,8 +247,13 @@ class _Server:
             self.app_scope.cancel()
 
 
-async def _drive(case: Case, rec: Recorder, outcome: Outcome, backend: str) -> None:
-    app = build(case, rec)
+async def _drive(
+    case: Case, rec: Recorder, outcome: Outcome, backend: str, app: ASGIApp | None
+) -> None:
+    if app is None:
+        app = build(case, rec)
+    else:
+        rec.boundaries[:] = ["app"]
     server = _Server(case, rec)
     scope = make_scope(case)
     with anyio.move_on_after(LIMIT) as limit:
@@ -290,8 +295,11 @@ def _run_backend(backend: str, main: Callable[[], Any], seed: int) -> None:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-def run(case: Case, backend: str = "asyncio") -> Outcome:
+def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> Outcome:
     """Run ``case`` once on ``backend`` (``"asyncio"`` or ``"trio"``).
+
+    ``app`` replaces the app built from the case's stack and endpoint (then
+    only the server's boundary is recorded).
 
     Returns the `Outcome`: every message at every boundary with logical and
     virtual timestamps, what escaped the app, what was read, when background
@@ -324,7 +332,7 @@ def run(case: Case, backend: str = "asyncio") -> Outcome:
         sys.unraisablehook = hook
         try:
             _run_backend(
-                backend, lambda: _drive(case, rec, outcome, backend), case.seed
+                backend, lambda: _drive(case, rec, outcome, backend, app), case.seed
             )
             outcome.freeze_exceptions()
             gc.collect(0)

@@ -34,6 +34,9 @@ class Finding:
     messages: list[str]
     case: Case
     flaky: bool = False
+    #: Seconds into the run and cases run when the failure was first seen.
+    first_seen_s: float = 0.0
+    first_seen_cases: int = 0
 
     def to_data(self) -> dict[str, Any]:
         from asgifuzz.models import case_to_data
@@ -43,6 +46,8 @@ class Finding:
             "backend": self.backend,
             "messages": self.messages,
             "flaky": self.flaky,
+            "first_seen_s": round(self.first_seen_s, 3),
+            "first_seen_cases": self.first_seen_cases,
             "case": case_to_data(self.case),
         }
 
@@ -113,6 +118,7 @@ def fuzz(
     """
     report = FuzzReport(backends=backends)
     known: set[str] = set()
+    first_seen: dict[str, tuple[float, int]] = {}
     start = time.perf_counter()
     deadline = start + max_time
     round_size, round_no = FIRST_ROUND, 0
@@ -146,6 +152,10 @@ def fuzz(
             if fresh:
                 fresh.sort(key=lambda bv: int(bv[1].invariant[1:]))
                 backend, first = fresh[0]
+                for _, v in fresh:
+                    first_seen.setdefault(
+                        v.key, (time.perf_counter() - start, report.cases)
+                    )
                 from asgifuzz._errors import violation_class
 
                 raise violation_class(first.key)([v for _, v in fresh], case, backend)
@@ -169,6 +179,8 @@ def fuzz(
                         ],
                         case=violation.case,
                         flaky=flaky,
+                        first_seen_s=first_seen.get(violation.key, (0.0, 0))[0],
+                        first_seen_cases=first_seen.get(violation.key, (0.0, 0))[1],
                     )
                 )
             if not _violations(exc):

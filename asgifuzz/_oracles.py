@@ -635,7 +635,9 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
         keys = {b: sorted({v.key for v in vs}) for b, vs in verdict.violations.items()}
         if len({tuple(k) for k in keys.values()}) > 1:
             text = "; ".join(f"{b}: {k or 'no violation'}" for b, k in keys.items())
-            verdict.violations["both"] = [Violation("I10", f"the backends disagree ({text})")]
+            verdict.violations["both"] = [
+                Violation("I10", f"the backends disagree ({text})")
+            ]
     return verdict
 
 

@@ -1,0 +1,150 @@
+"""Corpus entries: a shrunk case plus what is known about it, as reviewable JSON.
+
+An entry names the failure key it shows (``I1:RuntimeError``), its status
+(``new``, ``known-upstream`` with a link, ``fixed``) and the Starlette releases
+it affects, so that the test suite replays it as a strict xfail inside that
+range and as a pass outside it. Loading is strict, and a corpus file can only
+name asgifuzz's own models: it never makes anything get imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asgifuzz._errors import CaseFormatError
+from asgifuzz.models import Case, case_from_data
+
+ENTRY_FORMAT = 1
+STATUSES = ("new", "known-upstream", "fixed")
+_KEY = re.compile(r"^I(10|[1-9])(:[\w.+-]+)?$")
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"0.32.0.post1"`` -> ``(0, 32, 0)``: the release numbers only."""
+    match = re.match(r"^\d+(\.\d+)*", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a release number like '0.38.3'")
+    return tuple(int(p) for p in match.group(0).split("."))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One corpus file."""
+
+    path: Path
+    key: str
+    title: str
+    status: str
+    upstream: str
+    affected: tuple[tuple[str, str], ...]
+    backends: tuple[str, ...]
+    case: Case
+
+    def affects(self, version: str) -> bool:
+        """Whether Starlette ``version`` lies in one of the affected ranges."""
+        v = parse_version(version)
+        return any(
+            parse_version(lo) <= v <= parse_version(hi) for lo, hi in self.affected
+        )
+
+    def describe_range(self) -> str:
+        return ", ".join(f"{lo}-{hi}" for lo, hi in self.affected) or "no release"
+
+
+def _fail(path: Path, field: str, rule: str) -> CaseFormatError:
+    return CaseFormatError(f"{path}: field {field!r} {rule}")
+
+
+def load_entry(path: Path) -> Entry:
+    """Read and validate one corpus file; `CaseFormatError` names the field."""
+    try:
+        data: Any = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseFormatError(f"{path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CaseFormatError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it"
+        ) from None
+    allowed = {
+        "format",
+        "key",
+        "title",
+        "status",
+        "upstream",
+        "affected",
+        "backends",
+        "case",
+    }
+    if not isinstance(data, dict):
+        raise _fail(path, "$", "must be an object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise _fail(
+            path, "$", f"has unknown keys {unknown}; allowed: {sorted(allowed)}"
+        )
+    if data.get("format") != ENTRY_FORMAT:
+        raise _fail(
+            path, "format", f"is {data.get('format')!r}; must be {ENTRY_FORMAT}"
+        )
+    key = data.get("key")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise _fail(
+            path, "key", f"is {key!r}; must look like 'I1:RuntimeError' or 'I3'"
+        )
+    status = data.get("status")
+    if status not in STATUSES:
+        raise _fail(path, "status", f"is {status!r}; must be one of {list(STATUSES)}")
+    texts = {}
+    for name in ("title", "upstream"):
+        value = data.get(name, "")
+        if not isinstance(value, str) or len(value) > 500:
+            raise _fail(path, name, "must be a string of at most 500 characters")
+        texts[name] = value
+    affected = data.get("affected", [])
+    if not isinstance(affected, list) or not all(
+        isinstance(r, list)
+        and len(r) == 2
+        and all(isinstance(v, str) and _VERSION.match(v) for v in r)
+        for r in affected
+    ):
+        raise _fail(
+            path,
+            "affected",
+            'must be a list of [first, last] releases, e.g. [["0.28.0", "0.38.2"]]',
+        )
+    backends = data.get("backends", ["asyncio", "trio"])
+    if (
+        not isinstance(backends, list)
+        or not backends
+        or not set(backends) <= {"asyncio", "trio"}
+    ):
+        raise _fail(
+            path, "backends", "must be a non-empty list of 'asyncio' and 'trio'"
+        )
+    case = case_from_data(data.get("case"), source=f"{path}: case")
+    return Entry(
+        path=path,
+        key=key,
+        title=texts["title"],
+        status=status,
+        upstream=texts["upstream"],
+        affected=tuple((lo, hi) for lo, hi in affected),
+        backends=tuple(backends),
+        case=case,
+    )
+
+
+def load_corpus(directory: Path) -> list[Entry]:
+    """Every ``*.json`` entry below ``directory``, sorted by path."""
+    return [load_entry(p) for p in sorted(directory.glob("*.json"))]
+
+
+def starlette_version() -> str:
+    from importlib.metadata import version
+
+    return version("starlette")

@@ -1,0 +1,36 @@
+"""Shared fixtures: Hypothesis profiles and the one backend fixture."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis auto-loads its own "ci" profile (database=None) when CI is set, so
+# ours are registered and loaded explicitly.
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=5000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("ASGIFUZZ_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
+
+
+@pytest.fixture(params=["asyncio", "trio"], scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per event loop."""
+    return str(request.param)

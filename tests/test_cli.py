@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asgifuzz import _fuzz, _oracles
+from asgifuzz._cli import main
+from asgifuzz._oracles import Verdict, Violation
+from asgifuzz.models import Case, Endpoint, Request
+
+
+def test_fuzz_writes_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "summary.json"
+    status = main(
+        [
+            "fuzz",
+            "--max-time",
+            "0.5",
+            "--backend",
+            "asyncio",
+            "--no-database",
+            "--json",
+            str(out),
+        ]
+    )
+    data = json.loads(out.read_text())
+    assert status == (1 if data["findings"] else 0)
+    assert data["cases"] > 0
+    assert data["backends"] == ["asyncio"]
+    assert sum(data["outcomes"].values()) == data["cases"]
+    printed = capsys.readouterr().out
+    assert "cases run:" in printed
+    assert "cases/s" in printed
+
+
+def _judge_with(fail: bool):  # type: ignore[no-untyped-def]
+    real = _oracles.judge
+
+    def judge(case: Case, backends: tuple[str, ...] = ("asyncio", "trio")) -> Verdict:
+        verdict = real(case, backends)
+        for b in backends:
+            verdict.violations[b] = (
+                [Violation("I4", "made up for the test", "app")]
+                if fail and case.request.body
+                else []
+            )
+        verdict.violations.pop("both", None)
+        return verdict
+
+    return judge
+
+
+def test_fuzz_reports_a_shrunk_failure_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_fuzz, "judge", _judge_with(fail=True))
+    out = tmp_path / "s.json"
+    status = main(
+        [
+            "fuzz",
+            "--max-time",
+            "1",
+            "--backend",
+            "trio",
+            "--no-database",
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 1
+    finding = json.loads(out.read_text())["findings"][0]
+    assert finding["key"] == "I4:app"
+    # Shrunk to the simplest failing body: one chunk of one zero byte, or empty.
+    assert finding["case"]["request"]["body"] in (["\u0000"], [""])
+    assert "failure 1: I4:app on trio" in capsys.readouterr().out
+
+
+def test_fuzz_exits_0_when_nothing_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_fuzz, "judge", _judge_with(fail=False))
+    assert (
+        main(["fuzz", "--max-time", "0.3", "--backend", "asyncio", "--no-database"])
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fuzz", "--max-time", "-1"],
+        ["fuzz", "--max-time", "soon"],
+        ["fuzz", "--backend", "curio"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_replay_a_missing_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json: cannot read it" in capsys.readouterr().err
+
+
+def test_replay_a_malformed_file_names_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": 1, "endpoint": {"kind": "exec"}}))
+    assert main(["replay", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err
+    assert "'endpoint.kind'" in err
+
+
+def test_replay_with_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "case.json"
+    case = Case(
+        endpoint=Endpoint(kind="echo"), request=Request(method="POST", body=(b"ab",))
+    )
+    path.write_text(case.to_json())
+    assert main(["replay", str(path), "--trace", "--backend", "asyncio"]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: passes" in out
+    assert (
+        "server -> ServerErrorMiddleware: http.request body=b'ab' more_body=False"
+        in out
+    )
+    assert "endpoint -> ExceptionMiddleware: http.response.start status=200" in out

@@ -101,7 +101,8 @@ def _fuzz(args: argparse.Namespace) -> int:
     from asgifuzz.models import case_to_data
 
     backends = BACKEND_CHOICES[args.backend]
-    database = None if args.no_database else hsettings.default.database
+    default = hsettings.default
+    database = None if args.no_database or default is None else default.database
     version = getattr(starlette, "__version__", "?")
     print(
         f"asgifuzz: fuzzing for {args.max_time:g}s on {'+'.join(backends)} "

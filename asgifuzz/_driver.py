@@ -250,6 +250,12 @@ class _Server:
 async def _drive(
     case: Case, rec: Recorder, outcome: Outcome, backend: str, app: ASGIApp | None
 ) -> None:
+    if backend == "asyncio":
+        rec.clock = asyncio.get_running_loop().time
+    else:
+        import trio
+
+        rec.clock = trio.lowlevel.current_clock().current_time
     if app is None:
         app = build(case, rec)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,8 @@ CORPUS = Path(__file__).parent.parent / "corpus"
 VERSION = starlette_version()
 
 
-def _params() -> list[object]:
-    params = []
+def _params() -> list[Any]:
+    params: list[Any] = []
     for entry in load_corpus(CORPUS):
         for backend in entry.backends:
             marks = []

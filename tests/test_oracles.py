@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ BODY = {"type": "http.response.body", "body": b"ok", "more_body": False}
 
 def outcome(
     case: Case | None = None,
-    events: list[tuple[int, str, dict[str, Any] | None]] | None = None,
+    events: Sequence[tuple[int, str, Mapping[str, Any] | None]] | None = None,
     **fields: Any,
 ) -> Outcome:
     """An outcome with two boundaries (server -> app -> endpoint) and ``events``."""
@@ -27,7 +28,8 @@ def outcome(
     if events is None:
         events = [(0, "send", START), (0, "send", BODY)]
     for where, kind, message in events:
-        rec.events.append(Event(rec.tick(), 0.0, where, kind, message))
+        copy = None if message is None else dict(message)
+        rec.events.append(Event(rec.tick(), 0.0, where, kind, copy))
     for name in ("raised", "handled", "reads", "background", "chunks_made"):
         if name in fields:
             setattr(rec, name, fields.pop(name))

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, target
 
 from asgifuzz._corpus import load_corpus, starlette_version
-from asgifuzz._oracles import judge
+from asgifuzz._oracles import Violation, judge
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 
@@ -47,11 +47,7 @@ def test_backends_agree(case: Case) -> None:
     assert not disagreements, disagreements[0].message
 
 
-def _explained(violations: dict[str, list[object]], known: set[str]) -> bool:
+def _explained(violations: dict[str, list[Violation]], known: set[str]) -> bool:
     """A disagreement that only a known upstream bug explains is not news."""
-    keys = {
-        getattr(v, "key", "")
-        for b in ("asyncio", "trio")
-        for v in violations.get(b, [])
-    }
+    keys = {v.key for b in ("asyncio", "trio") for v in violations.get(b, [])}
     return keys <= known

@@ -51,7 +51,7 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
         for i, layer in enumerate(layers):
             cls, options = _layer_factory(i, layer, rec)
             middleware.append(Middleware(Tap, recorder=rec, where=i + 1))
-            middleware.append(Middleware(cls, **options))
+            middleware.append(Middleware(cls, **options))  # type: ignore[arg-type]
         middleware.append(Middleware(Tap, recorder=rec, where=len(layers) + 1))
         app: ASGIApp = Starlette(routes=[route], middleware=middleware)
     else:

@@ -27,10 +27,12 @@ BACKGROUND_WAIT = 1.0
 
 
 def _error(rec: Recorder, origin: str, group: bool) -> BaseException:
-    exc: BaseException = ModelError(origin)
+    error = ModelError(origin)
     if group:
-        exc = ExceptionGroup(f"group raised on purpose by {origin}", [exc])
-    return rec.model_raise(exc)
+        return rec.model_raise(
+            ExceptionGroup(f"group raised on purpose by {origin}", [error])
+        )
+    return rec.model_raise(error)
 
 
 def _background(model: Endpoint, rec: Recorder) -> BackgroundTask | None:

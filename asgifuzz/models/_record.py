@@ -72,8 +72,9 @@ class Recorder:
     disconnects_seen: list[tuple[str, int]] = field(default_factory=list)
     response_complete: int | None = None
     disconnected: int | None = None
+    #: The virtual clock; the driver sets it (callable from worker threads too).
+    clock: Callable[[], float] = field(default=lambda: 0.0)
     _tick: int = 0
-    _time: float = 0.0
 
     def tick(self) -> int:
         self._tick += 1
@@ -92,11 +93,7 @@ class Recorder:
             copy = dict(message)
             if "headers" in copy:
                 copy["headers"] = [tuple(h) for h in copy["headers"]]
-        try:
-            self._time = anyio.current_time()
-        except Exception:  # a worker thread: no event loop; time stands still there
-            pass
-        self.events.append(Event(tick, self._time, where, kind, copy, detail))
+        self.events.append(Event(tick, self.clock(), where, kind, copy, detail))
         return tick
 
     def note(self, detail: str) -> int:

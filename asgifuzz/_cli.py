@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "--json", type=Path, metavar="PATH", help="also write the summary as JSON"
     )
     fz.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="DIR",
+        help="save each shrunk failure as a corpus entry in DIR",
+    )
+    fz.add_argument(
         "--no-database",
         action="store_true",
         help="do not read or write the Hypothesis example database",
@@ -131,6 +137,17 @@ def _fuzz(args: argparse.Namespace) -> int:
         print(
             "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
         )
+        if args.corpus is not None:
+            from asgifuzz._corpus import save_finding
+
+            saved = save_finding(
+                args.corpus,
+                finding.key,
+                finding.case,
+                finding.backend,
+                finding.messages,
+            )
+            print(f"  saved: {saved}")
     if args.json is not None:
         data = report.to_data()
         data["starlette"] = version

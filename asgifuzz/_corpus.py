@@ -39,6 +39,7 @@ class Entry:
     path: Path
     key: str
     title: str
+    notes: str
     status: str
     upstream: str
     affected: tuple[tuple[str, str], ...]
@@ -100,11 +101,15 @@ def load_entry(path: Path) -> Entry:
     if status not in STATUSES:
         raise _fail(path, "status", f"is {status!r}; must be one of {list(STATUSES)}")
     texts = {}
-    for name in ("title", "upstream"):
+    for name in ("title", "upstream", "notes", "found"):
         value = data.get(name, "")
-        if not isinstance(value, str) or len(value) > 500:
-            raise _fail(path, name, "must be a string of at most 500 characters")
+        if not isinstance(value, str) or len(value) > 2000:
+            raise _fail(path, name, "must be a string of at most 2000 characters")
         texts[name] = value
+    for name in ("versions", "messages"):
+        value = data.get(name, {} if name == "versions" else [])
+        if not isinstance(value, dict | list):
+            raise _fail(path, name, "must be an object or a list of strings")
     affected = data.get("affected", [])
     if not isinstance(affected, list) or not all(
         isinstance(r, list)
@@ -131,6 +136,7 @@ def load_entry(path: Path) -> Entry:
         path=path,
         key=key,
         title=texts["title"],
+        notes=texts["notes"],
         status=status,
         upstream=texts["upstream"],
         affected=tuple((lo, hi) for lo, hi in affected),
@@ -148,3 +154,62 @@ def starlette_version() -> str:
     from importlib.metadata import version
 
     return version("starlette")
+
+
+def environment() -> dict[str, str]:
+    """Versions of everything that decides how a case runs."""
+    import platform
+    from importlib.metadata import version
+
+    found = {"python": platform.python_version()}
+    for name in ("starlette", "anyio", "trio", "hypothesis"):
+        found[name] = version(name)
+    return found
+
+
+def save_finding(
+    directory: Path, key: str, case: Case, backend: str, messages: list[str]
+) -> Path:
+    """Save a shrunk failure as a ``new`` entry, atomically; return its path.
+
+    The file is named by its key and the hash of the case's canonical JSON, so
+    the same case found twice (by two workers, say) is one file.
+    """
+    import datetime
+    import hashlib
+    import os
+    import tempfile
+
+    from asgifuzz.models import case_to_data
+
+    env = environment()
+    case_text = json.dumps(case_to_data(case), sort_keys=True)
+    digest = hashlib.sha256(case_text.encode()).hexdigest()[:12]
+    slug = re.sub(r"[^\w]+", "-", key).strip("-").lower()
+    path = directory / f"{slug}-{digest}.json"
+    data = {
+        "format": ENTRY_FORMAT,
+        "key": key,
+        "title": messages[0][:200] if messages else key,
+        "status": "new",
+        "upstream": "",
+        "affected": [[env["starlette"], env["starlette"]]],
+        "backends": [backend]
+        if backend in ("asyncio", "trio")
+        else ["asyncio", "trio"],
+        "found": datetime.date.today().isoformat(),
+        "versions": env,
+        "messages": messages,
+        "case": case_to_data(case),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

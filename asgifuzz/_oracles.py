@@ -123,9 +123,19 @@ class _Judge:
         return next((r for r in self.rec.raised if _same(exc, r)), exc)
 
     def _single_model_leaf(self, group: BaseException) -> BaseException | None:
-        """The one model exception a group wraps, or None (zero, or several)."""
-        leaves = [m for m in _members(group) if id(m) in self.model_ids]
-        return leaves[0] if len(leaves) == 1 else None
+        """The one model exception a group wraps alone, or None.
+
+        Policy: a group of several real failures (two model exceptions, or one
+        and the server's disconnect error) is a fair way to report them.
+        """
+        leaves = [
+            m
+            for m in _members(group)
+            if id(m) in self.model_ids or _is_disconnect_error(m)
+        ]
+        if len(leaves) == 1 and id(leaves[0]) in self.model_ids:
+            return leaves[0]
+        return None
 
     def fail(self, invariant: str, message: str, tag: str = "") -> None:
         self.out.append(Violation(invariant, message, tag))

@@ -135,3 +135,28 @@ def test_replay_with_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         in out
     )
     assert "endpoint -> ExceptionMiddleware: http.response.start status=200" in out
+
+
+def test_fuzz_saves_corpus_entries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from asgifuzz._corpus import load_corpus
+
+    monkeypatch.setattr(_fuzz, "judge", _judge_with(fail=True))
+    corpus = tmp_path / "corpus"
+    args = ["fuzz", "--max-time", "0.5", "--backend", "asyncio", "--no-database"]
+    assert main([*args, "--corpus", str(corpus)]) == 1
+    (entry,) = load_corpus(corpus)
+    assert entry.key == "I4:app"
+    assert entry.status == "new"
+    assert entry.backends == ("asyncio",)
+    assert not list(corpus.glob(".*.tmp"))  # nothing half-written
+
+
+def test_python_dash_m() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "asgifuzz", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert "fuzz" in out.stdout

@@ -13,7 +13,6 @@ timer used): the endpoint waits for a body message the server already delivered.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -23,8 +22,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-Message = dict[str, Any]
+from starlette.types import Message
 
 
 class Server:

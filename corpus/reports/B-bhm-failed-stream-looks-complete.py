@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -23,8 +22,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-
-Message = dict[str, Any]
+from starlette.types import Message
 
 
 class Server:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from starlette.applications import Starlette
@@ -30,9 +29,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-Message = dict[str, Any]
 RUNS = 20
 
 

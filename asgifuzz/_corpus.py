@@ -80,6 +80,10 @@ def load_entry(path: Path) -> Entry:
         "affected",
         "backends",
         "case",
+        "notes",
+        "found",
+        "versions",
+        "messages",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")

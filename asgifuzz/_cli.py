@@ -167,9 +167,14 @@ def _replay(args: argparse.Namespace) -> int:
             text = path.read_text()
         except OSError as exc:
             raise AsgiFuzzError(f"{path}: cannot read it ({exc.strerror})") from None
-        data = json.loads(text) if text.strip().startswith("{") else None
-        if isinstance(data, dict) and "case" in data and "format" not in data:
-            loaded.append((path, case_from_data(data["case"], source=f"{path}: case")))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and "case" in data:
+            from asgifuzz._corpus import load_entry
+
+            loaded.append((path, load_entry(path).case))
         else:
             loaded.append((path, Case.from_json(text, source=str(path))))
     failed = False

@@ -623,11 +623,13 @@ def _transparency(case: Case, outcome: Outcome, backend: str) -> list[Violation]
         for n, a, b in zip(names, with_, without, strict=True)
         if a != b
     ]
+    differing = [n for n, a, b in zip(names, with_, without, strict=True) if a != b]
     return [
         Violation(
             "I8",
             "the server sees a different response with the pass-through layers than "
             f"without them ({'; '.join(diffs)})",
+            "+".join(differing),
         )
     ]
 

@@ -238,7 +238,7 @@ def test_i8_transparency(monkeypatch: pytest.MonkeyPatch) -> None:
     without = outcome(response=ServerResponse(True, 200, [], b"ok", 1, False))
     monkeypatch.setattr(_oracles, "run", lambda case, backend: without)
     violations = _oracles._transparency(case, with_layer, "asyncio")
-    assert [v.key for v in violations] == ["I8"]
+    assert [v.key for v in violations] == ["I8:complete"]
     assert "complete: True vs False" in violations[0].message
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from asgifuzz import _determinism
-from asgifuzz._outcome import Outcome, ServerResponse
+from asgifuzz._outcome import Outcome, ServerResponse, group_members
 from asgifuzz._vtime import VirtualTimeLoop, blocking_threads
 from asgifuzz.models import Case, Server, build
 from asgifuzz.models._middleware import pause
@@ -272,11 +272,15 @@ async def _drive(
                     raise
                 except BaseException as exc:
                     # BaseException: anyio 3's ExceptionGroup is not an Exception.
-                    outcome.escaped = exc
                     rec.log(0, "raise", detail=describe_briefly(exc))
+                    if _only_cancellations(exc):
+                        # anyio 3 on trio wraps our own cancellation in its group,
+                        # where trio cannot strip it: the app did not return.
+                        raise
+                    outcome.escaped = exc
                 else:
                     rec.log(0, "return")
-            outcome.returned = True
+                outcome.returned = True
             tg.cancel_scope.cancel()
     outcome.hung = limit.cancel_called and not outcome.returned
     outcome.app_cancelled = server.app_scope.cancel_called
@@ -288,6 +292,13 @@ async def _drive(
         outcome.pending_tasks = [
             repr(t) for t in asyncio.all_tasks() if t is not current and not t.done()
         ]
+
+
+def _only_cancellations(exc: BaseException) -> bool:
+    members = group_members(exc)
+    if not members:
+        return isinstance(exc, anyio.get_cancelled_exc_class())
+    return all(_only_cancellations(m) for m in members)
 
 
 def _run_backend(backend: str, main: Callable[[], Any], seed: int) -> None:

@@ -109,7 +109,8 @@ def describe_briefly(exc: BaseException) -> str:
     """``Type: message`` without addresses (cancellations show only their type)."""
     if isinstance(exc, anyio.get_cancelled_exc_class()):
         return type(exc).__name__
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 class Tap:

@@ -171,10 +171,18 @@ def _replay(args: argparse.Namespace) -> int:
             data = json.loads(text)
         except json.JSONDecodeError:
             data = None
-        if isinstance(data, dict) and "case" in data:
+        if (
+            isinstance(data, dict)
+            and "case" in data
+            and "key" in data
+            and "format" in data
+        ):
             from asgifuzz._corpus import load_entry
 
             loaded.append((path, load_entry(path).case))
+        elif isinstance(data, dict) and "case" in data:
+            # a finding copied out of ``fuzz --json``, or any {"case": ...} wrapper
+            loaded.append((path, case_from_data(data["case"], source=f"{path}: case")))
         else:
             loaded.append((path, Case.from_json(text, source=str(path))))
     failed = False

@@ -8,7 +8,7 @@ import pytest
 from asgifuzz import _fuzz, _oracles
 from asgifuzz._cli import main
 from asgifuzz._oracles import Verdict, Violation
-from asgifuzz.models import Case, Endpoint, Request
+from asgifuzz.models import Case, Endpoint, Request, case_to_data
 
 
 def test_fuzz_writes_a_summary(
@@ -137,7 +137,9 @@ def test_replay_with_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "endpoint -> ExceptionMiddleware: http.response.start status=200" in out
 
 
-def test_fuzz_saves_corpus_entries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_fuzz_saves_corpus_entries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from asgifuzz._corpus import load_corpus
 
     monkeypatch.setattr(_fuzz, "judge", _judge_with(fail=True))
@@ -160,3 +162,19 @@ def test_python_dash_m() -> None:
     )
     assert out.returncode == 0
     assert "fuzz" in out.stdout
+
+
+def test_replay_a_finding_from_fuzz_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    finding = {
+        "key": "I4:app",
+        "backend": "asyncio",
+        "flaky": False,
+        "first_seen_s": 0.1,
+        "case": case_to_data(Case()),
+    }
+    path = tmp_path / "finding.json"
+    path.write_text(json.dumps(finding))
+    assert main(["replay", str(path), "--backend", "asyncio"]) == 0
+    assert f"{path}: passes" in capsys.readouterr().out

@@ -294,7 +294,7 @@ class _Judge:
                 f"(last event: {self._last_event()})",
                 tag="app",
             )
-        elif o.timed_out and ep.kind != "wait_disconnect":
+        elif o.timed_out and ep.kind not in ("wait_disconnect", "poll_disconnect"):
             self.fail(
                 "I4",
                 f"the client waited {PATIENCE:g} virtual seconds and the response was "
@@ -508,7 +508,7 @@ class _Judge:
     # I9 ------------------------------------------------------------------
     def disconnect_delivered(self) -> None:
         if (
-            self.case.endpoint.kind != "wait_disconnect"
+            self.case.endpoint.kind not in ("wait_disconnect", "poll_disconnect")
             or self.rec.disconnected is None
         ):
             return
@@ -543,7 +543,7 @@ class _Judge:
         self.valid_response()
         self.message_sequences()
         self.request_body()
-        if self.case.endpoint.kind == "wait_disconnect" and self.o.hung:
+        if self.case.endpoint.kind in ("wait_disconnect", "poll_disconnect") and self.o.hung:
             self.disconnect_delivered()
         else:
             self.no_hang()

@@ -42,6 +42,7 @@ ENDPOINT_KINDS = (
     "echo",
     "stream_body",
     "wait_disconnect",
+    "poll_disconnect",
     "raise",
     "raise_streaming",
     "sync",

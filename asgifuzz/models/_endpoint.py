@@ -116,6 +116,11 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
                 )
             digest = hashlib.sha256(read.data).hexdigest()
             return PlainTextResponse(digest, background=background)
+        if kind == "poll_disconnect":
+            while not await request.is_disconnected():
+                await anyio.sleep(1)
+            rec.disconnects_seen.append(("endpoint", rec.note("endpoint saw disconnect")))
+            return PlainTextResponse("bye", background=background)
         if kind == "wait_disconnect":
             while (await request.receive())["type"] != "http.disconnect":
                 pass

@@ -543,7 +543,10 @@ class _Judge:
         self.valid_response()
         self.message_sequences()
         self.request_body()
-        if self.case.endpoint.kind in ("wait_disconnect", "poll_disconnect") and self.o.hung:
+        if (
+            self.case.endpoint.kind in ("wait_disconnect", "poll_disconnect")
+            and self.o.hung
+        ):
             self.disconnect_delivered()
         else:
             self.no_hang()

@@ -117,9 +117,11 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
             digest = hashlib.sha256(read.data).hexdigest()
             return PlainTextResponse(digest, background=background)
         if kind == "poll_disconnect":
-            while not await request.is_disconnected():
+            while not await request.is_disconnected():  # noqa: ASYNC110 (the model polls on purpose)
                 await anyio.sleep(1)
-            rec.disconnects_seen.append(("endpoint", rec.note("endpoint saw disconnect")))
+            rec.disconnects_seen.append(
+                ("endpoint", rec.note("endpoint saw disconnect"))
+            )
             return PlainTextResponse("bye", background=background)
         if kind == "wait_disconnect":
             while (await request.receive())["type"] != "http.disconnect":

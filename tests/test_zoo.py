@@ -59,8 +59,10 @@ class TestBehaviours:
         )
         layer_read, endpoint_read = o.recorder.reads
         assert layer_read.data == b"abcd"
-        expected = b"" if (family, behaviour) == ("bhm", "read_stream") else b"abcd"
-        assert endpoint_read.data == expected
+        if family == "asgi":
+            # The twin replays what it read; what the endpoint gets below a
+            # BaseHTTPMiddleware is Starlette's business (and invariant I3's).
+            assert endpoint_read.data == b"abcd"
 
     def test_poll_disconnect_sees_a_disconnect(self, backend: str, family: str) -> None:
         o = go(backend, Layer(f"{family}.poll_disconnect"), client=Client("receive", 0))

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from asgifuzz._driver import run
-    from asgifuzz._oracles import check, judge
+    from asgifuzz._verdict import check, judge
 
 __all__ = ["__version__", "check", "judge", "run"]
 
@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return run
     if name in ("check", "judge"):
-        from asgifuzz import _oracles
+        from asgifuzz import _verdict
 
-        return getattr(_oracles, name)
+        return getattr(_verdict, name)
     raise AttributeError(f"module 'asgifuzz' has no attribute {name!r}")

@@ -156,8 +156,8 @@ def _fuzz(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from asgifuzz._oracles import judge
     from asgifuzz._outcome import timeline
+    from asgifuzz._verdict import judge
     from asgifuzz.models import Case, case_from_data
 
     backends = BACKEND_CHOICES[args.backend]

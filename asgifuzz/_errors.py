@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from asgifuzz._oracles import Violation
+    from asgifuzz._violations import Violation
     from asgifuzz.models import Case
 
 

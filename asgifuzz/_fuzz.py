@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
 from asgifuzz._errors import InvariantViolation
-from asgifuzz._oracles import Verdict, judge
+from asgifuzz._verdict import Verdict, judge
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 

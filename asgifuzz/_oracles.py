@@ -20,88 +20,16 @@ Policy choices (where the right behaviour is not written down anywhere):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
-from asgifuzz._driver import BACKENDS, PATIENCE, ClientDisconnected, run
-from asgifuzz._errors import ModelError, violation_class
-from asgifuzz._outcome import Outcome, describe, group_members
-from asgifuzz.models import Case
-from asgifuzz.models._case import PASSTHROUGH_KINDS, Stack
+from asgifuzz._driver import PATIENCE
+from asgifuzz._errors import ModelError
+from asgifuzz._exceptions import is_disconnect_error, is_group, members, same
+from asgifuzz._outcome import Outcome, describe
+from asgifuzz._sequences import message_sequences
+from asgifuzz._violations import Violation
 
 #: Invariant ids and their short titles.
-INVARIANTS = {
-    "I1": "a valid response or a clean end",
-    "I2": "a valid ASGI message sequence",
-    "I3": "the body as the client sent it",
-    "I4": "no hang; streaming streams",
-    "I5": "background tasks run once, after the response",
-    "I6": "exceptions come out as themselves",
-    "I7": "nothing leaks",
-    "I8": "pass-through layers are transparent",
-    "I9": "the disconnect reaches who waits for it",
-    "I10": "asyncio and trio agree",
-}
 _LEAK_WARNINGS = ("ResourceWarning", "RuntimeWarning")
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken invariant, with the evidence in ``message``.
-
-    ``tag`` is a short, stable name for the kind of failure within the
-    invariant (an exception type, a warning's object, a reader), so that two
-    different bugs breaking the same invariant are reported apart.
-    """
-
-    invariant: str
-    message: str
-    tag: str = ""
-
-    @property
-    def key(self) -> str:
-        """``invariant:tag``, the failure's identity for deduplication."""
-        return f"{self.invariant}:{self.tag}" if self.tag else self.invariant
-
-    @property
-    def title(self) -> str:
-        return INVARIANTS[self.invariant]
-
-
-def _members(exc: BaseException) -> list[BaseException]:
-    """``exc`` and, for a group, every exception nested in it."""
-    out = [exc]
-    for e in group_members(exc):
-        out += _members(e)
-    return out
-
-
-def _same(a: BaseException, b: BaseException) -> bool:
-    """Whether ``a`` is ``b``, or a copy of group ``b`` that the machinery made.
-
-    ``ExceptionGroup.split``/``subgroup``/``derive`` (which task groups use)
-    return new group objects with the same type, message and member objects;
-    policy: such a copy still is "the app's exception itself".
-    """
-    if a is b:
-        return True
-    if not (isinstance(a, BaseExceptionGroup) and isinstance(b, BaseExceptionGroup)):
-        return False
-    return (
-        type(a) is type(b)
-        and a.message == b.message
-        and len(a.exceptions) == len(b.exceptions)
-        and all(_same(x, y) for x, y in zip(a.exceptions, b.exceptions, strict=True))
-    )
-
-
-def _is_group(exc: BaseException) -> bool:
-    return bool(group_members(exc))
-
-
-def _is_disconnect_error(exc: BaseException) -> bool:
-    from starlette.requests import ClientDisconnect
-
-    return isinstance(exc, ClientDisconnect | ClientDisconnected)
 
 
 class _Judge:
@@ -114,13 +42,13 @@ class _Judge:
             outcome.escaped = self._canonical(outcome.escaped)
         self.rec.handled[:] = [self._canonical(h) for h in self.rec.handled]
         self.raised_ids = {id(e) for e in self.rec.raised}
-        self.model_ids = {id(m) for e in self.rec.raised for m in _members(e)}
+        self.model_ids = {id(m) for e in self.rec.raised for m in members(e)}
         # The client is gone before the response was complete.
         gone, complete = self.rec.disconnected, self.rec.response_complete
         self.cut_short = gone is not None and (complete is None or gone < complete)
 
     def _canonical(self, exc: BaseException) -> BaseException:
-        return next((r for r in self.rec.raised if _same(exc, r)), exc)
+        return next((r for r in self.rec.raised if same(exc, r)), exc)
 
     def _single_model_leaf(self, group: BaseException) -> BaseException | None:
         """The one model exception a group wraps alone, or None.
@@ -130,8 +58,8 @@ class _Judge:
         """
         leaves = [
             m
-            for m in _members(group)
-            if id(m) in self.model_ids or _is_disconnect_error(m)
+            for m in members(group)
+            if id(m) in self.model_ids or is_disconnect_error(m)
         ]
         if len(leaves) == 1 and id(leaves[0]) in self.model_ids:
             return leaves[0]
@@ -160,15 +88,15 @@ class _Judge:
         o, r = self.o, self.o.response
         exc = o.escaped
         if exc is not None and id(exc) not in self.raised_ids:
-            leaves = _members(exc)
-            wrapped = _is_group(exc) and all(
-                id(e) in self.model_ids or _is_disconnect_error(e)
+            leaves = members(exc)
+            wrapped = is_group(exc) and all(
+                id(e) in self.model_ids or is_disconnect_error(e)
                 for e in leaves[1:]
-                if not _is_group(e)
+                if not is_group(e)
             )
             if id(exc) in self.model_ids or wrapped:
                 pass  # I6 says how the app's own exception was changed.
-            elif _is_disconnect_error(exc) and self.rec.disconnected is not None:
+            elif is_disconnect_error(exc) and self.rec.disconnected is not None:
                 pass  # the clean end of a request whose client has gone
             else:
                 self.fail(
@@ -193,76 +121,6 @@ class _Judge:
                 "client was still connected",
                 tag="incomplete",
             )
-
-    # I2 ------------------------------------------------------------------
-    def message_sequences(self) -> None:
-        for where, label in enumerate(self.rec.boundaries):
-            started = ended = False
-            for n, (_, m) in enumerate(self.events(where, "send")):
-                kind = m.get("type")
-                at = f"at the boundary into {label}, message #{n + 1} {kind!r}"
-                if ended:
-                    self.fail(
-                        "I2",
-                        f"{at} was sent after the final body message",
-                        "after-final",
-                    )
-                    break
-                if kind == "http.response.start":
-                    status = m.get("status")
-                    headers = m.get("headers", [])
-                    if started:
-                        self.fail(
-                            "I2", f"{at}: http.response.start sent twice", "start-twice"
-                        )
-                        break
-                    if type(status) is not int or not 100 <= status <= 599:
-                        self.fail(
-                            "I2",
-                            f"{at}: status {status!r} is not an int in [100, 599]",
-                            "status",
-                        )
-                    if not all(
-                        len(h) == 2 and all(isinstance(x, bytes) for x in h)
-                        for h in headers  # type: ignore[attr-defined]
-                    ):
-                        self.fail(
-                            "I2",
-                            f"{at}: headers are not (bytes, bytes) pairs",
-                            "headers",
-                        )
-                    started = True
-                elif kind == "http.response.body":
-                    if not started:
-                        self.fail(
-                            "I2", f"{at}: body before http.response.start", "body-first"
-                        )
-                        break
-                    if not isinstance(m.get("body", b""), bytes) or not isinstance(
-                        m.get("more_body", False), bool
-                    ):
-                        self.fail(
-                            "I2",
-                            f"{at}: body must be bytes, more_body a bool",
-                            "body-type",
-                        )
-                    ended = not m.get("more_body", False)
-                else:
-                    self.fail("I2", f"{at}: not a valid HTTP response message", "type")
-                    break
-            body_done = False
-            for n, (_, m) in enumerate(self.events(where, "receive")):
-                if m.get("type") == "http.request" and body_done:
-                    self.fail(
-                        "I2",
-                        f"at the boundary into {label}, received message #{n + 1} is "
-                        "http.request after the request body was complete",
-                        "request-after-body",
-                    )
-                    break
-                body_done = body_done or (
-                    m.get("type") == "http.request" and not m.get("more_body", False)
-                )
 
     # I3 ------------------------------------------------------------------
     def request_body(self) -> None:
@@ -420,10 +278,10 @@ class _Judge:
     def exceptions(self) -> None:
         o, rec = self.o, self.rec
         exc = o.escaped
-        handled_ids = {id(m) for h in rec.handled for m in _members(h)}
+        handled_ids = {id(m) for h in rec.handled for m in members(h)}
         for h in rec.handled:
             if (
-                _is_group(h)
+                is_group(h)
                 and id(h) not in self.model_ids
                 and self._single_model_leaf(h) is not None
             ):
@@ -442,7 +300,7 @@ class _Judge:
                 )
             elif id(exc) in self.model_ids and id(exc) not in self.raised_ids:
                 group = next(
-                    e for e in rec.raised if id(exc) in {id(m) for m in _members(e)}
+                    e for e in rec.raised if id(exc) in {id(m) for m in members(e)}
                 )
                 self.fail(
                     "I6",
@@ -450,7 +308,7 @@ class _Judge:
                     "the group was collapsed",
                     "collapsed",
                 )
-            elif id(exc) not in self.raised_ids and _is_group(exc):
+            elif id(exc) not in self.raised_ids and is_group(exc):
                 inner = self._single_model_leaf(exc)
                 if inner is not None:
                     self.fail(
@@ -475,11 +333,11 @@ class _Judge:
                     "swallowed",
                 )
             return
-        escaped_ids = {id(m) for m in _members(exc)} if exc is not None else set()
+        escaped_ids = {id(m) for m in members(exc)} if exc is not None else set()
         for raised in rec.raised:
             if id(raised) in escaped_ids or id(raised) in handled_ids:
                 continue
-            if any(id(m) in escaped_ids for m in _members(raised)):
+            if any(id(m) in escaped_ids for m in members(raised)):
                 continue
             self.fail(
                 "I6",
@@ -541,7 +399,7 @@ class _Judge:
 
     def judge(self) -> list[Violation]:
         self.valid_response()
-        self.message_sequences()
+        self.out += message_sequences(self.rec)
         self.request_body()
         if (
             self.case.endpoint.kind in ("wait_disconnect", "poll_disconnect")
@@ -576,99 +434,3 @@ def _top(o: Outcome) -> str:
 def judge_outcome(outcome: Outcome) -> list[Violation]:
     """The invariants that one run can judge alone (all but I8 and I10)."""
     return _Judge(outcome).judge()
-
-
-def _server_view(o: Outcome) -> tuple[object, ...]:
-    r = o.response
-    escaped = None if o.escaped is None else type(o.escaped).__name__
-    return (r.status, sorted(r.headers), r.body, r.complete, escaped)
-
-
-@dataclass
-class Verdict:
-    """The outcomes of a case on each backend and the invariants they broke."""
-
-    case: Case
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    violations: dict[str, list[Violation]] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return any(self.violations.values())
-
-    def first(self) -> tuple[str, Violation] | None:
-        """The most specific violation (lowest invariant number, I10 last)."""
-        found = [(b, v) for b, vs in self.violations.items() for v in vs]
-        found.sort(key=lambda bv: int(bv[1].invariant[1:]))
-        return found[0] if found else None
-
-
-def _transparency(case: Case, outcome: Outcome, backend: str) -> list[Violation]:
-    layers = case.stack.layers
-    if case.client.disconnect != "never" or not any(
-        la.kind in PASSTHROUGH_KINDS for la in layers
-    ):
-        return []
-    bare = replace(
-        case,
-        stack=Stack(
-            layers=tuple(la for la in layers if la.kind not in PASSTHROUGH_KINDS),
-            mode=case.stack.mode,
-        ),
-    )
-    other = run(bare, backend)
-    with_, without = _server_view(outcome), _server_view(other)
-    if with_ == without:
-        return []
-    names = ("status", "headers", "body", "complete", "escaped")
-    diffs = [
-        f"{n}: {a!r} vs {b!r}"
-        for n, a, b in zip(names, with_, without, strict=True)
-        if a != b
-    ]
-    differing = {n for n, a, b in zip(names, with_, without, strict=True) if a != b}
-    # Tag by the most telling difference: one bug, one key.
-    tag = next(
-        n
-        for n in ("complete", "status", "escaped", "body", "headers")
-        if n in differing
-    )
-    return [
-        Violation(
-            "I8",
-            "the server sees a different response with the pass-through layers than "
-            f"without them ({'; '.join(diffs)})",
-            tag,
-        )
-    ]
-
-
-def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
-    """Run ``case`` on each backend and judge every invariant."""
-    verdict = Verdict(case)
-    for backend in backends:
-        outcome = run(case, backend)
-        violations = judge_outcome(outcome)
-        violations += _transparency(case, outcome, backend)
-        verdict.outcomes[backend] = outcome
-        verdict.violations[backend] = violations
-    if len(backends) > 1:
-        keys = {b: sorted({v.key for v in vs}) for b, vs in verdict.violations.items()}
-        if len({tuple(k) for k in keys.values()}) > 1:
-            text = "; ".join(f"{b}: {k or 'no violation'}" for b, k in keys.items())
-            verdict.violations["both"] = [
-                Violation("I10", f"the backends disagree ({text})")
-            ]
-    return verdict
-
-
-def check(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
-    """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails."""
-    __tracebackhide__ = True
-    verdict = judge(case, backends)
-    first = verdict.first()
-    if first is not None:
-        backend, violation = first
-        all_violations = [v for vs in verdict.violations.values() for v in vs]
-        raise violation_class(violation.key)(all_violations, case, backend)
-    return verdict

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from asgifuzz import _fuzz, _oracles
+from asgifuzz import _fuzz, _verdict
 from asgifuzz._cli import main
-from asgifuzz._oracles import Verdict, Violation
+from asgifuzz._verdict import Verdict
+from asgifuzz._violations import Violation
 from asgifuzz.models import Case, Endpoint, Request, case_to_data
 
 
@@ -38,7 +39,7 @@ def test_fuzz_writes_a_summary(
 
 
 def _judge_with(fail: bool):  # type: ignore[no-untyped-def]
-    real = _oracles.judge
+    real = _verdict.judge
 
     def judge(case: Case, backends: tuple[str, ...] = ("asyncio", "trio")) -> Verdict:
         verdict = real(case, backends)

@@ -10,7 +10,7 @@ import pytest
 
 from asgifuzz._corpus import load_corpus, load_entry, parse_version, starlette_version
 from asgifuzz._errors import CaseFormatError
-from asgifuzz._oracles import judge
+from asgifuzz._verdict import judge
 from asgifuzz.models import Case, case_to_data
 
 CORPUS = Path(__file__).parent.parent / "corpus"

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from asgifuzz import _oracles
+from asgifuzz import _verdict
 from asgifuzz._errors import InvariantViolation, ModelError
-from asgifuzz._oracles import Violation, judge, judge_outcome
+from asgifuzz._oracles import judge_outcome
 from asgifuzz._outcome import Outcome, ServerResponse
+from asgifuzz._verdict import judge
+from asgifuzz._violations import Violation
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
 from asgifuzz.models._record import Background, Event, Read, Recorder
 
@@ -236,8 +238,8 @@ def test_i8_transparency(monkeypatch: pytest.MonkeyPatch) -> None:
     case = Case(stack=Stack(layers=(Layer("bhm.passthrough"),)))
     with_layer = outcome(case)
     without = outcome(response=ServerResponse(True, 200, [], b"ok", 1, False))
-    monkeypatch.setattr(_oracles, "run", lambda case, backend: without)
-    violations = _oracles._transparency(case, with_layer, "asyncio")
+    monkeypatch.setattr(_verdict, "run", lambda case, backend: without)
+    violations = _verdict._transparency(case, with_layer, "asyncio")
     assert [v.key for v in violations] == ["I8:complete"]
     assert "complete: True vs False" in violations[0].message
 
@@ -245,7 +247,7 @@ def test_i8_transparency(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_i10_backends_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
     good, bad = outcome(), outcome(escaped=RuntimeError("x"))
     runs = iter([good, bad])
-    monkeypatch.setattr(_oracles, "run", lambda case, backend: next(runs))
+    monkeypatch.setattr(_verdict, "run", lambda case, backend: next(runs))
     verdict = judge(Case())
     assert [v.key for v in verdict.violations["both"]] == ["I10"]
 
@@ -253,9 +255,9 @@ def test_i10_backends_disagree(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_raises_one_class_per_failure_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_oracles, "run", lambda case, backend: outcome(hung=True))
+    monkeypatch.setattr(_verdict, "run", lambda case, backend: outcome(hung=True))
     with pytest.raises(InvariantViolation) as info:
-        _oracles.check(Case(), ("asyncio",))
+        _verdict.check(Case(), ("asyncio",))
     assert type(info.value).__name__ == "InvariantViolationI4App"
     assert info.value.violations == [
         Violation("I4", info.value.violations[0].message, "app")

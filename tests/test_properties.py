@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import given, target
 
 from asgifuzz._corpus import load_corpus, starlette_version
-from asgifuzz._oracles import Violation, judge
+from asgifuzz._verdict import judge
+from asgifuzz._violations import Violation
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 

@@ -1,0 +1,113 @@
+"""Judging a case: every invariant, on each backend, and the two that compare runs.
+
+I8 (transparency) runs the case again without its pass-through layers; I10
+compares the verdicts of the backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from asgifuzz._driver import BACKENDS, run
+from asgifuzz._errors import violation_class
+from asgifuzz._oracles import judge_outcome
+from asgifuzz._outcome import Outcome
+from asgifuzz._violations import Violation
+from asgifuzz.models import Case
+from asgifuzz.models._case import PASSTHROUGH_KINDS, Stack
+
+
+def _server_view(o: Outcome) -> tuple[object, ...]:
+    r = o.response
+    escaped = None if o.escaped is None else type(o.escaped).__name__
+    return (r.status, sorted(r.headers), r.body, r.complete, escaped)
+
+
+@dataclass
+class Verdict:
+    """The outcomes of a case on each backend and the invariants they broke."""
+
+    case: Case
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    violations: dict[str, list[Violation]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return any(self.violations.values())
+
+    def first(self) -> tuple[str, Violation] | None:
+        """The most specific violation (lowest invariant number, I10 last)."""
+        found = [(b, v) for b, vs in self.violations.items() for v in vs]
+        found.sort(key=lambda bv: int(bv[1].invariant[1:]))
+        return found[0] if found else None
+
+
+def _transparency(case: Case, outcome: Outcome, backend: str) -> list[Violation]:
+    layers = case.stack.layers
+    if case.client.disconnect != "never" or not any(
+        la.kind in PASSTHROUGH_KINDS for la in layers
+    ):
+        return []
+    bare = replace(
+        case,
+        stack=Stack(
+            layers=tuple(la for la in layers if la.kind not in PASSTHROUGH_KINDS),
+            mode=case.stack.mode,
+        ),
+    )
+    other = run(bare, backend)
+    with_, without = _server_view(outcome), _server_view(other)
+    if with_ == without:
+        return []
+    names = ("status", "headers", "body", "complete", "escaped")
+    diffs = [
+        f"{n}: {a!r} vs {b!r}"
+        for n, a, b in zip(names, with_, without, strict=True)
+        if a != b
+    ]
+    differing = {n for n, a, b in zip(names, with_, without, strict=True) if a != b}
+    # Tag by the most telling difference: one bug, one key.
+    tag = next(
+        n
+        for n in ("complete", "status", "escaped", "body", "headers")
+        if n in differing
+    )
+    return [
+        Violation(
+            "I8",
+            "the server sees a different response with the pass-through layers than "
+            f"without them ({'; '.join(diffs)})",
+            tag,
+        )
+    ]
+
+
+def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
+    """Run ``case`` on each backend and judge every invariant."""
+    verdict = Verdict(case)
+    for backend in backends:
+        outcome = run(case, backend)
+        violations = judge_outcome(outcome)
+        violations += _transparency(case, outcome, backend)
+        verdict.outcomes[backend] = outcome
+        verdict.violations[backend] = violations
+    if len(backends) > 1:
+        keys = {b: sorted({v.key for v in vs}) for b, vs in verdict.violations.items()}
+        if len({tuple(k) for k in keys.values()}) > 1:
+            text = "; ".join(f"{b}: {k or 'no violation'}" for b, k in keys.items())
+            verdict.violations["both"] = [
+                Violation("I10", f"the backends disagree ({text})")
+            ]
+    return verdict
+
+
+def check(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
+    """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails."""
+    __tracebackhide__ = True
+    verdict = judge(case, backends)
+    first = verdict.first()
+    if first is not None:
+        backend, violation = first
+        all_violations = [v for vs in verdict.violations.values() for v in vs]
+        raise violation_class(violation.key)(all_violations, case, backend)
+    return verdict

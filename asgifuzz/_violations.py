@@ -1,0 +1,41 @@
+"""Violations: which invariant broke, the evidence, and a key to tell bugs apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INVARIANTS = {
+    "I1": "a valid response or a clean end",
+    "I2": "a valid ASGI message sequence",
+    "I3": "the body as the client sent it",
+    "I4": "no hang; streaming streams",
+    "I5": "background tasks run once, after the response",
+    "I6": "exceptions come out as themselves",
+    "I7": "nothing leaks",
+    "I8": "pass-through layers are transparent",
+    "I9": "the disconnect reaches who waits for it",
+    "I10": "asyncio and trio agree",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant, with the evidence in ``message``.
+
+    ``tag`` is a short, stable name for the kind of failure within the
+    invariant (an exception type, a warning's object, a reader), so that two
+    different bugs breaking the same invariant are reported apart.
+    """
+
+    invariant: str
+    message: str
+    tag: str = ""
+
+    @property
+    def key(self) -> str:
+        """``invariant:tag``, the failure's identity for deduplication."""
+        return f"{self.invariant}:{self.tag}" if self.tag else self.invariant
+
+    @property
+    def title(self) -> str:
+        return INVARIANTS[self.invariant]

@@ -146,8 +146,13 @@ def _fuzz(args: argparse.Namespace) -> int:
                 finding.case,
                 finding.backend,
                 finding.messages,
+                finding.signature,
             )
-            print(f"  saved: {saved}")
+            print(
+                f"  saved: {saved}"
+                if saved
+                else "  kept the smaller entry saved before"
+            )
     if args.json is not None:
         data = report.to_data()
         data["starlette"] = version

@@ -9,8 +9,10 @@ name asgifuzz's own models: it never makes anything get imported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class Entry:
     key: str
     title: str
     notes: str
+    signature: str
     status: str
     upstream: str
     affected: tuple[tuple[str, str], ...]
@@ -84,6 +87,7 @@ def load_entry(path: Path) -> Entry:
         "found",
         "versions",
         "messages",
+        "signature",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
@@ -105,7 +109,7 @@ def load_entry(path: Path) -> Entry:
     if status not in STATUSES:
         raise _fail(path, "status", f"is {status!r}; must be one of {list(STATUSES)}")
     texts = {}
-    for name in ("title", "upstream", "notes", "found"):
+    for name in ("title", "upstream", "notes", "found", "signature"):
         value = data.get(name, "")
         if not isinstance(value, str) or len(value) > 2000:
             raise _fail(path, name, "must be a string of at most 2000 characters")
@@ -141,6 +145,7 @@ def load_entry(path: Path) -> Entry:
         key=key,
         title=texts["title"],
         notes=texts["notes"],
+        signature=texts["signature"],
         status=status,
         upstream=texts["upstream"],
         affected=tuple((lo, hi) for lo, hi in affected),
@@ -171,29 +176,97 @@ def environment() -> dict[str, str]:
     return found
 
 
-def save_finding(
-    directory: Path, key: str, case: Case, backend: str, messages: list[str]
-) -> Path:
-    """Save a shrunk failure as a ``new`` entry, atomically; return its path.
+def case_size(case: Case) -> int:
+    """How big a case is: the length of its canonical JSON (smaller is simpler)."""
+    from asgifuzz.models import case_to_data
 
-    The file is named by its key and the hash of the case's canonical JSON, so
-    the same case found twice (by two workers, say) is one file.
-    """
-    import datetime
-    import hashlib
+    return len(json.dumps(case_to_data(case), sort_keys=True))
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on a corpus directory, across processes (flock)."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_atomically(path: Path, data: object) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it into place."""
     import os
     import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def entry_path(directory: Path, key: str, case: Case) -> Path:
+    """``<key-slug>-<hash of the case's canonical JSON>.json``."""
+    import hashlib
+
+    from asgifuzz.models import case_to_data
+
+    text = json.dumps(case_to_data(case), sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    slug = re.sub(r"[^\w]+", "-", key).strip("-").lower()
+    return directory / f"{slug}-{digest}.json"
+
+
+def add_entry(directory: Path, data: dict[str, Any], case: Case) -> Path | None:
+    """Add an entry unless the corpus has one as small or smaller with its signature.
+
+    A larger entry of the same signature is replaced (the new file is written
+    before the old one goes). Holds the directory's lock, so workers writing the
+    same corpus at once lose nothing and leave no partial file. Returns the path
+    written, or None when a smaller entry was already there.
+    """
+    signature = data.get("signature") or data["key"]
+    size = case_size(case)
+    with _locked(directory):
+        rivals = [
+            e for e in load_corpus(directory) if (e.signature or e.key) == signature
+        ]
+        if any(case_size(e.case) <= size for e in rivals):
+            return None
+        path = entry_path(directory, data["key"], case)
+        write_atomically(path, data)
+        for rival in rivals:
+            if rival.path != path:
+                rival.path.unlink(missing_ok=True)
+        return path
+
+
+def save_finding(
+    directory: Path,
+    key: str,
+    case: Case,
+    backend: str,
+    messages: list[str],
+    signature: str = "",
+) -> Path | None:
+    """Save a shrunk failure as a ``new`` entry (see `add_entry`)."""
+    import datetime
 
     from asgifuzz.models import case_to_data
 
     env = environment()
-    case_text = json.dumps(case_to_data(case), sort_keys=True)
-    digest = hashlib.sha256(case_text.encode()).hexdigest()[:12]
-    slug = re.sub(r"[^\w]+", "-", key).strip("-").lower()
-    path = directory / f"{slug}-{digest}.json"
     data = {
         "format": ENTRY_FORMAT,
         "key": key,
+        "signature": signature or key,
         "title": messages[0][:200] if messages else key,
         "status": "new",
         "upstream": "",
@@ -206,14 +279,4 @@ def save_finding(
         "messages": messages,
         "case": case_to_data(case),
     }
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return add_entry(directory, data, case)

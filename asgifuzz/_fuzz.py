@@ -34,6 +34,7 @@ class Finding:
     messages: list[str]
     case: Case
     flaky: bool = False
+    signature: str = ""
     #: Seconds into the run and cases run when the failure was first seen.
     first_seen_s: float = 0.0
     first_seen_cases: int = 0
@@ -43,6 +44,7 @@ class Finding:
 
         return {
             "key": self.key,
+            "signature": self.signature or self.key,
             "backend": self.backend,
             "messages": self.messages,
             "flaky": self.flaky,
@@ -179,6 +181,14 @@ def fuzz(
                         ],
                         case=violation.case,
                         flaky=flaky,
+                        signature=next(
+                            (
+                                v.signature
+                                for v in violation.violations
+                                if v.key == violation.key
+                            ),
+                            violation.key,
+                        ),
                         first_seen_s=first_seen.get(violation.key, (0.0, 0))[0],
                         first_seen_cases=first_seen.get(violation.key, (0.0, 0))[1],
                     )

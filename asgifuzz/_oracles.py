@@ -65,8 +65,11 @@ class _Judge:
             return leaves[0]
         return None
 
-    def fail(self, invariant: str, message: str, tag: str = "") -> None:
-        self.out.append(Violation(invariant, message, tag))
+    def fail(
+        self, invariant: str, message: str, tag: str = "", *, frames: bool = False
+    ) -> None:
+        where = self.o.app_frames() if frames else ()
+        self.out.append(Violation(invariant, message, tag, where))
 
     def events(self, where: int, kind: str) -> list[tuple[int, dict[str, object]]]:
         return [
@@ -104,6 +107,7 @@ class _Judge:
                     f"the app raised {describe(exc)}, which no endpoint or layer "
                     f"raised (top frame: {_top(o)})",
                     tag=type(exc).__name__,
+                    frames=True,
                 )
         if r.status == 500 and not self.rec.raised:
             cause = "after the client disconnected" if self.rec.disconnected else ""

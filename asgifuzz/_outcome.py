@@ -68,6 +68,17 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     unraisable: list[str] = field(default_factory=list)
 
+    def app_frames(self, limit: int = 3) -> tuple[str, ...]:
+        """The innermost ``limit`` frames of the escaped exception that lie in the
+        app under test, not in asgifuzz's models, the event loops or anyio."""
+        skip = ("/asgifuzz/", "/anyio/", "/trio/", "/asyncio/", "/contextlib.py")
+        inside = [
+            f"{_short(path)}:{name}"
+            for path, _, name in self.escaped_frames
+            if not any(s in path for s in skip)
+        ]
+        return tuple(inside[-limit:])
+
     def freeze_exceptions(self) -> None:
         """Keep a summary of the escaped traceback, then drop every traceback.
 
@@ -98,6 +109,15 @@ class Outcome:
             "warnings": self.warnings,
             "pending_tasks": self.pending_tasks,
         }
+
+
+def _short(path: str) -> str:
+    """``.../site-packages/starlette/middleware/base.py`` -> ``starlette/middleware/base.py``."""
+    return (
+        path.split("site-packages/")[-1]
+        if "site-packages/" in path
+        else path.rsplit("/", 1)[-1]
+    )
 
 
 def describe(exc: BaseException) -> str:

@@ -30,11 +30,20 @@ class Violation:
     invariant: str
     message: str
     tag: str = ""
+    #: The innermost frames in the app under test (``pkg/module.py:function``)
+    #: where an exception started, for the crash-state part of the signature.
+    frames: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """``invariant:tag``, the failure's identity for deduplication."""
         return f"{self.invariant}:{self.tag}" if self.tag else self.invariant
+
+    @property
+    def signature(self) -> str:
+        """The key plus, where an exception was involved, its top frames in the
+        app (in the spirit of ClusterFuzz's crash state)."""
+        return self.key + ("@" + ";".join(self.frames) if self.frames else "")
 
     @property
     def title(self) -> str:

@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not read or write the Hypothesis example database",
     )
+    from asgifuzz import _corpus_cli
+
+    _corpus_cli.add_parser(sub)
     rp = sub.add_parser("replay", help="run saved cases again and show what happens")
     rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
@@ -211,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fuzz":
             return _fuzz(args)
+        if args.command == "corpus":
+            from asgifuzz import _corpus_cli
+
+            return _corpus_cli.main(args)
         return _replay(args)
     except AsgiFuzzError as exc:
         print(f"asgifuzz: error: {exc}", file=sys.stderr)

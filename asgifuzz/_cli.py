@@ -85,6 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
     rp.add_argument("--trace", action="store_true", help="print the message timeline")
+    rp.add_argument(
+        "--mermaid",
+        type=Path,
+        metavar="DIR",
+        help="write each timeline as a Mermaid sequence diagram into DIR",
+    )
+    rp.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replay each case N times and report a case that fails only sometimes "
+        "as flaky, with its rate",
+    )
     return parser
 
 
@@ -164,48 +178,11 @@ def _fuzz(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from asgifuzz._outcome import timeline
-    from asgifuzz._verdict import judge
-    from asgifuzz.models import Case, case_from_data
+    from asgifuzz import _replay
 
-    backends = BACKEND_CHOICES[args.backend]
-    loaded: list[tuple[Path, Case]] = []
-    for path in args.paths:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise AsgiFuzzError(f"{path}: cannot read it ({exc.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if (
-            isinstance(data, dict)
-            and "case" in data
-            and "key" in data
-            and "format" in data
-        ):
-            from asgifuzz._corpus import load_entry
-
-            loaded.append((path, load_entry(path).case))
-        elif isinstance(data, dict) and "case" in data:
-            # a finding copied out of ``fuzz --json``, or any {"case": ...} wrapper
-            loaded.append((path, case_from_data(data["case"], source=f"{path}: case")))
-        else:
-            loaded.append((path, Case.from_json(text, source=str(path))))
-    failed = False
-    for path, case in loaded:
-        verdict = judge(case, backends)
-        status = "FAILS" if verdict.failed else "passes"
-        print(f"{path}: {status}")
-        for backend, violations in verdict.violations.items():
-            for v in violations:
-                print(f"  {backend}: [{v.key}] {v.message}")
-        if args.trace:
-            for outcome in verdict.outcomes.values():
-                print(timeline(outcome))
-        failed = failed or verdict.failed
-    return 1 if failed else 0
+    if args.runs < 1:
+        raise AsgiFuzzError(f"--runs {args.runs}: must be at least 1")
+    return _replay.main(args, BACKEND_CHOICES[args.backend])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

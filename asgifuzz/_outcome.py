@@ -172,3 +172,46 @@ def timeline(outcome: Outcome) -> str:
         lines.append(f"#{e.tick:<4} t={e.time:<6g} {what}")
     lines.append(f"outcome: {outcome.summary()}")
     return "\n".join(lines)
+
+
+def _mermaid_text(message: dict[str, Any] | None) -> str:
+    if not message:
+        return ""
+    kind = str(message.get("type", "?")).removeprefix("http.")
+    if "status" in message:
+        kind += f" {message['status']}"
+    if "body" in message:
+        kind += f" {len(message['body'])}B"
+    if message.get("more_body"):
+        kind += " (more)"
+    return kind
+
+
+def mermaid(outcome: Outcome) -> str:
+    """The timeline as a Mermaid sequence diagram (it renders in GitHub issues)."""
+    rec = outcome.recorder
+    ids = ["server", *(f"b{i}" for i in range(len(rec.boundaries)))]
+    lines = ["sequenceDiagram", "    participant server as server (client side)"]
+    lines += [
+        f"    participant b{i} as {name.replace(':', ' ')}"
+        for i, name in enumerate(rec.boundaries)
+    ]
+    for e in rec.events:
+        if e.where < 0:
+            lines.append(
+                f"    Note over {ids[1]}: #{e.tick} {e.detail.replace(';', ',')[:80]}"
+            )
+            continue
+        outer, inner = ids[e.where], ids[e.where + 1]
+        text = f"#{e.tick} t={e.time:g} " + (
+            _mermaid_text(e.message) or f"{e.kind} {e.detail.split(':')[0]}"
+        )
+        if e.kind == "receive":
+            lines.append(f"    {outer}->>{inner}: {text}")
+        elif e.kind == "send":
+            lines.append(f"    {inner}->>{outer}: {text}")
+        elif e.kind == "raise":
+            lines.append(f"    {inner}--x{outer}: {text}")
+        else:
+            lines.append(f"    {inner}-->>{outer}: #{e.tick} returns")
+    return "\n".join(lines) + "\n"

@@ -178,4 +178,40 @@ def test_replay_a_finding_from_fuzz_json(
     path = tmp_path / "finding.json"
     path.write_text(json.dumps(finding))
     assert main(["replay", str(path), "--backend", "asyncio"]) == 0
-    assert f"{path}: passes" in capsys.readouterr().out
+    assert f"{path}: passing now (fixed?)" in capsys.readouterr().out
+
+
+def test_replay_still_failing_mermaid_and_flaky_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgifuzz import _replay
+
+    entry = (
+        Path(__file__).parent.parent / "corpus" / "is-disconnected-drops-body-hang.json"
+    )
+    out = tmp_path / "mmd"
+    args = ["replay", str(entry), "--backend", "trio", "--mermaid", str(out)]
+    assert main(args) == 1
+    printed = capsys.readouterr().out
+    assert "still failing (I4:response)" in printed
+    diagram = (out / "is-disconnected-drops-body-hang-trio.mmd").read_text()
+    assert diagram.startswith("sequenceDiagram\n")
+    assert "->>b1: #2 t=0 request 0B" in diagram
+    # A case that fails on some runs only is flaky, with its rate.
+    real = _verdict.judge
+    calls = iter(range(100))
+
+    def sometimes(case: Case, backends: tuple[str, ...]) -> _verdict.Verdict:
+        verdict = real(case, backends)
+        if next(calls) % 2:
+            verdict.violations = {b: [] for b in backends}
+        return verdict
+
+    monkeypatch.setattr(_replay, "judge", sometimes)
+    assert main([*args[:4], "--runs", "4"]) == 1
+    assert "flaky: failed 2 of 4 runs" in capsys.readouterr().out
+
+
+def test_replay_runs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "x.json", "--runs", "0"]) == 2
+    assert "--runs 0" in capsys.readouterr().err

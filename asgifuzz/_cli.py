@@ -76,7 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     fz.add_argument(
         "--no-database",
         action="store_true",
-        help="do not read or write the Hypothesis example database",
+        help="do not read or write the Hypothesis example database (--database none)",
+    )
+    fz.add_argument(
+        "--database",
+        metavar="SPEC",
+        default=os.environ.get("ASGIFUZZ_DATABASE", ".hypothesis/examples"),
+        help="the Hypothesis example database: a directory, redis://HOST:PORT/DB, "
+        "or none (default: $ASGIFUZZ_DATABASE or .hypothesis/examples)",
+    )
+    fz.add_argument(
+        "--shared-database",
+        metavar="SPEC",
+        default=os.environ.get("ASGIFUZZ_SHARED_DATABASE"),
+        help="a database to read but never write: a directory, redis://..., or "
+        "github:OWNER/REPO[/ARTIFACT] (default: $ASGIFUZZ_SHARED_DATABASE)",
     )
     from asgifuzz import _corpus_cli
 
@@ -118,14 +132,17 @@ def _write_json(path: Path, data: object) -> None:
 
 def _fuzz(args: argparse.Namespace) -> int:
     import starlette
-    from hypothesis import settings as hsettings
 
     from asgifuzz._fuzz import fuzz
     from asgifuzz.models import case_to_data
 
     backends = BACKEND_CHOICES[args.backend]
-    default = hsettings.default
-    database = None if args.no_database or default is None else default.database
+    from asgifuzz._database import combined
+
+    if args.no_database:
+        database = None
+    else:
+        database = combined(args.database, args.shared_database)
     version = getattr(starlette, "__version__", "?")
     print(
         f"asgifuzz: fuzzing for {args.max_time:g}s on {'+'.join(backends)} "

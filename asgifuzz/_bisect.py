@@ -1,0 +1,526 @@
+"""``asgifuzz bisect``: which released versions of a package does a case fail on?
+
+Each probed release gets its own virtual environment (cached, see `VenvCache`)
+with the package's era-appropriate anyio and trio (`era_pins`), and the case is
+replayed there by ``python -m asgifuzz replay``. `bisect` samples the range
+coarsely, then binary-searches every boundary between samples whose outcomes
+differ, so a bug that was fixed and came back shows as several failing ranges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from asgifuzz._corpus import parse_version
+from asgifuzz._errors import AsgiFuzzError, UsageError
+
+Outcome = Literal["fails", "passes", "error"]
+Runner = Callable[[str], bool]
+"""Replays the case on one release: True when it fails there; `ReplayError` when
+it cannot tell."""
+Completed = subprocess.CompletedProcess[str]
+Run = Callable[[Sequence[str], Path | None], Completed]
+"""Runs a command (in a folder, or here) to completion."""
+BACKENDS = ("asyncio", "trio", "both")
+MIN_RELEASE = {"starlette": (0, 15, 0)}  # the first Starlette on anyio
+SAMPLES = 10  # coarse probes, both ends included
+_MARKER = "asgifuzz-venv.json"
+_COPY = "import shutil, sys, sysconfig; shutil.copytree(sys.argv[1], sysconfig.get_path('purelib') + '/asgifuzz', ignore=shutil.ignore_patterns('__pycache__'))"
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_FINAL = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
+# Starlette eras, newest first: (first release, anyio, trio). From KNOWN_BUGS.md;
+# trio 0.24.0 and 0.29.0 are the last trio releases before anyio 4.3.0 and 4.9.0
+# (the others were verified in /work/venvs); 0.50-0.52 share the 1.x pins.
+_ERAS = (
+    ((0, 50), "4.12.1", "0.35.0"),
+    ((0, 46), "4.9.0", "0.29.0"),
+    ((0, 39), "4.7.0", "0.28.0"),
+    ((0, 38), "4.4.0", "0.26.2"),
+    ((0, 31), "4.3.0", "0.24.0"),
+    ((0, 15), "3.7.1", "0.22.2"),
+)
+_COMMON = ("hypothesis>=6.100", "itsdangerous>=2.0")  # asgifuzz's own floors
+
+
+class VenvBuildError(AsgiFuzzError, RuntimeError):
+    """A virtual environment for one release could not be built."""
+
+
+class ReplayError(AsgiFuzzError, RuntimeError):
+    """A replay ended without a verdict (bad input for that release, a crash)."""
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _run_command(cmd: Sequence[str], cwd: Path | None) -> Completed:
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):  # not the venv's
+        env.pop(name, None)
+    try:
+        return subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", "timed out after 1800s")
+
+
+def _tail(proc: Completed, lines: int = 5) -> str:
+    text = [s for s in (proc.stderr or proc.stdout or "").splitlines() if s.strip()]
+    return " | ".join(text[-lines:]) or "no output"
+
+
+def _pip_index_versions(package: str) -> str:
+    proc = _run_command(
+        [sys.executable, "-m", "pip", "index", "versions", package], None
+    )
+    if proc.returncode != 0:
+        raise UsageError(
+            f"pip found no releases of {package!r} ({_tail(proc, 1)}); check the "
+            "name and that the package index is reachable"
+        )
+    return proc.stdout
+
+
+def releases(package: str, *, fetch: Callable[[str], str] | None = None) -> list[str]:
+    """The final releases of ``package`` on the index, oldest first.
+
+    Pre-releases, dev and local versions are left out. A post-release replaces
+    its base release (``0.32.0.post1`` stands for ``0.32.0``: the same code,
+    re-uploaded), so each release number appears once.
+
+    Args:
+        package: the distribution name.
+        fetch: returns the output of ``pip index versions PACKAGE`` (for tests).
+    """
+    if not _NAME.match(package):
+        raise UsageError(f"{package!r} is not a package name like 'starlette'")
+    text = (fetch or _pip_index_versions)(package)
+    match = re.search(r"^Available versions:(.*)$", text, re.MULTILINE)
+    if match is None:
+        raise UsageError(f"found no releases of {package!r}; check the name")
+    best: dict[tuple[int, ...], tuple[int, str]] = {}
+    for version in (v.strip() for v in match.group(1).split(",")):
+        m = _FINAL.match(version)
+        if m is not None:
+            base = tuple(int(p) for p in m.group(1).split("."))
+            post = int(m.group(2) or -1)
+            if post > best.get(base, (-2, ""))[0]:
+                best[base] = (post, version)
+    return [best[k][1] for k in sorted(best)]
+
+
+def era_pins(package: str, version: str) -> list[str]:
+    """Requirements to install next to ``package==version``.
+
+    For Starlette: the anyio and trio of the release's era (the versions it was
+    verified with), ``typing_extensions`` for 0.35.0, plus what asgifuzz needs
+    (Hypothesis, itsdangerous). Other packages get only asgifuzz's needs.
+    """
+    if package.lower() != "starlette":
+        return list(_COMMON)
+    v = parse_version(version)
+    for first, anyio, trio in _ERAS:
+        if v >= first:
+            extra = ["typing_extensions"] if v[:3] == (0, 35, 0) else []
+            return [f"anyio=={anyio}", f"trio=={trio}", *_COMMON, *extra]
+    raise UsageError(
+        f"Starlette {version} is older than 0.15.0, the first release on anyio, "
+        "which asgifuzz needs; bisect from 0.15.0 or later"
+    )
+
+
+def _source_root() -> Path | None:
+    """The project root when asgifuzz runs from a checkout (editable or not)."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "asgifuzz"' in pyproject.read_text():
+        return root
+    return None
+
+
+def _python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+class VenvCache:
+    """One virtual environment per (package, release, Python), built on demand.
+
+    Args:
+        root: the folder holding the venvs; default ``$ASGIFUZZ_CACHE``, else
+            ``~/.cache/asgifuzz/venvs``.
+        log: receives one progress line per step; default: standard error.
+        run: runs a command (in a folder) and returns its completed process.
+        installer: ``"uv"``, ``"pip"`` or ``"auto"`` (uv when it is on PATH).
+
+    A venv is built in a temporary folder next to its final place and renamed
+    into place once complete (with a marker file naming its pins), so a build
+    that failed half-way is never reused. Its console scripts keep the
+    temporary path in their shebangs: asgifuzz only uses ``python -m``.
+    """
+
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        *,
+        log: Callable[[str], None] | None = None,
+        run: Run | None = None,
+        installer: Literal["auto", "uv", "pip"] = "auto",
+    ) -> None:
+        default = Path.home() / ".cache" / "asgifuzz" / "venvs"
+        self.root = Path(root or os.environ.get("ASGIFUZZ_CACHE") or default)
+        self.root = self.root.expanduser()
+        self._log = log or _say
+        self._run = run or _run_command
+        self._uv: str | None = "uv" if installer == "uv" else None
+        if installer == "auto":
+            self._uv = shutil.which("uv")
+
+    def path(self, package: str, version: str) -> Path:
+        """Where the venv of ``package==version`` lives (built or not)."""
+        py = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return self.root / f"{package.lower()}-{version}-py{py}"
+
+    def _is_ready(self, venv: Path, pins: list[str]) -> bool:
+        try:
+            marker = json.loads((venv / _MARKER).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(marker, dict) and marker.get("pins") == pins
+
+    def _steps(
+        self, venv: Path, package: str, version: str, pins: list[str]
+    ) -> list[tuple[str, list[str]]]:
+        py, uv = str(_python(venv)), self._uv
+        create = (
+            [uv, "venv", "-q", "--python"] if uv else [sys.executable, "-m", "venv"]
+        )
+        if uv:
+            create.append(sys.executable)
+        install = (
+            [uv, "pip", "install", "-q", "--python", py]
+            if uv
+            else [py, "-m", "pip", "install", "-q"]
+        )
+        shown = ", ".join(p.replace("==", " ") for p in pins if "==" in p)
+        root, pkg = _source_root(), Path(__file__).resolve().parent
+        if root is not None:
+            how, own = "editable", [*install, "--no-deps", "-e", str(root)]
+        else:  # an installed asgifuzz: copy its package into the venv
+            how, own = "copied", [py, "-c", _COPY, str(pkg)]
+        return [
+            (f"creating a venv in {venv.parent} ...", [*create, str(venv)]),
+            (
+                f"installing {package} {version} ({shown or 'no pins'}) ...",
+                [*install, *pins, f"{package}=={version}"],
+            ),
+            (f"installing asgifuzz from {root or pkg} ({how}) ...", own),
+        ]
+
+    def ensure(self, package: str, version: str) -> Path:
+        """The venv of ``package==version``, built first unless cached and current."""
+        pins = era_pins(package, version)
+        final = self.path(package, version)
+        if self._is_ready(final, pins):
+            return final
+        self.root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{final.name}."))
+        started = time.monotonic()
+        try:
+            venv = work / "venv"
+            for message, cmd in self._steps(venv, package, version, pins):
+                self._log(f"bisect: {message}")
+                proc = self._run(cmd, None)
+                if proc.returncode != 0:
+                    raise VenvBuildError(
+                        f"building the venv of {package} {version} failed: "
+                        f"`{shlex.join(cmd)}` exited {proc.returncode}: {_tail(proc)}; "
+                        "check that the package index is reachable, or leave this "
+                        "release out with --from/--to"
+                    )
+            marker = {"package": package, "version": version, "pins": pins}
+            (venv / _MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            if final.exists():  # stale (other pins): move it aside, then swap
+                final.rename(work / "stale")
+            try:
+                venv.rename(final)
+            except OSError:
+                if not self._is_ready(final, pins):  # pragma: no cover - a race
+                    raise
+            self._log(
+                f"bisect: {final.name} ready in {time.monotonic() - started:.0f}s"
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return final
+
+    def replay(self, path: Path, package: str, version: str, backend: str) -> bool:
+        """Replay the case at ``path`` on ``package==version``: does it fail?
+
+        Raises:
+            ReplayError: the replay exited with 2 (bad input for that release) or
+                crashed, with the end of its output.
+        """
+        venv = self.ensure(package, version)
+        cmd = [str(_python(venv)), "-m", "asgifuzz", "replay", str(path.resolve())]
+        proc = self._run([*cmd, "--backend", backend], venv)
+        said = proc.stdout.splitlines()[:1]
+        if proc.returncode == 1 and said and said[0].endswith(": FAILS"):
+            return True
+        if proc.returncode == 0:
+            return False
+        raise ReplayError(
+            f"replay on {package} {version} exited {proc.returncode}: {_tail(proc)}"
+        )
+
+
+class Probe(NamedTuple):
+    """One replay: the release, its outcome, and why it is ``error``."""
+
+    version: str
+    outcome: Outcome
+    detail: str = ""
+
+
+class FailingRange(NamedTuple):
+    """Consecutive failing releases, and the first passing one after them."""
+
+    first_failing: str
+    last_failing: str
+    first_fixed: str | None
+
+
+@dataclass(frozen=True)
+class BisectResult:
+    """What `bisect` found: every probe (in the order run) and the failing ranges."""
+
+    path: Path
+    package: str
+    backend: str
+    versions: tuple[str, ...]
+    step: int
+    probes: tuple[Probe, ...]
+    ranges: tuple[FailingRange, ...]
+
+    def in_release_order(self) -> list[Probe]:
+        """The probes, oldest release first."""
+        return sorted(self.probes, key=lambda p: self.versions.index(p.version))
+
+    def to_data(self) -> dict[str, Any]:
+        """The result as JSON-serialisable data (probes in the order run)."""
+        return {
+            "path": str(self.path),
+            "package": self.package,
+            "backend": self.backend,
+            "releases": list(self.versions),
+            "step": self.step,
+            "probes": [p._asdict() for p in self.probes],
+            "ranges": [r._asdict() for r in self.ranges],
+        }
+
+
+def _check_case(path: Path) -> None:
+    """Load the case as ``asgifuzz replay`` will, so bad input fails up front."""
+    from asgifuzz._corpus import load_entry
+    from asgifuzz.models import Case, case_from_data
+
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and {"case", "key", "format"} <= set(data):
+        load_entry(path)
+    elif isinstance(data, dict) and "case" in data:
+        case_from_data(data["case"], source=f"{path}: case")
+    else:
+        Case.from_json(text, source=str(path))
+
+
+def _index(versions: list[str], version: str, package: str, option: str) -> int:
+    for i, v in enumerate(versions):
+        if version in (v, v.split(".post")[0]):
+            return i
+    raise UsageError(
+        f"{option} {version}: {package} has no such release (final releases run "
+        f"from {versions[0]} to {versions[-1]}); pick one of them"
+    )
+
+
+def bisect(
+    path: Path | str,
+    *,
+    package: str = "starlette",
+    lo: str | None = None,
+    hi: str | None = None,
+    backend: str = "both",
+    runner: Runner | None = None,
+    cache: Path | str | None = None,
+    list_releases: Callable[[str], list[str]] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BisectResult:
+    """Find the ranges of releases of ``package`` on which the case fails.
+
+    Probes about `SAMPLES` releases evenly spread over ``lo``..``hi`` (both ends
+    included), then binary-searches between every two neighbouring probes whose
+    outcomes differ. A failing (or passing) range narrower than the sampling
+    step can fall between two probes and be missed, and an odd number of
+    transitions between two probes shows as one. A release whose replay ends
+    without a verdict is recorded as ``error`` and skipped by the search.
+
+    Args:
+        path: a corpus entry or a case JSON file.
+        package: the package whose releases are bisected.
+        lo, hi: the first and last release to consider; default the oldest
+            supported (0.15.0 for Starlette) and the newest.
+        backend: ``asyncio``, ``trio`` or ``both`` (fails if either fails).
+        runner: replays the case on a release (default: in a `VenvCache`).
+        cache: the venv folder of the default runner.
+        list_releases: the package's releases, oldest first (default `releases`).
+        log: receives progress lines; default: standard error.
+    """
+    path, say = Path(path), log or _say
+    if backend not in BACKENDS:
+        raise UsageError(f"backend {backend!r} is not one of {list(BACKENDS)}")
+    _check_case(path)
+    versions = (list_releases or releases)(package)
+    if not versions:
+        raise UsageError(f"{package!r} has no final releases to bisect")
+    floor = MIN_RELEASE.get(package.lower(), ())
+    oldest = next((i for i, v in enumerate(versions) if parse_version(v) >= floor), 0)
+    start = _index(versions, lo, package, "--from") if lo else oldest
+    end = _index(versions, hi, package, "--to") if hi else len(versions) - 1
+    if start > end:
+        raise UsageError(f"--from {lo} is after --to {hi}; swap them")
+    versions = versions[start : end + 1]
+    era_pins(package, versions[0])  # rejects releases asgifuzz cannot run on
+    venvs = VenvCache(cache, log=say)
+    replay = runner or (lambda v: venvs.replay(path, package, v, backend))
+    probes: list[Probe] = []
+    known: dict[int, Outcome] = {}
+
+    def probe(i: int) -> Outcome:
+        try:
+            outcome: Outcome = "fails" if replay(versions[i]) else "passes"
+            detail = ""
+        except ReplayError as exc:
+            outcome, detail = "error", str(exc)
+        probes.append(Probe(versions[i], outcome, detail))
+        say(f"bisect: probe {len(probes)}: {package} {versions[i]} {outcome}")
+        known[i] = outcome
+        return outcome
+
+    n = len(versions)
+    step = max(1, math.ceil((n - 1) / (SAMPLES - 1)))
+    for i in sorted({*range(0, n, step), n - 1}):
+        probe(i)
+    decided = [i for i in sorted(known) if known[i] != "error"]
+    for a, b in itertools.pairwise(decided):
+        while known[a] != known[b]:
+            inside = [i for i in range(a + 1, b) if i not in known]
+            if not inside:
+                break
+            m = inside[len(inside) // 2]
+            outcome = probe(m)
+            if outcome == known[a]:
+                a = m
+            elif outcome == known[b]:
+                b = m
+    ranges: list[FailingRange] = []
+    first: int | None = None
+    last = -1
+    for i in sorted(i for i in known if known[i] != "error"):
+        if known[i] == "fails":
+            first = i if first is None else first
+            last = i
+        elif first is not None:
+            ranges.append(FailingRange(versions[first], versions[last], versions[i]))
+            first = None
+    if first is not None:
+        ranges.append(FailingRange(versions[first], versions[last], None))
+    return BisectResult(
+        path, package, backend, tuple(versions), step, tuple(probes), tuple(ranges)
+    )
+
+
+def format_result(result: BisectResult) -> str:
+    """A human-readable report of a `BisectResult`."""
+    lo, hi = result.versions[0], result.versions[-1]
+    lines = [
+        f"{result.path} on {result.package} {lo} to {hi} ({result.backend}): "
+        f"{len(result.versions)} releases, {len(result.probes)} probed "
+        f"(sampling step {result.step})"
+    ]
+    for r in result.ranges:
+        since = f"{r.first_failing} (the lower bound, or earlier)"
+        since = since if r.first_failing == lo else r.first_failing
+        fixed = f"first fixed in {r.first_fixed}" if r.first_fixed else "not fixed"
+        until = r.last_failing
+        until += " (the upper bound)" if r.first_fixed is None and until == hi else ""
+        lines.append(f"  fails from {since} to {until}; {fixed}")
+    if not result.ranges:
+        missed = f" (a failing range under {result.step} releases could be missed)"
+        lines.append("  passes on every probed release" + missed * (result.step > 1))
+    ordered = result.in_release_order()
+    lines.append("  probed: " + ", ".join(f"{p.version} {p.outcome}" for p in ordered))
+    lines.extend(f"  error on {p.version}: {p.detail}" for p in ordered if p.detail)
+    return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``bisect`` subcommand to the CLI's subparsers."""
+    bs = sub.add_parser(
+        "bisect",
+        help="replay a case on released versions and find where it fails",
+        description="Replay a case (corpus entry or case JSON) on released versions "
+        "of a package, each in its own cached venv, and print the ranges of "
+        "failing releases. A range narrower than the sampling step can be missed.",
+    )
+    bs.add_argument("path", type=Path, metavar="PATH")
+    bs.add_argument("--package", default="starlette", help="default starlette")
+    bs.add_argument("--from", dest="from_", metavar="V", help="first release")
+    bs.add_argument("--to", metavar="V", help="last release; default the newest")
+    bs.add_argument("--backend", choices=BACKENDS, default="both")
+    bs.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
+    bs.add_argument("--json", type=Path, metavar="PATH", help="also write JSON here")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``asgifuzz bisect``: 0 when it ran, 2 on bad input (one error line)."""
+    try:
+        result = bisect(
+            args.path,
+            package=args.package,
+            lo=args.from_,
+            hi=args.to,
+            backend=args.backend,
+            cache=getattr(args, "cache", None),
+        )
+    except AsgiFuzzError as exc:
+        sys.stderr.write(f"asgifuzz: error: {exc}\n")
+        return 2
+    sys.stdout.write(format_result(result) + "\n")
+    out = getattr(args, "json", None)
+    if out is not None:
+        Path(out).write_text(json.dumps(result.to_data(), indent=2) + "\n")
+    return 0

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -116,20 +115,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_json(path: Path, data: object) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _fuzz(args: argparse.Namespace) -> int:
     import starlette
 
@@ -190,7 +175,10 @@ def _fuzz(args: argparse.Namespace) -> int:
     if args.json is not None:
         data = report.to_data()
         data["starlette"] = version
-        _write_json(args.json, data)
+        from asgifuzz._corpus import write_atomically
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(args.json, data)
     return 1 if report.findings else 0
 
 

@@ -26,20 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from asgifuzz._corpus import parse_version
+from asgifuzz._corpus import parse_version, write_atomically
 from asgifuzz._errors import AsgiFuzzError, UsageError
 
-Outcome = Literal["fails", "passes", "error"]
-Runner = Callable[[str], bool]
-"""Replays the case on one release: True when it fails there; `ReplayError` when
-it cannot tell."""
+# On a release, the case fails (a corpus entry: with its own key), fails with other
+# keys only ("other": the bisected bug is absent), passes, or gives no verdict.
+Outcome = Literal["fails", "other", "passes", "error"]
+Runner = Callable[[str], tuple[Outcome, str]]  # release -> outcome, detail
 Completed = subprocess.CompletedProcess[str]
-Run = Callable[[Sequence[str], Path | None], Completed]
-"""Runs a command (in a folder, or here) to completion."""
+Run = Callable[[Sequence[str], Path | None], Completed]  # command, folder -> result
 BACKENDS = ("asyncio", "trio", "both")
 MIN_RELEASE = {"starlette": (0, 15, 0)}  # the first Starlette on anyio
-SAMPLES = 10  # coarse probes, both ends included
+SAMPLES = 12  # coarse probes, both ends included: a run of `step` releases is hit
 _MARKER = "asgifuzz-venv.json"
+_WORDS = {"other": "fails differently"}
 _COPY = "import shutil, sys, sysconfig; shutil.copytree(sys.argv[1], sysconfig.get_path('purelib') + '/asgifuzz', ignore=shutil.ignore_patterns('__pycache__'))"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _FINAL = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
@@ -88,9 +88,8 @@ def _tail(proc: Completed, lines: int = 5) -> str:
 
 
 def _pip_index_versions(package: str) -> str:
-    proc = _run_command(
-        [sys.executable, "-m", "pip", "index", "versions", package], None
-    )
+    cmd = [sys.executable, "-m", "pip", "index", "versions", package]
+    proc = _run_command(cmd, None)
     if proc.returncode != 0:
         raise UsageError(
             f"pip found no releases of {package!r} ({_tail(proc, 1)}); check the "
@@ -102,13 +101,10 @@ def _pip_index_versions(package: str) -> str:
 def releases(package: str, *, fetch: Callable[[str], str] | None = None) -> list[str]:
     """The final releases of ``package`` on the index, oldest first.
 
-    Pre-releases, dev and local versions are left out. A post-release replaces
-    its base release (``0.32.0.post1`` stands for ``0.32.0``: the same code,
-    re-uploaded), so each release number appears once.
-
-    Args:
-        package: the distribution name.
-        fetch: returns the output of ``pip index versions PACKAGE`` (for tests).
+       Pre-releases, dev and local versions are left out. A post-release replaces
+       its base release (``0.32.0.post1`` stands for ``0.32.0``: the same code,
+       re-uploaded), so each release number appears once.
+    ``fetch`` returns the output of ``pip index versions PACKAGE`` (for tests).
     """
     if not _NAME.match(package):
         raise UsageError(f"{package!r} is not a package name like 'starlette'")
@@ -185,8 +181,9 @@ class VenvCache:
         installer: Literal["auto", "uv", "pip"] = "auto",
     ) -> None:
         default = Path.home() / ".cache" / "asgifuzz" / "venvs"
-        self.root = Path(root or os.environ.get("ASGIFUZZ_CACHE") or default)
-        self.root = self.root.expanduser()
+        self.root = Path(
+            root or os.environ.get("ASGIFUZZ_CACHE") or default
+        ).expanduser()
         self._log = log or _say
         self._run = run or _run_command
         self._uv: str | None = "uv" if installer == "uv" else None
@@ -208,17 +205,13 @@ class VenvCache:
     def _steps(
         self, venv: Path, package: str, version: str, pins: list[str]
     ) -> list[tuple[str, list[str]]]:
-        py, uv = str(_python(venv)), self._uv
-        create = (
-            [uv, "venv", "-q", "--python"] if uv else [sys.executable, "-m", "venv"]
-        )
-        if uv:
-            create.append(sys.executable)
-        install = (
-            [uv, "pip", "install", "-q", "--python", py]
-            if uv
-            else [py, "-m", "pip", "install", "-q"]
-        )
+        py = str(_python(venv))
+        if self._uv:
+            create = [self._uv, "venv", "-q", "--python", sys.executable, str(venv)]
+            install = [self._uv, "pip", "install", "-q", "--python", py]
+        else:
+            create = [sys.executable, "-m", "venv", str(venv)]
+            install = [py, "-m", "pip", "install", "-q"]
         shown = ", ".join(p.replace("==", " ") for p in pins if "==" in p)
         root, pkg = _source_root(), Path(__file__).resolve().parent
         if root is not None:
@@ -226,7 +219,7 @@ class VenvCache:
         else:  # an installed asgifuzz: copy its package into the venv
             how, own = "copied", [py, "-c", _COPY, str(pkg)]
         return [
-            (f"creating a venv in {venv.parent} ...", [*create, str(venv)]),
+            (f"creating a venv for {package} {version} in {self.root} ...", create),
             (
                 f"installing {package} {version} ({shown or 'no pins'}) ...",
                 [*install, *pins, f"{package}=={version}"],
@@ -257,35 +250,35 @@ class VenvCache:
                     )
             marker = {"package": package, "version": version, "pins": pins}
             (venv / _MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-            if final.exists():  # stale (other pins): move it aside, then swap
-                final.rename(work / "stale")
-            try:
+            if not self._is_ready(final, pins):  # else: built meanwhile elsewhere
+                if final.exists():  # stale (other pins): move it aside, then swap
+                    final.rename(work / "stale")
                 venv.rename(final)
-            except OSError:
-                if not self._is_ready(final, pins):  # pragma: no cover - a race
-                    raise
-            self._log(
-                f"bisect: {final.name} ready in {time.monotonic() - started:.0f}s"
-            )
+            took = time.monotonic() - started
+            self._log(f"bisect: {final.name} ready in {took:.0f}s")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return final
 
-    def replay(self, path: Path, package: str, version: str, backend: str) -> bool:
-        """Replay the case at ``path`` on ``package==version``: does it fail?
+    def replay(
+        self, path: Path, package: str, version: str, backend: str
+    ) -> tuple[Outcome, str]:
+        """Replay the case at ``path`` on ``package==version``: the `Outcome`.
 
-        Raises:
-            ReplayError: the replay exited with 2 (bad input for that release) or
-                crashed, with the end of its output.
+        Exit status 0 passes; 1 fails, or fails with other keys than a corpus
+        entry's own (its first line says which: ``asgifuzz._replay.classify``).
+        Anything else (2: bad input for that release; a crash) is a `ReplayError`.
         """
         venv = self.ensure(package, version)
         cmd = [str(_python(venv)), "-m", "asgifuzz", "replay", str(path.resolve())]
         proc = self._run([*cmd, "--backend", backend], venv)
-        said = proc.stdout.splitlines()[:1]
-        if proc.returncode == 1 and said and said[0].endswith(": FAILS"):
-            return True
+        said = proc.stdout.partition("\n")[0].removeprefix(f"{path.resolve()}: ")
         if proc.returncode == 0:
-            return False
+            return "passes", ""
+        if proc.returncode == 1 and said.startswith(("still failing", "fails")):
+            return "fails", ""
+        if proc.returncode == 1 and said.startswith("failing differently"):
+            return "other", said.removeprefix("failing differently ")
         raise ReplayError(
             f"replay on {package} {version} exited {proc.returncode}: {_tail(proc)}"
         )
@@ -319,10 +312,6 @@ class BisectResult:
     probes: tuple[Probe, ...]
     ranges: tuple[FailingRange, ...]
 
-    def in_release_order(self) -> list[Probe]:
-        """The probes, oldest release first."""
-        return sorted(self.probes, key=lambda p: self.versions.index(p.version))
-
     def to_data(self) -> dict[str, Any]:
         """The result as JSON-serialisable data (probes in the order run)."""
         return {
@@ -334,27 +323,6 @@ class BisectResult:
             "probes": [p._asdict() for p in self.probes],
             "ranges": [r._asdict() for r in self.ranges],
         }
-
-
-def _check_case(path: Path) -> None:
-    """Load the case as ``asgifuzz replay`` will, so bad input fails up front."""
-    from asgifuzz._corpus import load_entry
-    from asgifuzz.models import Case, case_from_data
-
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and {"case", "key", "format"} <= set(data):
-        load_entry(path)
-    elif isinstance(data, dict) and "case" in data:
-        case_from_data(data["case"], source=f"{path}: case")
-    else:
-        Case.from_json(text, source=str(path))
 
 
 def _index(versions: list[str], version: str, package: str, option: str) -> int:
@@ -386,7 +354,9 @@ def bisect(
     outcomes differ. A failing (or passing) range narrower than the sampling
     step can fall between two probes and be missed, and an odd number of
     transitions between two probes shows as one. A release whose replay ends
-    without a verdict is recorded as ``error`` and skipped by the search.
+    without a verdict is recorded as ``error`` and skipped by the search; one
+    where a corpus entry fails with other keys only (``other``) counts as not
+    failing, since the bug being bisected is not there.
 
     Args:
         path: a corpus entry or a case JSON file.
@@ -402,7 +372,9 @@ def bisect(
     path, say = Path(path), log or _say
     if backend not in BACKENDS:
         raise UsageError(f"backend {backend!r} is not one of {list(BACKENDS)}")
-    _check_case(path)
+    from asgifuzz._replay import load_target
+
+    load_target(path)  # as replay will load it, so that bad input fails here
     versions = (list_releases or releases)(package)
     if not versions:
         raise UsageError(f"{package!r} has no final releases to bisect")
@@ -417,40 +389,39 @@ def bisect(
     venvs = VenvCache(cache, log=say)
     replay = runner or (lambda v: venvs.replay(path, package, v, backend))
     probes: list[Probe] = []
-    known: dict[int, Outcome] = {}
+    known: dict[int, bool | None] = {}  # release index -> fails (None: error)
 
-    def probe(i: int) -> Outcome:
+    def probe(i: int) -> bool | None:
         try:
-            outcome: Outcome = "fails" if replay(versions[i]) else "passes"
-            detail = ""
+            outcome, detail = replay(versions[i])
         except ReplayError as exc:
             outcome, detail = "error", str(exc)
         probes.append(Probe(versions[i], outcome, detail))
         say(f"bisect: probe {len(probes)}: {package} {versions[i]} {outcome}")
-        known[i] = outcome
-        return outcome
+        known[i] = None if outcome == "error" else outcome == "fails"
+        return known[i]
 
     n = len(versions)
     step = max(1, math.ceil((n - 1) / (SAMPLES - 1)))
     for i in sorted({*range(0, n, step), n - 1}):
         probe(i)
-    decided = [i for i in sorted(known) if known[i] != "error"]
+    decided = [i for i in sorted(known) if known[i] is not None]
     for a, b in itertools.pairwise(decided):
         while known[a] != known[b]:
             inside = [i for i in range(a + 1, b) if i not in known]
             if not inside:
                 break
             m = inside[len(inside) // 2]
-            outcome = probe(m)
-            if outcome == known[a]:
+            fails = probe(m)
+            if fails == known[a]:
                 a = m
-            elif outcome == known[b]:
+            elif fails == known[b]:
                 b = m
     ranges: list[FailingRange] = []
     first: int | None = None
     last = -1
-    for i in sorted(i for i in known if known[i] != "error"):
-        if known[i] == "fails":
+    for i in sorted(i for i in known if known[i] is not None):
+        if known[i]:
             first = i if first is None else first
             last = i
         elif first is not None:
@@ -471,19 +442,24 @@ def format_result(result: BisectResult) -> str:
         f"{len(result.versions)} releases, {len(result.probes)} probed "
         f"(sampling step {result.step})"
     ]
+    ordered = sorted(result.probes, key=lambda p: result.versions.index(p.version))
+    shown = {p.version: _WORDS.get(p.outcome, p.outcome) for p in ordered}
     for r in result.ranges:
         since = f"{r.first_failing} (the lower bound, or earlier)"
         since = since if r.first_failing == lo else r.first_failing
         fixed = f"first fixed in {r.first_fixed}" if r.first_fixed else "not fixed"
+        if r.first_fixed and shown[r.first_fixed] != "passes":
+            fixed += f" (where it {shown[r.first_fixed]})"
         until = r.last_failing
         until += " (the upper bound)" if r.first_fixed is None and until == hi else ""
         lines.append(f"  fails from {since} to {until}; {fixed}")
     if not result.ranges:
         missed = f" (a failing range under {result.step} releases could be missed)"
-        lines.append("  passes on every probed release" + missed * (result.step > 1))
-    ordered = result.in_release_order()
-    lines.append("  probed: " + ", ".join(f"{p.version} {p.outcome}" for p in ordered))
-    lines.extend(f"  error on {p.version}: {p.detail}" for p in ordered if p.detail)
+        lines.append("  fails on no probed release" + missed * (result.step > 1))
+    lines.append("  probed: " + ", ".join(f"{v} {o}" for v, o in shown.items()))
+    lines += [
+        f"  {shown[p.version]} on {p.version}: {p.detail}" for p in ordered if p.detail
+    ]
     return "\n".join(lines)
 
 
@@ -498,7 +474,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     bs.add_argument("path", type=Path, metavar="PATH")
     bs.add_argument("--package", default="starlette", help="default starlette")
-    bs.add_argument("--from", dest="from_", metavar="V", help="first release")
+    bs.add_argument(
+        "--from",
+        dest="from_",
+        metavar="V",
+        help="first release; default the oldest supported",
+    )
     bs.add_argument("--to", metavar="V", help="last release; default the newest")
     bs.add_argument("--backend", choices=BACKENDS, default="both")
     bs.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
@@ -520,7 +501,8 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"asgifuzz: error: {exc}\n")
         return 2
     sys.stdout.write(format_result(result) + "\n")
-    out = getattr(args, "json", None)
-    if out is not None:
-        Path(out).write_text(json.dumps(result.to_data(), indent=2) + "\n")
+    if getattr(args, "json", None) is not None:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(out, result.to_data())
     return 0

@@ -91,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a database to read but never write: a directory, redis://..., or "
         "github:OWNER/REPO[/ARTIFACT] (default: $ASGIFUZZ_SHARED_DATABASE)",
     )
-    from asgifuzz import _corpus_cli
+    from asgifuzz import _bisect, _corpus_cli
 
     _corpus_cli.add_parser(sub)
+    _bisect.add_parser(sub)
     rp = sub.add_parser("replay", help="run saved cases again and show what happens")
     rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
@@ -196,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fuzz":
             return _fuzz(args)
+        if args.command == "bisect":
+            from asgifuzz import _bisect
+
+            return _bisect.main(args)
         if args.command == "corpus":
             from asgifuzz import _corpus_cli
 

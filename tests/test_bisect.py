@@ -17,20 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from asgifuzz import _bisect, _replay
-from asgifuzz._bisect import (
-    BisectResult,
-    FailingRange,
-    Outcome,
-    ReplayError,
-    VenvBuildError,
-    VenvCache,
-    bisect,
-    era_pins,
-    format_result,
-    releases,
-)
+from asgifuzz import _bisect, _replay, _venvs
+from asgifuzz._bisect import BisectResult, FailingRange, Outcome, bisect, format_result
 from asgifuzz._errors import AsgiFuzzError, UsageError
+from asgifuzz._venvs import ReplayError, VenvBuildError, VenvCache, era_pins, releases
 from asgifuzz._verdict import Verdict
 from asgifuzz._violations import Violation
 from asgifuzz.models import Case
@@ -127,7 +117,7 @@ def test_releases_asks_pip_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
             return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching dist")
         return subprocess.CompletedProcess(cmd, 0, PIP_OUTPUT, "")
 
-    monkeypatch.setattr(_bisect, "_run_command", run)
+    monkeypatch.setattr(_venvs, "_run_command", run)
     assert releases("starlette") == RELEASES
     assert list(seen[0][1:]) == ["-m", "pip", "index", "versions", "starlette"]
     with pytest.raises(UsageError, match=r"No matching dist.*check the name"):
@@ -420,7 +410,7 @@ def test_cache_builds_a_venv_with_pip_and_says_each_step(tmp_path: Path) -> None
         "starlette==0.38.2",
     ]
     assert install[1:4] == ["-m", "pip", "install"]
-    root = Path(_bisect.__file__).resolve().parent.parent
+    root = Path(_venvs.__file__).resolve().parent.parent
     assert own[-3:] == ["--no-deps", "-e", str(root)]
     assert (
         lines[1] == "bisect: installing starlette 0.38.2 (anyio 4.4.0, trio 0.26.2) ..."
@@ -499,17 +489,17 @@ def test_a_venv_built_meanwhile_by_another_process_is_used(tmp_path: Path) -> No
 def test_source_root_only_in_a_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    here = Path(_bisect.__file__).resolve().parent.parent
-    assert _bisect._source_root() == here
+    here = Path(_venvs.__file__).resolve().parent.parent
+    assert _venvs._source_root() == here
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n')
-    monkeypatch.setattr(_bisect, "__file__", str(tmp_path / "asgifuzz" / "_bisect.py"))
-    assert _bisect._source_root() is None
+    monkeypatch.setattr(_venvs, "__file__", str(tmp_path / "asgifuzz" / "_venvs.py"))
+    assert _venvs._source_root() is None
 
 
 def test_run_command_runs_without_pythonpath(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", "/nowhere")
     code = "import os, sys; print(os.environ.get('PYTHONPATH'), sys.argv[1])"
-    proc = _bisect._run_command([sys.executable, "-c", code, "x"], None)
+    proc = _venvs._run_command([sys.executable, "-c", code, "x"], None)
     assert (proc.returncode, proc.stdout) == (0, "None x\n")
 
 
@@ -518,14 +508,14 @@ def test_run_command_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
         raise subprocess.TimeoutExpired(cmd, 1800)
 
     monkeypatch.setattr(subprocess, "run", run)
-    proc = _bisect._run_command(["sleep", "9999"], None)
+    proc = _venvs._run_command(["sleep", "9999"], None)
     assert (proc.returncode, proc.stderr) == (124, "timed out after 1800s")
 
 
 def test_an_installed_asgifuzz_is_copied_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_bisect, "_source_root", lambda: None)
+    monkeypatch.setattr(_venvs, "_source_root", lambda: None)
     fake = FakeBuilder()
     lines: list[str] = []
     VenvCache(tmp_path, log=lines.append, run=fake, installer="pip").ensure(
@@ -534,7 +524,7 @@ def test_an_installed_asgifuzz_is_copied_in(
     own = fake.commands[-1]
     assert own[1] == "-c"
     assert "copytree" in own[2]
-    assert own[3] == str(Path(_bisect.__file__).resolve().parent)
+    assert own[3] == str(Path(_venvs.__file__).resolve().parent)
     assert lines[1] == "bisect: installing somepkg 1.0 (no pins) ..."
     assert "(copied)" in lines[2]
 
@@ -718,7 +708,7 @@ def test_main_bad_input_exits_2_with_one_line(
     message: str,
 ) -> None:
     monkeypatch.setattr(
-        _bisect, "_pip_index_versions", lambda _: PIP_OUTPUT
+        _venvs, "_pip_index_versions", lambda _: PIP_OUTPUT
     )  # no network
     assert _bisect.main(parse(["bisect", str(CASE), *argv])) == 2
     err = capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
-from asgifuzz._errors import InvariantViolation
+from asgifuzz._errors import InvariantViolation, violation_class
 from asgifuzz._verdict import Verdict, judge
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
@@ -158,8 +158,6 @@ def fuzz(
                     first_seen.setdefault(
                         v.key, (time.perf_counter() - start, report.cases)
                     )
-                from asgifuzz._errors import violation_class
-
                 raise violation_class(first.key)([v for _, v in fresh], case, backend)
 
         # Hypothesis names the test after the function; keep it stable for the DB.

@@ -33,6 +33,18 @@ def _positive(text: str) -> float:
     return value
 
 
+def _workers_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of workers"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need at least 1 worker")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asgifuzz",
@@ -65,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     fz.add_argument(
         "--json", type=Path, metavar="PATH", help="also write the summary as JSON"
+    )
+    fz.add_argument(
+        "--workers",
+        type=_workers_count,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own seed, sharing the database and corpus",
     )
     fz.add_argument(
         "--corpus",
@@ -131,13 +150,28 @@ def _fuzz(args: argparse.Namespace) -> int:
         database = combined(args.database, args.shared_database)
     version = getattr(starlette, "__version__", "?")
     print(
-        f"asgifuzz: fuzzing for {args.max_time:g}s on {'+'.join(backends)} "
+        f"asgifuzz: {args.workers} worker(s) fuzzing for {args.max_time:g}s on {'+'.join(backends)} "
         f"against Starlette {version} (seed {args.seed})",
         flush=True,
     )
-    report = fuzz(
-        max_time=args.max_time, backends=backends, seed_=args.seed, database=database
-    )
+    if args.workers > 1:
+        from asgifuzz._workers import fuzz_parallel
+
+        report = fuzz_parallel(
+            args.workers,
+            max_time=args.max_time,
+            backends=backends,
+            seed=args.seed,
+            database=None if args.no_database else args.database,
+            shared=args.shared_database,
+        )
+    else:
+        report = fuzz(
+            max_time=args.max_time,
+            backends=backends,
+            seed_=args.seed,
+            database=database,
+        )
     print(
         f"cases run: {report.cases} in {report.elapsed:.1f}s "
         f"({report.cases_per_second:.1f} cases/s, each on {len(backends)} backend(s))"

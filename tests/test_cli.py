@@ -215,3 +215,35 @@ def test_replay_still_failing_mermaid_and_flaky_rate(
 def test_replay_runs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "x.json", "--runs", "0"]) == 2
     assert "--runs 0" in capsys.readouterr().err
+
+
+def test_two_workers_merge_their_reports(tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    args = ["fuzz", "--max-time", "1", "--backend", "asyncio", "--workers", "2"]
+    status = main([*args, "--no-database", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert status == (1 if data["findings"] else 0)
+    assert data["cases"] > 0
+    assert len({f["key"] for f in data["findings"]}) == len(data["findings"])
+
+
+def test_merge_keeps_the_smallest_case_per_key() -> None:
+    from asgifuzz._fuzz import Finding, FuzzReport
+    from asgifuzz._workers import merge
+
+    small, big = Case(), Case(request=Request(body=(b"x" * 50,)))
+    a = FuzzReport(("asyncio",), cases=3, elapsed=1.0)
+    a.findings = [Finding("I3", "asyncio", ["m"], big, first_seen_s=0.2)]
+    b = FuzzReport(("asyncio",), cases=4, elapsed=2.0)
+    b.findings = [Finding("I3", "asyncio", ["m"], small, first_seen_s=0.9)]
+    merged = merge([a, b])
+    assert (merged.cases, merged.elapsed) == (7, 2.0)
+    (finding,) = merged.findings
+    assert finding.case == small
+    assert finding.first_seen_s == 0.2
+
+
+def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fuzz", "--workers", "0"])
+    assert "need at least 1 worker" in capsys.readouterr().err

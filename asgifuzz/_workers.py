@@ -1,0 +1,67 @@
+"""Many workers on one machine: one process each, own seed, shared database and corpus.
+
+Each worker runs `asgifuzz._fuzz.fuzz` with its own seed and rebuilds the
+Hypothesis database from its spec (a directory database is safe to share between
+processes; so is Redis). Findings are merged by failure key, keeping the smallest
+case; corpus entries are written by the parent, under the corpus lock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+
+from asgifuzz._corpus import case_size
+from asgifuzz._fuzz import Finding, FuzzReport, fuzz
+
+
+def _one(
+    max_time: float,
+    backends: tuple[str, ...],
+    seed: int,
+    database: str | None,
+    shared: str | None,
+) -> FuzzReport:
+    from asgifuzz._database import combined
+
+    db = None if database is None else combined(database, shared)
+    return fuzz(max_time=max_time, backends=backends, seed_=seed, database=db)
+
+
+def merge(reports: list[FuzzReport]) -> FuzzReport:
+    """One report: cases and outcomes added up, one finding per key (the smallest)."""
+    merged = FuzzReport(backends=reports[0].backends)
+    merged.elapsed = max(r.elapsed for r in reports)
+    merged.outcomes = sum((r.outcomes for r in reports), Counter())
+    merged.cases = sum(r.cases for r in reports)
+    best: dict[str, Finding] = {}
+    for finding in (f for r in reports for f in r.findings):
+        rival = best.get(finding.key)
+        if rival is None or case_size(finding.case) < case_size(rival.case):
+            if rival is not None:
+                finding.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
+            best[finding.key] = finding
+        else:
+            rival.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
+    merged.findings = sorted(best.values(), key=lambda f: f.first_seen_s)
+    return merged
+
+
+def fuzz_parallel(
+    workers: int,
+    *,
+    max_time: float,
+    backends: tuple[str, ...],
+    seed: int,
+    database: str | None,
+    shared: str | None,
+) -> FuzzReport:
+    """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_one, max_time, backends, seed * 1000 + i, database, shared)
+            for i in range(workers)
+        ]
+        return merge([f.result() for f in futures])

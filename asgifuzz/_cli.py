@@ -114,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:
 
     _corpus_cli.add_parser(sub)
     _bisect.add_parser(sub)
+    rr = sub.add_parser(
+        "repro",
+        help="print a standalone script reproducing a case (Starlette + anyio only)",
+    )
+    rr.add_argument("path", type=Path, metavar="PATH")
+    rr.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the failure to reproduce, e.g. I1:RuntimeError (default: the entry's key, "
+        "or the first failure the case shows now)",
+    )
     rp = sub.add_parser("replay", help="run saved cases again and show what happens")
     rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
@@ -225,12 +236,46 @@ def _replay(args: argparse.Namespace) -> int:
     return _replay.main(args, BACKEND_CHOICES[args.backend])
 
 
+def _repro(args: argparse.Namespace) -> int:
+    from asgifuzz._replay import load_target
+    from asgifuzz._repro import render_repro
+
+    target = load_target(args.path)
+    key = args.key or target.key
+    title = upstream = ""
+    if target.key is not None and args.path.suffix == ".json":
+        try:
+            from asgifuzz._corpus import load_entry
+
+            entry = load_entry(args.path)
+            title, upstream = entry.title, entry.upstream
+        except AsgiFuzzError:
+            pass  # a finding copied out of fuzz --json: no title or link
+    if key is None:
+        from asgifuzz._verdict import judge
+
+        found = judge(target.case).first()
+        if found is None:
+            raise AsgiFuzzError(
+                f"{args.path}: the case passes now on both backends and names no "
+                "failure; pass --key KEY to say which failure to reproduce"
+            )
+        key = found[1].key
+    try:
+        print(render_repro(target.case, key, title=title, upstream=upstream), end="")
+    except ValueError as exc:
+        raise AsgiFuzzError(f"{args.path}: {exc}") from None
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``asgifuzz`` command."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "fuzz":
             return _fuzz(args)
+        if args.command == "repro":
+            return _repro(args)
         if args.command == "bisect":
             from asgifuzz import _bisect
 

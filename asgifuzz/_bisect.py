@@ -12,44 +12,23 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import re
-import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from asgifuzz._corpus import parse_version, write_atomically
 from asgifuzz._errors import AsgiFuzzError, UsageError
-from asgifuzz._venvs import ReplayError, VenvCache, _say, era_pins, releases
+from asgifuzz._venvs import Outcome, ReplayError, VenvCache, _say, era_pins, releases
 
 # On a release, the case fails (a corpus entry: with its own key), fails with other
 # keys only ("other": the bisected bug is absent), passes, or gives no verdict.
-Outcome = Literal["fails", "other", "passes", "error"]
 Runner = Callable[[str], tuple[Outcome, str]]  # release -> outcome, detail
-Completed = subprocess.CompletedProcess[str]
-Run = Callable[[Sequence[str], Path | None], Completed]  # command, folder -> result
 BACKENDS = ("asyncio", "trio", "both")
 MIN_RELEASE = {"starlette": (0, 15, 0)}  # the first Starlette on anyio
 SAMPLES = 12  # coarse probes, both ends included: a run of `step` releases is hit
-_MARKER = "asgifuzz-venv.json"
 _WORDS = {"other": "fails differently"}
-_COPY = "import shutil, sys, sysconfig; shutil.copytree(sys.argv[1], sysconfig.get_path('purelib') + '/asgifuzz', ignore=shutil.ignore_patterns('__pycache__'))"
-_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_FINAL = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
-# Starlette eras, newest first: (first release, anyio, trio). From KNOWN_BUGS.md;
-# trio 0.24.0 and 0.29.0 are the last trio releases before anyio 4.3.0 and 4.9.0
-# (the others were verified in /work/venvs); 0.50-0.52 share the 1.x pins.
-_ERAS = (
-    ((0, 50), "4.12.1", "0.35.0"),
-    ((0, 46), "4.9.0", "0.29.0"),
-    ((0, 39), "4.7.0", "0.28.0"),
-    ((0, 38), "4.4.0", "0.26.2"),
-    ((0, 31), "4.3.0", "0.24.0"),
-    ((0, 15), "3.7.1", "0.22.2"),
-)
-_COMMON = ("hypothesis>=6.100", "itsdangerous>=2.0")  # asgifuzz's own floors
 
 
 class Probe(NamedTuple):

@@ -27,14 +27,9 @@ from asgifuzz._errors import AsgiFuzzError, UsageError
 # On a release, the case fails (a corpus entry: with its own key), fails with other
 # keys only ("other": the bisected bug is absent), passes, or gives no verdict.
 Outcome = Literal["fails", "other", "passes", "error"]
-Runner = Callable[[str], tuple[Outcome, str]]  # release -> outcome, detail
 Completed = subprocess.CompletedProcess[str]
 Run = Callable[[Sequence[str], Path | None], Completed]  # command, folder -> result
-BACKENDS = ("asyncio", "trio", "both")
-MIN_RELEASE = {"starlette": (0, 15, 0)}  # the first Starlette on anyio
-SAMPLES = 12  # coarse probes, both ends included: a run of `step` releases is hit
 _MARKER = "asgifuzz-venv.json"
-_WORDS = {"other": "fails differently"}
 _COPY = "import shutil, sys, sysconfig; shutil.copytree(sys.argv[1], sysconfig.get_path('purelib') + '/asgifuzz', ignore=shutil.ignore_patterns('__pycache__'))"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _FINAL = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")

@@ -18,9 +18,16 @@ from pathlib import Path
 import pytest
 
 from asgifuzz import _bisect, _replay, _venvs
-from asgifuzz._bisect import BisectResult, FailingRange, Outcome, bisect, format_result
+from asgifuzz._bisect import BisectResult, FailingRange, bisect, format_result
 from asgifuzz._errors import AsgiFuzzError, UsageError
-from asgifuzz._venvs import ReplayError, VenvBuildError, VenvCache, era_pins, releases
+from asgifuzz._venvs import (
+    Outcome,
+    ReplayError,
+    VenvBuildError,
+    VenvCache,
+    era_pins,
+    releases,
+)
 from asgifuzz._verdict import Verdict
 from asgifuzz._violations import Violation
 from asgifuzz.models import Case

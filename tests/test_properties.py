@@ -4,6 +4,7 @@ Starlette (each replayed as a strict xfail in test_corpus.py)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from hypothesis import given, target
@@ -18,12 +19,13 @@ CORPUS = Path(__file__).parent.parent / "corpus"
 VERSION = starlette_version()
 
 
-def _known(backend: str) -> set[str]:
-    return {
+@functools.cache
+def _known(backend: str) -> frozenset[str]:
+    return frozenset(
         e.key
         for e in load_corpus(CORPUS)
         if e.affects(VERSION) and backend in e.backends
-    }
+    )
 
 
 @given(case=cases())
@@ -62,7 +64,7 @@ def test_backends_agree(case: Case) -> None:
     assert not disagreements, disagreements[0].message
 
 
-def _explained(violations: dict[str, list[Violation]], known: set[str]) -> bool:
+def _explained(violations: dict[str, list[Violation]], known: frozenset[str]) -> bool:
     """A disagreement that only a known upstream bug explains is not news."""
     keys = {v.key for b in ("asyncio", "trio") for v in violations.get(b, [])}
     return keys <= known

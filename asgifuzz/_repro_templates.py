@@ -253,65 +253,6 @@ async def run_sync_in_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
 anyio.to_thread.run_sync = run_sync_in_loop'''
 
 #: Helpers a script may use, by name; each is written out when the script uses it.
-HELPERS = {
-    "Boom": '''\
-class Boom(Exception):
-    """An exception the app raises on purpose."""''',
-    "raised": '''\
-def raised(exc: BaseException) -> BaseException:
-    """Remember an exception the app raises on purpose, to compare with what escapes."""
-    SEEN["raised"].append(exc)
-    return exc''',
-    "checkpoints": '''\
-async def checkpoints(n: int) -> None:
-    """Let the other ready tasks run, ``n`` times over."""
-    for _ in range(n):
-        await anyio.lowlevel.checkpoint()''',
-    "members": '''\
-def members(exc: BaseException) -> list[BaseException]:
-    """``exc`` and, for a group (of any kind), every exception nested in it."""
-    out = [exc]
-    for member in getattr(exc, "exceptions", ()):
-        out += members(member)
-    return out''',
-    "same": '''\
-def same(a: BaseException, b: BaseException) -> bool:
-    """Whether ``a`` is ``b``, or a copy of group ``b`` (as split() and derive() make)."""
-    if a is b:
-        return True
-    inside = getattr(a, "exceptions", None) == getattr(b, "exceptions", ())
-    return type(a) is type(b) and inside and str(a) == str(b)''',
-    "forget_tracebacks": '''\
-def forget_tracebacks(exc: BaseException | None) -> None:
-    """Drop the frames that ``exc``, its causes, contexts and members keep alive."""
-    todo, done = [exc], set()
-    while todo:
-        e = todo.pop()
-        if e is not None and id(e) not in done:
-            done.add(id(e))
-            e.__traceback__ = None
-            todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]''',
-    "Watch": '''\
-class Watch:
-    """Records what the app receives at one boundary; it adds no checkpoint, so it
-    changes no interleaving."""
-
-    def __init__(self, app: ASGIApp, name: str) -> None:
-        self.app = app
-        self.name = name
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received = SEEN["received"].setdefault(self.name, [])
-
-        async def watched_receive() -> Message:
-            message = await receive()
-            received.append(message)
-            return message
-
-        await self.app(scope, watched_receive, send)''',
-}
-
-#: Every import a script may need; a script gets those of the names it uses.
 IMPORTS = """\
 import asyncio
 import gc

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from asgifuzz import _determinism
 from asgifuzz._outcome import Outcome, ServerResponse, group_members
@@ -262,8 +263,11 @@ async def _drive(
         rec.boundaries[:] = ["app"]
     server = _Server(case, rec)
     scope = make_scope(case)
+    lifespan = _lifespan_of(case)
     with anyio.move_on_after(LIMIT) as limit:
         async with anyio.create_task_group() as tg:
+            if lifespan is not None:
+                await _start_lifespan(lifespan, app, tg, scope, rec)
             tg.start_soon(server.client_timeline)
             with server.app_scope:
                 try:
@@ -281,7 +285,16 @@ async def _drive(
                 else:
                     rec.log(0, "return")
                 outcome.returned = True
+            if lifespan is not None:
+                await _stop_lifespan(lifespan, rec)
             tg.cancel_scope.cancel()
+    if lifespan is not None and lifespan.failed is not None and not outcome.returned:
+        from asgifuzz._errors import UsageError
+
+        raise UsageError(
+            f"the app's lifespan startup failed ({lifespan.failed}); fix the app's "
+            "startup, or fuzz without lifespan (--no-lifespan)"
+        )
     outcome.hung = limit.cancel_called and not outcome.returned
     outcome.app_cancelled = server.app_scope.cancel_called
     outcome.timed_out = server.timed_out
@@ -292,6 +305,35 @@ async def _drive(
         outcome.pending_tasks = [
             repr(t) for t in asyncio.all_tasks() if t is not current and not t.done()
         ]
+
+
+def _lifespan_of(case: Case) -> Any:
+    if not case.app:
+        return None
+    from asgifuzz._targets import Lifespan, app_target
+
+    return Lifespan() if app_target(case.app).lifespan else None
+
+
+async def _start_lifespan(
+    lifespan: Any, app: ASGIApp, tg: Any, scope: dict[str, Any], rec: Recorder
+) -> None:
+    """Lifespan startup before the request, in the run's own event loop."""
+    tg.start_soon(lifespan.run, app)
+    await lifespan.started.wait()
+    if lifespan.failed is not None:
+        tg.cancel_scope.cancel()  # no request; _drive raises the error
+        await anyio.lowlevel.checkpoint()
+    if lifespan.supported:
+        rec.note("lifespan startup complete")
+        scope["state"] = dict(lifespan.state)
+
+
+async def _stop_lifespan(lifespan: Any, rec: Recorder) -> None:
+    if lifespan.supported:
+        lifespan.stop.set()
+        await lifespan.done.wait()
+        rec.note(f"lifespan shutdown: {lifespan.failed or 'complete'}")
 
 
 def _only_cancellations(exc: BaseException) -> bool:

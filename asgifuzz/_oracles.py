@@ -15,6 +15,17 @@ Policy choices (where the right behaviour is not written down anywhere):
 - Streaming (I4) is promised only by stacks without a buffering layer
   (``replace_body``; GZip, except for ``text/event-stream``) and only while the
   client is connected.
+- A user's middleware (``user.<name>`` layers) is opaque: it is assumed to pass
+  the request body down unchanged, and it may answer an exception itself (an
+  exception that crosses the boundary below it but not the one above it counts
+  as handled, not swallowed). An exception it raises is a finding.
+- A user's app (``case.app``) has no model: the app's own exceptions while the
+  client is connected are its business (the server answers 500), and it may
+  keep a client waiting (long polls, endless streams). What is always judged:
+  no exception raised by the framework (Starlette, FastAPI) unless it is the
+  clean end of a disconnected request; a valid message sequence; a complete
+  response unless the client left; the app returns once the client has gone
+  (I4 ``app``); nothing leaks; both backends agree.
 """
 
 from __future__ import annotations
@@ -46,6 +57,27 @@ class _Judge:
         # The client is gone before the response was complete.
         gone, complete = self.rec.disconnected, self.rec.response_complete
         self.cut_short = gone is not None and (complete is None or gone < complete)
+        self.app_mode = bool(self.case.app)
+        self.rec.handled += self._handled_by_user_layers()
+
+    def _handled_by_user_layers(self) -> list[BaseException]:
+        """Exceptions that crossed into a user layer and did not come out of it."""
+        rec, layers = self.rec, self.case.stack.layers
+        if not rec.crossed or not any(la.family == "user" for la in layers):
+            return []
+        wrap = self.case.stack.mode == "wrap" or self.app_mode
+        seen: dict[int, set[int]] = {}
+        for where, ids in rec.crossed:
+            seen.setdefault(where, set()).update(ids)
+        if self.o.escaped is not None:
+            seen.setdefault(0, set()).update(id(m) for m in members(self.o.escaped))
+        stopped: set[int] = set()
+        for i, layer in enumerate(layers):
+            if layer.family == "user":
+                inner, outer = (i + 1, i) if wrap else (i + 2, i + 1)
+                stopped |= seen.get(inner, set()) - seen.get(outer, set())
+        # The model exceptions are alive (rec.raised holds them): ids are safe.
+        return [e for e in rec.raised if id(e) in stopped]
 
     def _canonical(self, exc: BaseException) -> BaseException:
         return next((r for r in self.rec.raised if same(exc, r)), exc)
@@ -101,6 +133,8 @@ class _Judge:
                 pass  # I6 says how the app's own exception was changed.
             elif is_disconnect_error(exc) and self.rec.disconnected is not None:
                 pass  # the clean end of a request whose client has gone
+            elif self.app_mode and not _framework_raised(o):
+                pass  # policy: the user app's own error; the server answers 500
             else:
                 self.fail(
                     "I1",
@@ -109,7 +143,7 @@ class _Judge:
                     tag=type(exc).__name__,
                     frames=True,
                 )
-        if r.status == 500 and not self.rec.raised:
+        if r.status == 500 and not self.rec.raised and not self.app_mode:
             cause = "after the client disconnected" if self.rec.disconnected else ""
             self.fail(
                 "I1",
@@ -156,7 +190,11 @@ class _Judge:
                 f"(last event: {self._last_event()})",
                 tag="app",
             )
-        elif o.timed_out and ep.kind not in ("wait_disconnect", "poll_disconnect"):
+        elif (
+            o.timed_out
+            and not self.app_mode
+            and ep.kind not in ("wait_disconnect", "poll_disconnect")
+        ):
             self.fail(
                 "I4",
                 f"the client waited {PATIENCE:g} virtual seconds and the response was "
@@ -426,6 +464,21 @@ def _leak_tag(warning: str) -> str:
         return "coroutine"
     match = re.search(r"<(\w+)", warning)
     return match.group(1) if match else warning.split(":")[0]
+
+
+#: Frames of the event loops and helpers, skipped to find who raised.
+_PLUMBING = ("/anyio/", "/trio/", "/asyncio/", "/contextlib.py", "/exceptiongroup/")
+#: The frameworks whose exceptions are findings in a user's app.
+_FRAMEWORKS = ("/starlette/", "/fastapi/")
+
+
+def _framework_raised(o: Outcome) -> bool:
+    """Whether the innermost frame (past the event loops) of the escaped
+    exception lies in Starlette or FastAPI."""
+    for filename, _, _ in reversed(o.escaped_frames):
+        if not any(p in filename for p in _PLUMBING):
+            return any(f in filename for f in _FRAMEWORKS)
+    return False
 
 
 def _top(o: Outcome) -> str:

@@ -22,9 +22,18 @@ def layer_name(index: int, layer: Layer) -> str:
     return f"layer {index} ({layer.kind})"
 
 
+def _bind_user(app: ASGIApp, kind: str) -> ASGIApp:
+    # Starlette calls middleware factories as cls(app=app, **options).
+    from asgifuzz._targets import middleware_target
+
+    return middleware_target(kind[len("user.") :]).wrap(app)
+
+
 def _layer_factory(
     index: int, layer: Layer, rec: Recorder
-) -> tuple[type[Any], dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
+    if layer.family == "user":
+        return _bind_user, {"kind": layer.kind}
     if layer.family == "starlette":
         return starlette_middleware(layer)
     cls = ModelHTTPMiddleware if layer.family == "bhm" else ModelASGIMiddleware
@@ -39,6 +48,8 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
     ``rec.boundaries`` gets the names.
     """
     layers = case.stack.layers
+    if case.app:
+        return _build_around_app(case, rec)
     route = Route("/", build_endpoint(case.endpoint, rec), methods=list(METHODS))
     if case.stack.mode == "starlette":
         rec.boundaries[:] = [
@@ -51,7 +62,7 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
         for i, layer in enumerate(layers):
             cls, options = _layer_factory(i, layer, rec)
             middleware.append(Middleware(Tap, recorder=rec, where=i + 1))
-            middleware.append(Middleware(cls, **options))  # type: ignore[arg-type]
+            middleware.append(Middleware(cls, **options))
         middleware.append(Middleware(Tap, recorder=rec, where=len(layers) + 1))
         app: ASGIApp = Starlette(routes=[route], middleware=middleware)
     else:
@@ -66,4 +77,18 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
             cls, options = _layer_factory(i, layers[i], rec)
             app = cls(app, **options)
     route.app = Tap(route.app, recorder=rec, where=len(rec.boundaries) - 1)
+    return app
+
+
+def _build_around_app(case: Case, rec: Recorder) -> ASGIApp:
+    """A user's app, wrapped by the stack's layers by hand (either mode)."""
+    from asgifuzz._targets import app_target
+
+    layers = case.stack.layers
+    rec.boundaries[:] = [*(layer_name(i, la) for i, la in enumerate(layers)), "app"]
+    app = app_target(case.app).app
+    for i in reversed(range(len(layers))):
+        app = Tap(app, recorder=rec, where=i + 1)
+        factory, options = _layer_factory(i, layers[i], rec)
+        app = factory(app=app, **options)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -51,9 +52,13 @@ BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
 DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")
 METHODS = ("GET", "POST", "PUT", "HEAD", "OPTIONS")
+#: Every method a case may use (app targets have routes with these too).
+ALL_METHODS = (*METHODS, "PATCH", "DELETE")
 MEDIA_TYPES = ("text/plain", "text/event-stream", "application/octet-stream")
 #: Layer kinds that must not change what the server sees (invariant I8).
 PASSTHROUGH_KINDS = ("bhm.passthrough", "asgi.passthrough")
+#: A user target's name (``user.<name>`` layers, ``Case.app``): an identifier.
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 JSONScalar = int | str | bool
 
@@ -65,7 +70,9 @@ class Layer:
     Attributes:
         kind: ``"<family>.<behaviour>"``, one of `LAYER_KINDS`; the family is
             ``bhm`` (a `BaseHTTPMiddleware` subclass), ``asgi`` (its pure-ASGI twin)
-            or ``starlette`` (one of Starlette's own middlewares).
+            or ``starlette`` (one of Starlette's own middlewares); or
+            ``"user.<name>"``, a middleware the user allowed under that name
+            (see `asgifuzz.strategies.cases`).
         pauses: scheduler checkpoints (``anyio.sleep(0)``) before and after the
             layer calls the next one.
         options: constructor options of Starlette's middlewares, e.g.
@@ -175,7 +182,8 @@ class Case:
     """Everything about one run: the app, the request, the client and the server.
 
     ``seed`` seeds trio's scheduler (its batches of runnable tasks are shuffled);
-    asyncio's scheduler is FIFO and ignores it.
+    asyncio's scheduler is FIFO and ignores it. ``app`` names a user app (allowed
+    under that name) that replaces the endpoint: the stack, if any, wraps it.
     """
 
     stack: Stack = Stack()
@@ -184,6 +192,7 @@ class Case:
     client: Client = Client()
     server: Server = Server()
     seed: int = 0
+    app: str = ""
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, format version, two-space indent."""
@@ -241,6 +250,8 @@ def case_to_data(case: Case) -> dict[str, Any]:
             "send_checkpoints": case.server.send_checkpoints,
         },
         "seed": case.seed,
+        # Written only when set, so model cases (and their hashes) are unchanged.
+        **({"app": case.app} if case.app else {}),
     }
 
 
@@ -320,7 +331,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     top = r.obj(
         data,
         "$",
-        {"format", "stack", "endpoint", "request", "client", "server", "seed"},
+        {"format", "stack", "endpoint", "request", "client", "server", "seed", "app"},
     )
     if top.get("format") != FORMAT_VERSION:
         raise r.fail(
@@ -341,9 +352,17 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             isinstance(k, str) and isinstance(v, int | str) for k, v in options.items()
         ):
             raise r.fail(f"{path}.options", "must map names to ints, bools or strings")
+        kind = d.get("kind")
+        user = isinstance(kind, str) and kind.startswith("user.")
+        if user and not _USER_NAME.match(str(kind)[5:]):
+            raise r.fail(
+                f"{path}.kind",
+                f"is {kind!r}; a user middleware is 'user.<name>' with an "
+                "identifier for a name",
+            )
         layers.append(
             Layer(
-                kind=r.choice(d, "kind", path, LAYER_KINDS, ""),
+                kind=str(kind) if user else r.choice(d, "kind", path, LAYER_KINDS, ""),
                 pauses=r.pauses(d, path),
                 options=dict(options),
             )
@@ -398,7 +417,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     if not path.startswith("/"):
         raise r.fail("request.path", f"is {path!r}; must start with '/'")
     request = Request(
-        method=r.choice(rq, "method", "request", METHODS, "GET"),
+        method=r.choice(rq, "method", "request", ALL_METHODS, "GET"),
         path=path,
         query=r.str_(rq, "query", "request"),
         headers=tuple((h[0], h[1]) for h in headers),
@@ -416,6 +435,9 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         send_checkpoints=r.int_(sv, "send_checkpoints", "server", 0, 100),
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
+    app = r.str_(top, "app", "$")
+    if app and not _USER_NAME.match(app):
+        raise r.fail("app", f"is {app!r}; must be the name of an app (an identifier)")
     return Case(
         stack=stack,
         endpoint=endpoint,
@@ -423,4 +445,5 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         client=client,
         server=server,
         seed=seed,
+        app=app,
     )

@@ -70,6 +70,10 @@ class Recorder:
     background: list[Background] = field(default_factory=list)
     chunks_made: list[int] = field(default_factory=list)
     disconnects_seen: list[tuple[str, int]] = field(default_factory=list)
+    #: The ids of exceptions (and their group members) that crossed each
+    #: boundary. Ids, not objects: holding an exception (and so its traceback
+    #: and the frames in it) would keep alive what the app leaked, and hide it.
+    crossed: list[tuple[int, frozenset[int]]] = field(default_factory=list)
     response_complete: int | None = None
     disconnected: int | None = None
     #: The virtual clock; the driver sets it (callable from worker threads too).
@@ -113,6 +117,18 @@ def describe_briefly(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
+def _ids(exc: BaseException) -> frozenset[int]:
+    ids, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) not in ids:
+            ids.add(id(e))
+            members = getattr(e, "exceptions", None)
+            if isinstance(members, list | tuple):
+                todo += [m for m in members if isinstance(m, BaseException)]
+    return frozenset(ids)
+
+
 class Tap:
     """A recording pure-ASGI layer between two layers (one boundary)."""
 
@@ -123,6 +139,9 @@ class Tap:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rec, where = self.rec, self.where
+        if scope["type"] != "http":  # lifespan: not part of the request's story
+            await self.app(scope, receive, send)
+            return
 
         async def tapped_receive() -> Message:
             message = await receive()
@@ -137,5 +156,6 @@ class Tap:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
             rec.log(where, "raise", detail=describe_briefly(exc))
+            rec.crossed.append((where, _ids(exc)))
             raise
         rec.log(where, "return")

@@ -11,12 +11,17 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from asgifuzz._driver import run
+    from asgifuzz._pytest_plugin import given_cases
     from asgifuzz._verdict import check, judge
 
-__all__ = ["__version__", "check", "judge", "run"]
+__all__ = ["__version__", "check", "given_cases", "judge", "run"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "given_cases":
+        from asgifuzz._pytest_plugin import given_cases
+
+        return given_cases
     if name == "run":
         from asgifuzz._driver import run
 

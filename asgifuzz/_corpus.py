@@ -13,7 +13,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class Entry:
     affected: tuple[tuple[str, str], ...]
     backends: tuple[str, ...]
     case: Case
+    #: The user targets the case names: {"middleware"/"app": {name: spec}}.
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def affects(self, version: str) -> bool:
         """Whether Starlette ``version`` lies in one of the affected ranges."""
@@ -88,6 +90,7 @@ def load_entry(path: Path) -> Entry:
         "versions",
         "messages",
         "signature",
+        "targets",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
@@ -140,6 +143,19 @@ def load_entry(path: Path) -> Entry:
             path, "backends", "must be a non-empty list of 'asyncio' and 'trio'"
         )
     case = case_from_data(data.get("case"), source=f"{path}: case")
+    targets = data.get("targets", {})
+    if not isinstance(targets, dict) or not all(
+        kind in ("middleware", "app")
+        and isinstance(named, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in named.items())
+        for kind, named in targets.items()
+    ):
+        raise _fail(
+            path,
+            "targets",
+            'must map "middleware"/"app" to {name: import spec}; it is only '
+            "shown, never imported",
+        )
     return Entry(
         path=path,
         key=key,
@@ -151,6 +167,7 @@ def load_entry(path: Path) -> Entry:
         affected=tuple((lo, hi) for lo, hi in affected),
         backends=tuple(backends),
         case=case,
+        targets=targets,
     )
 
 
@@ -256,8 +273,13 @@ def save_finding(
     backend: str,
     messages: list[str],
     signature: str = "",
+    targets: dict[str, dict[str, str]] | None = None,
 ) -> Path | None:
-    """Save a shrunk failure as a ``new`` entry (see `add_entry`)."""
+    """Save a shrunk failure as a ``new`` entry (see `add_entry`).
+
+    ``targets`` records the user targets the case names, with their import
+    specs: what a person must allow to replay it (never imported from here).
+    """
     import datetime
 
     from asgifuzz.models import case_to_data
@@ -278,5 +300,6 @@ def save_finding(
         "versions": env,
         "messages": messages,
         "case": case_to_data(case),
+        **({"targets": targets} if targets else {}),
     }
     return add_entry(directory, data, case)

@@ -168,8 +168,17 @@ class _Server:
         if self.gone and name in DROP_BODY_ON_DISCONNECT:
             self.next_message = len(self.messages)
         if self.next_message < len(self.messages):
-            self.next_message += 1
-            return dict(self.messages[self.next_message - 1])
+            if self.profile.receive_checkpoints:
+                await pause(self.profile.receive_checkpoints)
+                if self.gone and name in DROP_BODY_ON_DISCONNECT:
+                    self.next_message = len(self.messages)
+            if self.next_message < len(self.messages):
+                self.next_message += 1
+                return dict(self.messages[self.next_message - 1])
+        return await self._receive_after_body()
+
+    async def _receive_after_body(self) -> Message:
+        name = self.profile.name
         while not (self.gone or self.response.complete):
             await self._changed.wait()
         if name in DISCONNECT_ONCE and self.disconnects_sent:
@@ -310,7 +319,8 @@ async def _drive(
 def _lifespan_of(case: Case) -> Any:
     if not case.app:
         return None
-    from asgifuzz._targets import Lifespan, app_target
+    from asgifuzz._lifespan import Lifespan
+    from asgifuzz._targets import app_target
 
     return Lifespan() if app_target(case.app).lifespan else None
 

@@ -21,11 +21,12 @@ Policy choices (where the right behaviour is not written down anywhere):
   as handled, not swallowed). An exception it raises is a finding.
 - A user's app (``case.app``) has no model: the app's own exceptions while the
   client is connected are its business (the server answers 500), and it may
-  keep a client waiting (long polls, endless streams). What is always judged:
-  no exception raised by the framework (Starlette, FastAPI) unless it is the
-  clean end of a disconnected request; a valid message sequence; a complete
-  response unless the client left; the app returns once the client has gone
-  (I4 ``app``); nothing leaks; both backends agree.
+  stream for as long as it likes (endless streams). What is always judged: no
+  exception raised by the framework (Starlette, FastAPI) unless it is the clean
+  end of a disconnected request; a valid message sequence; a complete response
+  unless the client left; the response starts within the client's patience
+  (30 virtual seconds; I4 ``response``); the app returns once the client has
+  gone (I4 ``app``); nothing leaks; both backends agree.
 """
 
 from __future__ import annotations
@@ -190,10 +191,10 @@ class _Judge:
                 f"(last event: {self._last_event()})",
                 tag="app",
             )
-        elif (
-            o.timed_out
-            and not self.app_mode
-            and ep.kind not in ("wait_disconnect", "poll_disconnect")
+        elif o.timed_out and (
+            not o.response.started
+            if self.app_mode
+            else ep.kind not in ("wait_disconnect", "poll_disconnect")
         ):
             self.fail(
                 "I4",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asgifuzz._errors import AsgiFuzzError
@@ -20,6 +20,8 @@ class Target:
     path: Path
     case: Case
     key: str | None = None
+    #: A corpus entry's record of the user targets the case names.
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def load_target(path: Path) -> Target:
@@ -36,7 +38,7 @@ def load_target(path: Path) -> Target:
         from asgifuzz._corpus import load_entry
 
         entry = load_entry(path)
-        return Target(path, entry.case, entry.key)
+        return Target(path, entry.case, entry.key, entry.targets)
     if isinstance(data, dict) and "case" in data:
         key = data.get("key") if isinstance(data.get("key"), str) else None
         return Target(path, case_from_data(data["case"], source=f"{path}: case"), key)
@@ -60,7 +62,13 @@ def classify(target: Target, verdicts: list[Verdict]) -> str:
 
 def main(args: argparse.Namespace, backends: tuple[str, ...]) -> int:
     """Replay each path ``args.runs`` times; exit 1 if any still fails."""
+    from asgifuzz._target_options import config_from_args
+    from asgifuzz._targets import require
+
+    config_from_args(args).allow()
     targets = [load_target(p) for p in args.paths]
+    for target in targets:
+        require(target.case, str(target.path), target.targets)
     any_failed = False
     for target in targets:
         verdicts = [judge(target.case, backends) for _ in range(args.runs)]

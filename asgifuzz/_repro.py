@@ -133,6 +133,7 @@ def _server_source(case: Case, obs: set[str], view: bool) -> str:
         "drops": profile in DROP_BODY_ON_DISCONNECT,
         "once": profile in DISCONNECT_ONCE,
         "slow_send": case.server.send_checkpoints > 0,
+        "slow_body": case.server.receive_checkpoints > 0,
         "seen": bool(obs),
         "view": view,
     }
@@ -161,6 +162,7 @@ def _server_source(case: Case, obs: set[str], view: bool) -> str:
         at=case.client.at,
         nth=_ordinal(case.client.at + 1),
         send_checkpoints=case.server.send_checkpoints,
+        receive_checkpoints=case.server.receive_checkpoints,
         daphne_cancel=f"{DAPHNE_CANCEL_AFTER:g}",
         seed=case.seed,
     )
@@ -186,8 +188,14 @@ def render_repro(case: Case, key: str, *, title: str = "", upstream: str = "") -
 
     Raises:
         ValueError: ``key`` has no standalone check (the message lists those
-            that do).
+            that do), or the case runs the user's own code.
     """
+    if case.app or any(la.family == "user" for la in case.stack.layers):
+        raise ValueError(
+            "the case runs your own middleware or app, which a standalone script "
+            "cannot hold; replay it with asgifuzz replay (and the --middleware/--app "
+            "options the corpus entry names), or shrink it to Starlette code by hand"
+        )
     obs, expected, source = _check(key, case)
     bug = title or f"the case breaks invariant {key}"
     constants = [("EXPECTED", expected), ("BUG", bug), ("UPSTREAM", upstream)]
@@ -325,6 +333,10 @@ class Server:
             self.disconnect()  # the client is gone by the app's $nth receive()  #?at_receive
         if self.gone:  #?drops
             self.body.clear()  # $profile drops the unread body  #?drops
+        if self.body:  #?slow_body
+            await checkpoints($receive_checkpoints)  # the body arrives slowly  #?slow_body
+        if self.gone:  #?drops&slow_body
+            self.body.clear()  #?drops&slow_body
         if self.body:
             return self.body.pop(0)
         while not (self.gone or self.complete):

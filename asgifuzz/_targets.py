@@ -27,7 +27,7 @@ from typing import Any
 
 from asgifuzz._errors import UsageError
 from asgifuzz.models._case import ALL_METHODS
-from asgifuzz.models._record import ASGIApp, Message, Receive, Scope, Send
+from asgifuzz.models._record import ASGIApp, Receive, Scope, Send
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SPEC = re.compile(
@@ -114,20 +114,24 @@ def allow_app(target: AppTarget) -> AppTarget:
     return target
 
 
-def middleware_target(name: str, where: str = "the case") -> MiddlewareTarget:
+def middleware_target(
+    name: str, where: str = "the case", spec: str = ""
+) -> MiddlewareTarget:
     """The allowed middleware called ``name``; `UsageError` with the fix if none."""
     try:
         return _MIDDLEWARE[name]
     except KeyError:
+        option = spec if spec.startswith(f"{name}=") else f"{name}={spec}"
         raise UsageError(
             f"{where} names the user middleware {name!r}, which this run does not "
             f"allow (allowed: {sorted(_MIDDLEWARE) or 'none'}); allow it with "
-            f"--middleware {name}=module.path:Class(...) or in [tool.asgifuzz] "
-            "middleware in pyproject.toml (corpus files never import code)"
+            f"--middleware {option if spec else name + '=module.path:Class(...)'!r} "
+            "or in [tool.asgifuzz] middleware in pyproject.toml (a corpus file "
+            "never makes asgifuzz import code)"
         ) from None
 
 
-def app_target(name: str, where: str = "the case") -> AppTarget:
+def app_target(name: str, where: str = "the case", spec: str = "") -> AppTarget:
     """The allowed app called ``name``; `UsageError` with the fix if none."""
     try:
         return _APPS[name]
@@ -135,19 +139,31 @@ def app_target(name: str, where: str = "the case") -> AppTarget:
         raise UsageError(
             f"{where} names the app {name!r}, which this run does not allow "
             f"(allowed: {sorted(_APPS) or 'none'}); allow it with "
-            f"--app {name}=module.path:app or [tool.asgifuzz] app in pyproject.toml"
+            f"--app {spec or name + '=module.path:app'!r} or [tool.asgifuzz] app "
+            "in pyproject.toml (a corpus file never makes asgifuzz import code)"
         ) from None
 
 
-def require(case: Any, where: str) -> None:
-    """Check that every user target ``case`` names is allowed (before running it)."""
+def require(
+    case: Any, where: str, hints: Mapping[str, Mapping[str, str]] | None = None
+) -> None:
+    """Check that every user target ``case`` names is allowed (before running
+    it); ``hints`` (a corpus entry's ``targets``) supply the specs for the fix."""
+    hints = hints or {}
     for i, layer in enumerate(case.stack.layers):
         if layer.family == "user":
+            name = layer.behaviour
             middleware_target(
-                layer.behaviour, f"{where}: field 'stack.layers[{i}].kind'"
+                name,
+                f"{where}: field 'case.stack.layers[{i}].kind'",
+                hints.get("middleware", {}).get(name, ""),
             )
     if case.app:
-        app_target(case.app, f"{where}: field 'app'")
+        app_target(
+            case.app,
+            f"{where}: field 'case.app'",
+            hints.get("app", {}).get(case.app, ""),
+        )
 
 
 # Specs ------------------------------------------------------------------------
@@ -391,50 +407,15 @@ def discover_routes(
     return found
 
 
-# Lifespan ---------------------------------------------------------------------
-
-
-class Lifespan:
-    """The server's side of the ASGI lifespan protocol for one run."""
-
-    def __init__(self) -> None:
-        import anyio
-
-        self.state: dict[str, Any] = {}
-        self.started = anyio.Event()
-        self.stop = anyio.Event()
-        self.done = anyio.Event()
-        self.supported = True
-        self.failed: str | None = None
-        self._phase = "startup"
-
-    async def receive(self) -> Message:
-        if self._phase == "startup":
-            self._phase = "running"
-            return {"type": "lifespan.startup"}
-        await self.stop.wait()
-        return {"type": "lifespan.shutdown"}
-
-    async def send(self, message: Message) -> None:
-        kind = message.get("type")
-        if kind in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
-            self.failed = f"{kind}: {message.get('message', '')}"
-        if kind in ("lifespan.startup.complete", "lifespan.startup.failed"):
-            self.started.set()
-        else:
-            self.done.set()
-
-    async def run(self, app: ASGIApp) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
-        try:
-            await app(scope, self.receive, self.send)
-        except Exception:
-            if not self.started.is_set():
-                # The spec: an app that raises on the lifespan scope does not
-                # support it; the server goes on without lifespan events.
-                self.supported = False
-            else:
-                self.failed = self.failed or "the lifespan task raised"
-        finally:
-            self.started.set()
-            self.done.set()
+def used_by(case: Any) -> dict[str, dict[str, str]]:
+    """The user targets ``case`` names, with their import specs (for the corpus
+    entry and the replay command; a spec is empty for an object defined where
+    it cannot be imported from)."""
+    out: dict[str, dict[str, str]] = {}
+    for layer in case.stack.layers:
+        if layer.family == "user" and layer.behaviour in _MIDDLEWARE:
+            target = _MIDDLEWARE[layer.behaviour]
+            out.setdefault("middleware", {})[target.name] = target.spec
+    if case.app and case.app in _APPS:
+        out["app"] = {case.app: _APPS[case.app].spec}
+    return out

@@ -6,6 +6,7 @@ compares the verdicts of the backends.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 from asgifuzz._driver import BACKENDS, run
@@ -101,10 +102,21 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     return verdict
 
 
-def check(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
-    """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails."""
+#: The backends `check` uses when it is given none: set by the pytest plugin
+#: for a test parametrized by anyio's ``anyio_backend``.
+current_backends: ContextVar[tuple[str, ...]] = ContextVar(
+    "asgifuzz_backends", default=BACKENDS
+)
+
+
+def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
+    """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails.
+
+    ``backends`` defaults to both (and then I10 compares them), or, in a test
+    made by `asgifuzz.given_cases`, to the test's ``anyio_backend``.
+    """
     __tracebackhide__ = True
-    verdict = judge(case, backends)
+    verdict = judge(case, backends or current_backends.get())
     first = verdict.first()
     if first is not None:
         backend, violation = first

@@ -170,11 +170,14 @@ class Server:
     """How the server behaves; ``name`` picks a measured profile (`SERVERS`).
 
     ``send_checkpoints`` makes ``send()`` slow: it checkpoints that many times
-    before returning.
+    before returning. ``receive_checkpoints`` makes the body arrive slowly:
+    ``receive()`` checkpoints that many times before it hands over each body
+    message (other tasks run meanwhile, as while a real upload trickles in).
     """
 
     name: str = "uvicorn"
     send_checkpoints: int = 0
+    receive_checkpoints: int = 0
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,12 @@ def case_to_data(case: Case) -> dict[str, Any]:
         "server": {
             "name": case.server.name,
             "send_checkpoints": case.server.send_checkpoints,
+            # Written only when set, so older cases (and their hashes) stay as they were.
+            **(
+                {"receive_checkpoints": case.server.receive_checkpoints}
+                if case.server.receive_checkpoints
+                else {}
+            ),
         },
         "seed": case.seed,
         # Written only when set, so model cases (and their hashes) are unchanged.
@@ -429,10 +438,15 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         disconnect=r.choice(cl, "disconnect", "client", DISCONNECTS, "never"),
         at=r.int_(cl, "at", "client", 0, 10_000),
     )
-    sv = r.obj(top.get("server", {}), "server", {"name", "send_checkpoints"})
+    sv = r.obj(
+        top.get("server", {}),
+        "server",
+        {"name", "send_checkpoints", "receive_checkpoints"},
+    )
     server = Server(
         name=r.choice(sv, "name", "server", SERVERS, "uvicorn"),
         send_checkpoints=r.int_(sv, "send_checkpoints", "server", 0, 100),
+        receive_checkpoints=r.int_(sv, "receive_checkpoints", "server", 0, 100),
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
     app = r.str_(top, "app", "$")

@@ -8,6 +8,7 @@ fewer layers, fewer and shorter chunks, simpler kinds and no disconnect.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -194,10 +195,14 @@ def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
 
 
 def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
-    """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow ``send()``."""
+    """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow
+    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``)."""
     chosen = _check_kinds("names", names, SERVERS)
     return st.builds(
-        Server, name=st.sampled_from(chosen), send_checkpoints=st.integers(0, 2)
+        Server,
+        name=st.sampled_from(chosen),
+        send_checkpoints=st.integers(0, 2),
+        receive_checkpoints=st.integers(0, 2),
     )
 
 
@@ -208,11 +213,52 @@ def cases(
     request: st.SearchStrategy[Request] | None = None,
     client: st.SearchStrategy[Client] | None = None,
     server: st.SearchStrategy[Server] | None = None,
+    middleware: Any = None,
+    app: Any = None,
+    routes: Sequence[str] = (),
+    builtin: bool | Sequence[str] = True,
+    lifespan: bool = True,
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
     `server_profiles`. ``seed`` (trio's scheduler seed) shrinks toward 0.
+
+    Fuzzing your own code:
+
+    - ``middleware``: your middleware (classes, ``(cls, {kwargs})`` pairs,
+      ``starlette.middleware.Middleware`` objects or import specs such as
+      ``"mypkg.auth:Auth(secret='x')"``; a dict names them). Every stack then
+      holds one to three of them, mixed with built-in model layers (``builtin``:
+      True, False or a list of kinds) in random positions.
+    - ``app``: your ASGI app (or its import spec), which replaces the model
+      endpoint: requests are drawn over its routes (found in a Starlette or
+      FastAPI router, plus ``routes`` such as ``"POST /upload"``), and each run
+      goes through its lifespan unless ``lifespan=False``. With ``middleware``
+      as well, your middleware wraps your app (no built-in layers unless
+      ``builtin`` lists some).
+
+    Naming an object allows it: the cases name it (``user.<name>`` layers,
+    ``Case.app``) and only this process can run them.
     """
+    from asgifuzz.strategies import _targets
+
+    name = ""
+    if app is not None:
+        target = _targets.allow_app(app, routes=routes, lifespan=lifespan)
+        name = target.name
+        if stack is None:
+            stack = (
+                st.just(Stack())
+                if middleware is None
+                else _targets.user_stacks(
+                    middleware, builtin=builtin if builtin is not True else False
+                )
+            )
+        endpoint = endpoint if endpoint is not None else st.just(Endpoint())
+        if request is None:
+            request = _targets.app_requests(target.routes)
+    elif middleware is not None and stack is None:
+        stack = _targets.user_stacks(middleware, builtin=builtin)
     return st.builds(
         Case,
         stack=stack if stack is not None else middleware_stacks(),
@@ -221,4 +267,5 @@ def cases(
         client=client if client is not None else disconnect_schedules(),
         server=server if server is not None else server_profiles(),
         seed=st.integers(0, 2**32 - 1),
+        app=st.just(name),
     )

@@ -1,0 +1,195 @@
+"""The pytest plugin (registered by the ``pytest11`` entry point) and `given_cases`.
+
+A test made by `given_cases` is a Hypothesis test over `asgifuzz.strategies.cases`,
+parametrized over anyio's ``anyio_backend`` fixture (asyncio and trio, unless the
+project's conftest narrows it). `asgifuzz.check` inside it uses that backend. A
+failing test's shrunk cases are saved to the corpus (``--asgifuzz-corpus``,
+default ``corpus/new``) and the terminal summary says where, with the command to
+replay them. Light at import: pytest loads it in every run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_MARK = "asgifuzz"
+_SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
+
+
+def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a test taking a ``case`` argument: it runs once per drawn case.
+
+    ``options`` go to `asgifuzz.strategies.cases` (``middleware=[...]``,
+    ``app=...``, ``routes=...``, ``builtin=...``, and strategies for the parts).
+    Use Hypothesis' ``@settings`` and profiles as for any ``@given`` test::
+
+        @asgifuzz.given_cases(middleware=[Timing, Auth])
+        def test_stack(case):
+            asgifuzz.check(case)
+    """
+    from hypothesis import given
+
+    from asgifuzz.strategies import cases
+
+    strategy = cases(**options)
+
+    def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
+        if "case" not in inspect.signature(test).parameters:
+            from asgifuzz._errors import UsageError
+
+            raise UsageError(
+                f"given_cases: {test.__qualname__} takes no 'case' argument; "
+                "write def test_...(case): asgifuzz.check(case)"
+            )
+        wrapped = given(case=strategy)(test)
+        wrapped = pytest.mark.usefixtures("anyio_backend")(wrapped)
+        marked: Callable[..., Any] = getattr(pytest.mark, _MARK)(wrapped)
+        return marked
+
+    return decorate
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("asgifuzz")
+    group.addoption(
+        "--asgifuzz-corpus",
+        metavar="DIR",
+        default=None,
+        help="where asgifuzz tests save the shrunk cases of their failures "
+        "(default: the asgifuzz_corpus ini option, or corpus/new)",
+    )
+    parser.addini(
+        "asgifuzz_corpus", "directory for asgifuzz's new corpus entries", default=""
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{_MARK}: a test made by asgifuzz.given_cases (asgifuzz plugin)"
+    )
+    config.stash[_SAVED] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(_MARK) is None:
+        return
+    if "anyio_backend" not in metafunc.fixturenames:
+        return
+    defs = metafunc._arg2fixturedefs.get("anyio_backend", ())
+    overridden = any(
+        getattr(d.func, "__module__", "") != "anyio.pytest_plugin" for d in defs
+    )
+    if not overridden:
+        metafunc.parametrize("anyio_backend", ["asyncio", "trio"], scope="module")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    if item.get_closest_marker(_MARK) is None:
+        return (yield)
+    from asgifuzz._verdict import current_backends
+
+    funcargs = getattr(item, "funcargs", {})
+    backend = funcargs.get("anyio_backend", "asyncio")
+    name = backend if isinstance(backend, str) else backend[0]
+    token = current_backends.set((name,))
+    try:
+        return (yield)
+    finally:
+        current_backends.reset(token)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    marked = item.get_closest_marker(_MARK) is not None
+    if call.when == "call" and call.excinfo is not None and marked:
+        _save(item, call.excinfo.value)
+    return report
+
+
+def _violations(exc: BaseException) -> list[Any]:
+    from asgifuzz._errors import InvariantViolation
+
+    if isinstance(exc, InvariantViolation):
+        return [exc]
+    found = []
+    for inner in getattr(exc, "exceptions", ()):
+        found += _violations(inner)
+    return found
+
+
+def _save(item: pytest.Item, exc: BaseException) -> None:
+    from asgifuzz._corpus import save_finding
+    from asgifuzz._targets import used_by
+
+    config = item.config
+    directory = Path(
+        config.getoption("asgifuzz_corpus")
+        or config.getini("asgifuzz_corpus")
+        or "corpus/new"
+    )
+    if not directory.is_absolute():
+        directory = config.rootpath / directory
+    for violation in _violations(exc):
+        key = violation.key
+        first = next((v for v in violation.violations if v.key == key), None)
+        saved = save_finding(
+            directory,
+            key,
+            violation.case,
+            violation.backend,
+            [f"[{v.key}] {v.message}" for v in violation.violations],
+            first.signature if first is not None else key,
+            targets=used_by(violation.case),
+        )
+        config.stash[_SAVED].append((item.nodeid, saved, _replay_options(violation)))
+
+
+def _replay_options(violation: Any) -> str:
+    import shlex
+
+    from asgifuzz._targets import used_by
+
+    parts = []
+    for kind, named in used_by(violation.case).items():
+        for name, spec in named.items():
+            option = spec if spec.startswith(f"{name}=") else f"{name}={spec}"
+            parts.append(f"--{kind} {shlex.quote(option) if spec else name + '=?'}")
+    return " ".join(parts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED, [])
+    if not saved:
+        return
+    terminalreporter.section("asgifuzz")
+    for nodeid, path, options in saved:
+        if path is None:
+            terminalreporter.write_line(
+                f"{nodeid}: a smaller case with the same signature is already saved"
+            )
+            continue
+        shown = _relative(path, config.rootpath)
+        terminalreporter.write_line(f"{nodeid}: new corpus entry {shown}")
+        command = f"asgifuzz replay {shown} --trace {options}".rstrip()
+        terminalreporter.write_line(f"  replay: {command}")
+    if any("=?" in options for _, _, options in saved):
+        terminalreporter.write_line(
+            "  (=?: a middleware defined where it cannot be imported from; move it "
+            "to a module to replay it from the command line)"
+        )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,213 @@
+"""The benchmark scripts still run: each core function on a tiny budget.
+
+The figures themselves are not checked (they depend on the machine); the real
+runs are ``python benchmarks/throughput.py`` and ``python benchmarks/time_to_bug.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def throughput() -> ModuleType:
+    return _load("throughput")
+
+
+@pytest.fixture(scope="module")
+def ttb() -> ModuleType:
+    return _load("time_to_bug")
+
+
+def test_throughput_measures_every_mode_on_the_same_cases(
+    throughput: ModuleType,
+) -> None:
+    lines: list[str] = []
+    result = throughput.measure(
+        throughput.MODES, examples=20, repeat=1, warmup=2, log=lines.append
+    )
+    modes = result["modes"]
+    assert set(modes) | set(result["skipped"]) == set(throughput.MODES)
+    for mode, per_backend in modes.items():
+        for backend, cell in per_backend.items():
+            assert cell["cases"] == [20], (mode, backend)
+            assert cell["median_rate"] > 0
+    assert modes["full"]["asyncio"]["answered"][0] > 0
+    assert set(result["full_over_ceiling"]) == {"asyncio", "trio"}
+    table = throughput.markdown_table(result)
+    assert "full / ceiling" in table
+    assert len(lines) == len(modes) * 2
+    json.dumps(result)
+
+
+def test_throughput_time_budget_and_missing_modes(
+    throughput: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(throughput, "available", lambda m: "ImportError: no httpx")
+    result = throughput.measure(
+        ["generate"], ["trio"], seconds=0.01, batch_size=5, log=lambda s: None
+    )
+    assert result["modes"] == {}
+    assert result["skipped"] == {"generate": "ImportError: no httpx"}
+    assert "n/a" in throughput.markdown_table(result)
+
+
+def test_throughput_seconds_budget_runs_batches(throughput: ModuleType) -> None:
+    result = throughput.measure(
+        ["generate"],
+        ["asyncio"],
+        seconds=0.0,
+        batch_size=5,
+        repeat=1,
+        warmup=0,
+        log=lambda s: None,
+    )
+    assert result["modes"]["generate"]["asyncio"]["cases"] == [5]
+    assert result["full_over_ceiling"] == {}
+
+
+def test_throughput_main_writes_json_and_markdown(
+    throughput: ModuleType, tmp_path: Path
+) -> None:
+    out, md = tmp_path / "t.json", tmp_path / "t.md"
+    argv = ["--examples", "5", "--repeat", "1", "--warmup", "0"]
+    argv += ["--modes", "generate,ceiling,full", "--backends", "trio"]
+    assert throughput.main([*argv, "--json", str(out), "--markdown", str(md)]) == 0
+    data = json.loads(out.read_text())
+    assert data["machine"]["cores"] >= 1
+    assert "loadavg_start" in data["machine"]
+    assert "full / ceiling" in md.read_text()
+    with pytest.raises(SystemExit):
+        throughput.main(["--modes", "nope"])
+
+
+def _fuzz_json(*findings: tuple[str, float, int]) -> dict[str, Any]:
+    return {
+        "cases": 1000,
+        "findings": [
+            {
+                "key": key,
+                "signature": key,
+                "first_seen_s": s,
+                "first_seen_cases": n,
+                "messages": [f"[{key}] evidence"],
+                "case": {},
+            }
+            for key, s, n in findings
+        ],
+    }
+
+
+def test_time_to_bug_reads_the_findings_of_a_bug(ttb: ModuleType) -> None:
+    data = _fuzz_json(("I5:blocking", 0.3, 26), ("I4:response", 5.7, 352))
+    seen = ttb.findings_with(data, ("I4:response",))
+    assert [(s.key, s.seconds, s.cases) for s in seen] == [("I4:response", 5.7, 352)]
+    assert seen[0].message == "[I4:response] evidence"
+    assert ttb.findings_with(data, ("I6:collapsed",)) == []
+
+
+def test_time_to_bug_keys_come_from_the_corpus(ttb: ModuleType) -> None:
+    keys = ttb.corpus_keys(ttb.ROOT / "corpus")
+    assert keys["K1"] == ("I1:RuntimeError",)
+    assert keys["K2"] == ("I4:response",)
+    assert {"K3", "K4", "K5"} <= set(keys)
+    chosen = ttb.bugs(ttb.ROOT / "corpus", ["K1", "K5"])
+    assert [b.name for b in chosen] == ["K1a", "K1b", "K5"]
+    with pytest.raises(SystemExit):
+        ttb.bugs(BENCHMARKS, ["K2"])  # no corpus there
+
+
+def test_time_to_bug_summary(ttb: ModuleType) -> None:
+    bug = ttb.Bug("K2", "K2", "0.27.0", "0.28.0", ("I4:response",))
+
+    def run(seed: int, role: str, *seen: tuple[float, int, str]) -> Any:
+        r = ttb.Run("K2", role, "x", seed, wall_s=61.0, cases=5000)
+        r.seen = [ttb.Seen("I4:response", s, n, replay) for s, n, replay in seen]
+        return r
+
+    runs = [
+        run(0, "affected", (2.0, 100, "passes")),
+        run(1, "affected", (4.0, 300, "other")),
+        run(2, "affected", (1.0, 50, "fails")),  # another bug with the key: masked
+        run(3, "affected", (70.0, 9000, "passes")),  # after the budget
+        run(0, "fixed", (3.0, 200, "fails")),
+        run(1, "fixed"),
+    ]
+    (row,) = ttb.summarize(runs, [bug], 60.0)
+    assert row["runs"] == 4
+    assert row["detected"] == 2
+    assert row["masked"] == 1
+    assert row["median_s"] == math.inf  # two of four undetected
+    assert row["worst_s"] == math.inf
+    assert (row["fixed_runs"], row["fixed_key_seen"]) == (2, 1)
+    assert row["fixed_key_also_affected"] == 1
+    (row,) = ttb.summarize(runs[:2], [bug], 60.0)
+    assert (row["median_s"], row["worst_s"], row["median_cases"]) == (3.0, 4.0, 200)
+    table = ttb.markdown_table(ttb.summarize(runs, [bug], 60.0), 60.0)
+    assert "2/4 (1 masked)" in table
+    assert "0.28.0: 1/2 (1 also fail on 0.27.0)" in table
+    assert "3.0 s" in ttb.markdown_table([row], 60.0)
+
+
+def test_time_to_bug_report_and_runner(ttb: ModuleType) -> None:
+    bug = ttb.Bug("K5", "K5", "1.2.1", "1.3.0", ("I6:collapsed",))
+
+    def one(b: Any, role: str, seed: int, core: int | None) -> Any:
+        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10)
+        if seed == 0:
+            r.seen = [ttb.Seen("I6:collapsed", 0.5, 5, "passes")]
+        elif role == "fixed":
+            r.error = "fuzz exited 2: boom"
+        return r
+
+    saved: list[int] = []
+    plan = [(bug, "affected", 0), (bug, "affected", 1), (bug, "fixed", 1)]
+    runs = ttb.run_all(plan, 2, one, lambda rs: saved.append(len(rs)))
+    assert saved == [1, 2, 3]
+
+    class Args:
+        max_time, seeds, fixed_seeds, jobs = 60.0, 2, 1, 2
+
+    data, text = ttb.report(runs, [bug], Args, {**_machine(), "cores": 2}, "cmd")
+    json.dumps(data)  # no infinities left
+    (row,) = data["summary"]
+    assert row["worst_s"] is None
+    assert row["errors"] == 1
+    assert "| K5 |" in text
+
+
+def _machine() -> dict[str, Any]:
+    return dict(_load("_machine").describe((0.5, 0.5, 0.5)))
+
+
+def test_machine_description() -> None:
+    machine = _machine()
+    assert machine["loadavg_start"] == [0.5, 0.5, 0.5]
+    assert machine["versions"]["starlette"]
+    text = _load("_machine").markdown(machine)
+    assert "load average at the start 0.50, 0.50, 0.50" in text
+    assert _load("_machine").venv_versions(sys.executable)["starlette"]
+    assert _load("_machine").venv_versions("/bin/false") == {}

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="save each shrunk failure as a corpus entry in DIR",
     )
+    from asgifuzz import _campaign
+
+    _campaign.add_options(fz)
     fz.add_argument(
         "--no-database",
         action="store_true",
@@ -165,6 +168,9 @@ def _fuzz(args: argparse.Namespace) -> int:
         f"against Starlette {version} (seed {args.seed})",
         flush=True,
     )
+    from asgifuzz._campaign import Campaign, hooks
+
+    campaign = Campaign(args, backends, version)
     if args.workers > 1:
         from asgifuzz._workers import fuzz_parallel
 
@@ -175,6 +181,7 @@ def _fuzz(args: argparse.Namespace) -> int:
             seed=args.seed,
             database=None if args.no_database else args.database,
             shared=args.shared_database,
+            **hooks(campaign, args.workers),
         )
     else:
         report = fuzz(
@@ -182,7 +189,9 @@ def _fuzz(args: argparse.Namespace) -> int:
             backends=backends,
             seed_=args.seed,
             database=database,
+            **hooks(campaign, args.workers),
         )
+    campaign.finish(report)
     print(
         f"cases run: {report.cases} in {report.elapsed:.1f}s "
         f"({report.cases_per_second:.1f} cases/s, each on {len(backends)} backend(s))"
@@ -213,6 +222,8 @@ def _fuzz(args: argparse.Namespace) -> int:
                 finding.messages,
                 finding.signature,
             )
+            if saved:
+                campaign.saved[finding.key] = saved
             print(
                 f"  saved: {saved}"
                 if saved
@@ -225,7 +236,9 @@ def _fuzz(args: argparse.Namespace) -> int:
 
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(args.json, data)
-    return 1 if report.findings else 0
+    for path in campaign.write_reports(report):
+        print(f"wrote {path}")
+    return campaign.exit_status(report)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -288,3 +301,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AsgiFuzzError as exc:
         print(f"asgifuzz: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("asgifuzz: interrupted", file=sys.stderr)
+        return 130

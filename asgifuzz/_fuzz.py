@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,8 @@ class FuzzReport:
     elapsed: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
+    #: Stopped early by Ctrl-C (or by the parent of a worker).
+    interrupted: bool = False
 
     @property
     def cases_per_second(self) -> float:
@@ -76,6 +79,7 @@ class FuzzReport:
             "cases_per_s": round(self.cases_per_second, 1),
             "outcomes": dict(sorted(self.outcomes.items())),
             "findings": [f.to_data() for f in self.findings],
+            "interrupted": self.interrupted,
         }
 
 
@@ -113,10 +117,14 @@ def fuzz(
     backends: tuple[str, ...] = ("asyncio", "trio"),
     seed_: int = 0,
     database: Any = None,
+    on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
 ) -> FuzzReport:
     """Generate, run and judge cases for ``max_time`` seconds (plus shrinking).
 
-    ``database`` is a Hypothesis example database, or None for none.
+    ``database`` is a Hypothesis example database, or None for none;
+    ``on_case(report, seen)`` is called after each case with the failure keys
+    seen so far (live progress). Ctrl-C ends the run early, with what it did
+    (``interrupted``).
     """
     report = FuzzReport(backends=backends)
     known: set[str] = set()
@@ -145,6 +153,8 @@ def fuzz(
             report.cases += 1
             for backend in backends:
                 report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1
+            if on_case is not None:
+                on_case(report, first_seen.keys())
             fresh = [
                 (b, v)
                 for b, vs in verdict.violations.items()
@@ -165,6 +175,9 @@ def fuzz(
         round_start, before = time.perf_counter(), report.cases
         try:
             one()
+        except KeyboardInterrupt:
+            report.interrupted = True
+            break
         except Exception as exc:
             for violation, flaky in _violations(exc):
                 if violation.key in known:

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from multiprocessing.synchronize import Event
-
     from asgifuzz._fuzz import FuzzReport
 
 Mode = Literal["auto", "live", "lines", "off"]
@@ -295,10 +293,19 @@ def make_display(
 
 # With --workers: the queue, the stop event, and the parent's loop.
 
-_channel: tuple[Any, Event] | None = None
+
+class Flag(Protocol):
+    """A multiprocessing (or threading) event."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
 
 
-def worker_init(snapshots: Any, stop: Event) -> None:
+_channel: tuple[Any, Flag] | None = None
+
+
+def worker_init(snapshots: Any, stop: Flag) -> None:
     """Runs first in each worker process: SIGINT is the parent's to handle."""
     global _channel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -316,7 +323,7 @@ def worker_sampler(worker: int) -> Sampler | None:
 def collect(
     futures: Sequence[Future[Any]],
     snapshots: Any,
-    stop: Event,
+    stop: Flag,
     on_snapshot: Callable[[Snapshot], None] | None,
     *,
     poll: float = 0.2,

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from asgifuzz._corpus import case_size
 from asgifuzz._fuzz import Finding, FuzzReport, fuzz
+
+if TYPE_CHECKING:
+    from asgifuzz._progress import Snapshot
 
 
 def _one(
@@ -22,11 +27,19 @@ def _one(
     seed: int,
     database: str | None,
     shared: str | None,
+    worker: int = 0,
 ) -> FuzzReport:
     from asgifuzz._database import combined
+    from asgifuzz._progress import worker_sampler
 
     db = None if database is None else combined(database, shared)
-    return fuzz(max_time=max_time, backends=backends, seed_=seed, database=db)
+    return fuzz(
+        max_time=max_time,
+        backends=backends,
+        seed_=seed,
+        database=db,
+        on_case=worker_sampler(worker),
+    )
 
 
 def merge(reports: list[FuzzReport]) -> FuzzReport:
@@ -35,6 +48,7 @@ def merge(reports: list[FuzzReport]) -> FuzzReport:
     merged.elapsed = max(r.elapsed for r in reports)
     merged.outcomes = sum((r.outcomes for r in reports), Counter())
     merged.cases = sum(r.cases for r in reports)
+    merged.interrupted = any(r.interrupted for r in reports)
     best: dict[str, Finding] = {}
     for finding in (f for r in reports for f in r.findings):
         rival = best.get(finding.key)
@@ -56,12 +70,30 @@ def fuzz_parallel(
     seed: int,
     database: str | None,
     shared: str | None,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
 ) -> FuzzReport:
-    """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``)."""
+    """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
+
+    Each worker's progress reaches ``on_snapshot``; Ctrl-C stops them all (see
+    `_progress`).
+    """
+    from asgifuzz._progress import collect, worker_init
+
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    snapshots, stop = context.Queue(), context.Event()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=worker_init,
+        initargs=(snapshots, stop),
+    ) as pool:
         futures = [
-            pool.submit(_one, max_time, backends, seed * 1000 + i, database, shared)
+            pool.submit(
+                _one, max_time, backends, seed * 1000 + i, database, shared, worker=i
+            )
             for i in range(workers)
         ]
-        return merge([f.result() for f in futures])
+        interrupted = collect(futures, snapshots, stop, on_snapshot)
+        merged = merge([f.result() for f in futures])
+    merged.interrupted = merged.interrupted or interrupted
+    return merged

@@ -57,6 +57,21 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="stacks of your middleware only, without the built-in model layers",
     )
     group.add_argument(
+        "--known",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a corpus whose known-upstream entries (affecting the installed "
+        "Starlette) are expected, not failures: matched by failure key, so they "
+        "also hide new bugs with the same key; repeatable",
+    )
+    group.add_argument(
+        "--no-known",
+        action="store_true",
+        help="report every failure, known upstream bugs included",
+    )
+    group.add_argument(
         "--config",
         type=Path,
         default=Path("pyproject.toml"),
@@ -64,6 +79,21 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="the pyproject.toml with a [tool.asgifuzz] table (default: "
         "./pyproject.toml; asgifuzz's own has none)",
     )
+
+
+def known_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The known upstream failure keys for this run (see `asgifuzz._known`)."""
+    from asgifuzz._known import known_upstream
+
+    if getattr(args, "no_known", False):
+        return {}
+    directories = list(getattr(args, "known", []))
+    for directory in directories:
+        if not directory.is_dir():
+            raise UsageError(
+                f"--known {directory}: not a directory; name a corpus directory"
+            )
+    return known_upstream(directories)
 
 
 def config_from_args(args: argparse.Namespace) -> TargetConfig:

@@ -31,6 +31,9 @@ class Verdict:
     case: Case
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     violations: dict[str, list[Violation]] = field(default_factory=dict)
+    #: For a case with user middleware: the violations that the same case
+    #: shows without the user's layers (not theirs: the rest of the stack's).
+    elsewhere: dict[str, list[Violation]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -99,7 +102,23 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
             verdict.violations["both"] = [
                 Violation("I10", f"the backends disagree ({text})")
             ]
+    if verdict.failed and any(la.family == "user" for la in case.stack.layers):
+        _attribute(verdict, backends)
     return verdict
+
+
+def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
+    """Keep only the failures the user's layers cause: those the case does not
+    show once they are taken out (the built-in layers and Starlette's endpoint
+    then own them; a user's BaseHTTPMiddleware that triggers a Starlette bug
+    keeps it, since the bug needs their layer)."""
+    case = verdict.case
+    kept = tuple(la for la in case.stack.layers if la.family != "user")
+    without = judge(replace(case, stack=Stack(kept, case.stack.mode)), backends)
+    for backend, violations in verdict.violations.items():
+        theirs = {v.key for v in without.violations.get(backend, [])}
+        verdict.elsewhere[backend] = [v for v in violations if v.key in theirs]
+        verdict.violations[backend] = [v for v in violations if v.key not in theirs]
 
 
 #: The backends `check` uses when it is given none: set by the pytest plugin

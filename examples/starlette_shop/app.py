@@ -1,0 +1,53 @@
+"""A small Starlette shop with a stack of third-party-style middleware.
+
+Fuzz it whole:  asgifuzz fuzz --app app:app --max-time 30   (from this folder)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from middleware import (
+    CancelOnDisconnectMiddleware,
+    RequestIdMiddleware,
+    TimingMiddleware,
+)
+
+
+async def home(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("welcome to the shop")
+
+
+async def create_order(request: Request) -> JSONResponse:
+    body = await request.body()
+    try:
+        order = json.loads(body or b"{}")
+    except ValueError:
+        return JSONResponse({"error": "invalid JSON"}, status_code=400)
+    return JSONResponse({"received": len(body), "order": order}, status_code=201)
+
+
+def make_app(cancel_on_disconnect: Any) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/orders", create_order, methods=["POST"]),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(TimingMiddleware),
+            Middleware(GZipMiddleware, minimum_size=100),
+            Middleware(cancel_on_disconnect),
+        ],
+    )
+
+
+app = make_app(CancelOnDisconnectMiddleware)

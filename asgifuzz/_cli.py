@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _corpus_cli.add_parser(sub)
     _bisect.add_parser(sub)
+    from asgifuzz import _matrix
+
+    _matrix.add_parser(sub)
     rr = sub.add_parser(
         "repro",
         help="print a standalone script reproducing a case (Starlette + anyio only)",
@@ -293,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from asgifuzz import _bisect
 
             return _bisect.main(args)
+        if args.command == "matrix":
+            from asgifuzz import _matrix
+
+            return _matrix.main(args)
         if args.command == "corpus":
             from asgifuzz import _corpus_cli
 

@@ -15,14 +15,18 @@ def message_sequences(rec: Recorder) -> list[Violation]:
     def fail(message: str, tag: str) -> None:
         out.append(Violation("I2", message, tag))
 
-    def events(where: int, kind: str) -> list[dict[str, Any]]:
-        return [
-            e.message or {} for e in rec.events if e.where == where and e.kind == kind
-        ]
+    # One pass over the transcript: the messages sent and received at each boundary.
+    sent: dict[int, list[dict[str, Any]]] = {}
+    received: dict[int, list[dict[str, Any]]] = {}
+    for e in rec.events:
+        if e.kind == "send":
+            sent.setdefault(e.where, []).append(e.message or {})
+        elif e.kind == "receive":
+            received.setdefault(e.where, []).append(e.message or {})
 
     for where, label in enumerate(rec.boundaries):
         started = ended = False
-        for n, m in enumerate(events(where, "send")):
+        for n, m in enumerate(sent.get(where, ())):
             kind = m.get("type")
             at = f"at the boundary into {label}, message #{n + 1} {kind!r}"
             if ended:
@@ -67,7 +71,7 @@ def message_sequences(rec: Recorder) -> list[Violation]:
                 fail(f"{at}: not a valid HTTP response message", "type")
                 break
         body_done = False
-        for n, m in enumerate(events(where, "receive")):
+        for n, m in enumerate(received.get(where, ())):
             if m.get("type") == "http.request" and body_done:
                 fail(
                     f"at the boundary into {label}, received message #{n + 1} is "

@@ -290,3 +290,12 @@ def test_the_venv_prober_runs_the_probe_in_the_release_venv(
         ReplayError, match=r"starlette 0\.27\.0 exited 1: .*ImportError"
     ):
         prober("0.27.0")
+
+
+def test_the_nightly_shards_cover_the_headline_releases() -> None:
+    import re
+
+    workflow = CORPUS.parent / ".github" / "workflows" / "nightly.yml"
+    shards = re.findall(r'^\s+- "([\d.,]+)"$', workflow.read_text(), re.MULTILINE)
+    assert len(shards) > 1
+    assert [r for shard in shards for r in shard.split(",")] == list(RELEASES)

@@ -1,12 +1,18 @@
 """The fuzz properties, on both backends: every invariant holds for every case,
 except the failures the corpus records as known upstream bugs of the installed
-Starlette (each replayed as a strict xfail in test_corpus.py)."""
+Starlette (each replayed as a strict xfail in test_corpus.py).
+
+Plain ``@given`` tests, parametrized with ``pytest.mark.parametrize`` (not a
+parametrized fixture): Hypothesis then gives each backend its own database key
+(from the test's node id), and so does HypoFuzz, which runs these tests as they
+are and shares their example database."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
+import pytest
 from hypothesis import given, target
 
 from asgifuzz._corpus import load_corpus, save_finding, starlette_version
@@ -28,6 +34,7 @@ def _known(backend: str) -> frozenset[str]:
     )
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @given(case=cases())
 def test_invariants_hold(backend: str, case: Case) -> None:
     verdict = judge(case, (backend,))

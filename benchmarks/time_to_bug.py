@@ -126,6 +126,8 @@ class Run:
     cases: int = 0
     seen: list[Seen] = field(default_factory=list)
     error: str = ""
+    #: ``os.getloadavg()`` when the run started (the machine may be shared).
+    load: list[float] = field(default_factory=list)
 
     def detection(self) -> Seen | None:
         """The first finding that is this bug (affected runs)."""
@@ -226,7 +228,7 @@ def measure(
     release, other = (
         (bug.affected, bug.fixed) if role == "affected" else (bug.fixed, bug.affected)
     )
-    run = Run(bug.name, role, release, seed)
+    run = Run(bug.name, role, release, seed, load=list(os.getloadavg()))
     try:
         data, run.wall_s = fuzz_once(venvs.python(release), seed, max_time, core)
     except Exception as exc:
@@ -275,6 +277,11 @@ def summarize(
                 "median_cases": _median(cases),
                 "worst_cases": max(cases, default=math.inf),
                 "masked": masked,
+                # how fast the fuzzer went meanwhile (cases, each on both backends)
+                "cases_per_s": round(
+                    _median([r.cases / max(r.wall_s, budget) for r in hit]), 1
+                ),
+                "load_1min": _median([r.load[0] for r in hit if r.load]),
                 "fixed_runs": len(fixed),
                 "fixed_key_seen": sum(bool(r.seen) for r in fixed),
                 # the key on the fixed release, from a case that fails on the
@@ -298,8 +305,9 @@ def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
     """The summary as a Markdown table."""
     lines = [
         f"| bug | key | affected | detected within {budget:g} s | median | worst "
-        "| median cases | worst cases | fixed release: runs with the key |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| median cases | worst cases | fixed release: runs with the key "
+        "| cases/s, load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fixed = f"{r['fixed']}: {r['fixed_key_seen']}/{r['fixed_runs']}"
@@ -311,9 +319,43 @@ def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
         lines.append(
             f"| {r['bug']} | `{', '.join(r['keys'])}` | {r['affected']} | {detected} "
             f"| {_fmt(r['median_s'], ' s')} | {_fmt(r['worst_s'], ' s')} "
-            f"| {_fmt(r['median_cases'])} | {_fmt(r['worst_cases'])} | {fixed} |"
+            f"| {_fmt(r['median_cases'])} | {_fmt(r['worst_cases'])} | {fixed} "
+            f"| {r['cases_per_s']:.0f}, {_load(r['load_1min'])} |"
         )
     return "\n".join(lines)
+
+
+def _releases(found: dict[str, dict[str, str | None]]) -> str:
+    if not found:
+        return ""
+    parts = [
+        f"{v} ({', '.join(f'{k} {x}' for k, x in vs.items() if x and k != 'starlette')})"
+        for v, vs in found.items()
+    ]
+    return "Release venvs (Starlette with its era's pins): " + "; ".join(parts) + "."
+
+
+def _load(x: float) -> str:
+    return "?" if x == math.inf else f"{x:.1f}"
+
+
+def load_runs(data: dict[str, Any]) -> tuple[list[Run], list[Bug]]:
+    """The runs and bugs of a saved ``--json`` result (to summarize it again)."""
+    runs = []
+    for r in data["runs"]:
+        seen = [Seen(**s) for s in r.pop("seen")]
+        runs.append(Run(**r, seen=seen))
+    bug_list = [
+        Bug(
+            row["bug"],
+            row["bug"][:2],
+            row["affected"],
+            row["fixed"],
+            tuple(row["keys"]),
+        )
+        for row in data["summary"]
+    ]
+    return runs, bug_list
 
 
 def _jsonable(x: Any) -> Any:
@@ -371,6 +413,7 @@ def report(
             "fail with the key on the fixed release; 'masked': another bug with the "
             "same key was found first, and `fuzz` reports one finding per key.",
             _machine.markdown(machine),
+            _releases(machine.get("release_versions", {})),
         ]
     )
     return _jsonable(data), text + "\n"
@@ -420,6 +463,18 @@ def run_all(
     return runs
 
 
+def _write(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    for path, content in (
+        (args.json, json.dumps(data, indent=1) + "\n"),
+        (args.markdown, text),
+    ):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(content)
+            tmp.replace(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bugs", help="comma-separated, e.g. K1a,K2 (default: all)")
@@ -438,11 +493,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--markdown", type=Path, metavar="PATH")
+    parser.add_argument(
+        "--resummarize",
+        type=Path,
+        metavar="JSON",
+        help="summarize the runs saved in a --json result again, run nothing",
+    )
     args = parser.parse_args(argv)
     machine = _machine.describe()
     command = "python benchmarks/time_to_bug.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
+    if args.resummarize is not None:
+        saved = json.loads(args.resummarize.read_text())
+        runs, bug_list = load_runs(saved)
+        for name in ("max_time", "seeds", "fixed_seeds", "jobs"):
+            setattr(args, name, saved["budget_s" if name == "max_time" else name])
+        _write(args, *report(runs, bug_list, args, saved["machine"], saved["command"]))
+        print(report(runs, bug_list, args, saved["machine"], saved["command"])[1])
+        return 0
     bug_list = bugs(args.corpus, args.bugs.split(",") if args.bugs else None)
     venvs = Venvs(args.cache, args.venv_root)
     for bug in bug_list:  # build (or find) every venv first, one at a time
@@ -456,16 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan += [(b, "fixed", s) for s in range(args.fixed_seeds) for b in bug_list]
 
     def save(runs: list[Run]) -> None:
-        data, text = report(runs, bug_list, args, machine, command)
-        for path, content in (
-            (args.json, json.dumps(data, indent=1)),
-            (args.markdown, text),
-        ):
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                tmp.write_text(content if content.endswith("\n") else content + "\n")
-                tmp.replace(path)
+        _write(args, *report(runs, bug_list, args, machine, command))
 
     runs = run_all(
         plan,

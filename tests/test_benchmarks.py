@@ -172,7 +172,7 @@ def test_time_to_bug_summary(ttb: ModuleType) -> None:
     assert "3.0 s" in ttb.markdown_table([row], 60.0)
 
 
-def test_time_to_bug_report_and_runner(ttb: ModuleType) -> None:
+def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
     bug = ttb.Bug("K5", "K5", "1.2.1", "1.3.0", ("I6:collapsed",))
 
     def one(b: Any, role: str, seed: int, core: int | None) -> Any:
@@ -191,12 +191,18 @@ def test_time_to_bug_report_and_runner(ttb: ModuleType) -> None:
     class Args:
         max_time, seeds, fixed_seeds, jobs = 60.0, 2, 1, 2
 
-    data, text = ttb.report(runs, [bug], Args, {**_machine(), "cores": 2}, "cmd")
-    json.dumps(data)  # no infinities left
+    machine = {**_machine(), "release_versions": {"1.2.1": {"anyio": "4.12.1"}}}
+    data, text = ttb.report(runs, [bug], Args, machine, "cmd")
     (row,) = data["summary"]
     assert row["worst_s"] is None
     assert row["errors"] == 1
     assert "| K5 |" in text
+    assert "1.2.1 (anyio 4.12.1)" in text
+    result = tmp_path / "ttb.json"
+    result.write_text(json.dumps(data))  # no infinities left
+    md = tmp_path / "ttb.md"
+    assert ttb.main(["--resummarize", str(result), "--markdown", str(md)]) == 0
+    assert md.read_text() == text
 
 
 def _machine() -> dict[str, Any]:

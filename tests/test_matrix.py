@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_bisect import RELEASES as ALL_RELEASES
 
 from asgifuzz import _matrix, _venvs
 from asgifuzz._cli import main as cli
@@ -29,7 +30,6 @@ from asgifuzz._matrix import (
     venv_prober,
 )
 from asgifuzz._venvs import ReplayError, VenvCache, era_pins
-from tests.test_bisect import RELEASES as ALL_RELEASES
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 ENTRIES = load_corpus(CORPUS)

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_cli import _judge_with
 
 from asgifuzz import _campaign, _fuzz, _report
 from asgifuzz._campaign import Campaign, hooks
@@ -26,7 +27,6 @@ from asgifuzz._report import (
     write_markdown,
 )
 from asgifuzz.models import Case, Request
-from tests.test_cli import _judge_with
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -40,7 +40,7 @@ def fuzz(session: nox.Session, starlette: str) -> None:
     (scripts/fuzz-cell). $ASGIFUZZ_DATABASE picks the Hypothesis database.
     """
     pins = era_pins("starlette", starlette)
-    session.install("-e", ".[redis]", f"starlette=={starlette}", *pins)
+    session.install("-e", ".[redis,plot]", f"starlette=={starlette}", *pins)
     out = Path(os.environ.get("ASGIFUZZ_OUT", ".matrix")) / starlette
     budget = os.environ.get("ASGIFUZZ_BUDGET", "60")
     workers = os.environ.get("ASGIFUZZ_WORKERS", "2")

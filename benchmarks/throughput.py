@@ -277,9 +277,9 @@ def _without_ordered_sets() -> Iterator[None]:
 
 def batch(
     body: Body, backend: str, examples: int, seed_: int
-) -> tuple[int, int, float]:
+) -> tuple[int, int, float, float]:
     """Run ``body`` on ``examples`` cases drawn with ``seed_``: (cases, cases the
-    server got a status for, seconds)."""
+    server got a status for, wall seconds, CPU seconds of this process)."""
     count = answered = 0
 
     @settings(
@@ -299,9 +299,10 @@ def batch(
     gc.collect()
     ctx = _without_ordered_sets() if body is ceiling else contextlib.nullcontext()
     with ctx:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         one()
-        return count, answered, time.perf_counter() - started
+        wall = time.perf_counter() - started
+        return count, answered, wall, time.process_time() - cpu
 
 
 def available(mode: str) -> str | None:
@@ -341,7 +342,10 @@ def measure(
     _determinism.install()  # as the driver would; `ceiling` takes it out again
     skipped = {m: why for m in modes if (why := available(m)) is not None}
     results: dict[str, dict[str, Any]] = {
-        m: {b: {"cases": [], "answered": [], "seconds": []} for b in backends}
+        m: {
+            b: {"cases": [], "answered": [], "seconds": [], "cpu_seconds": []}
+            for b in backends
+        }
         for m in modes
         if m not in skipped
     }
@@ -356,18 +360,21 @@ def measure(
             for backend in backends:
                 for mode in results:
                     n = ok = k = 0
-                    spent = 0.0
+                    spent = cpu = 0.0
                     while True:
                         size = batch_size if seconds is not None else examples
-                        got, good, took = batch(
+                        got, good, took, used = batch(
                             BODIES[mode], backend, size, r * 1000 + k
                         )
-                        n, ok, spent, k = n + got, ok + good, spent + took, k + 1
+                        n, ok, k = n + got, ok + good, k + 1
+                        spent, cpu = spent + took, cpu + used
                         if seconds is None or spent >= seconds:
                             break
-                    results[mode][backend]["cases"].append(n)
-                    results[mode][backend]["answered"].append(ok)
-                    results[mode][backend]["seconds"].append(round(spent, 4))
+                    cell = results[mode][backend]
+                    cell["cases"].append(n)
+                    cell["answered"].append(ok)
+                    cell["seconds"].append(round(spent, 4))
+                    cell["cpu_seconds"].append(round(cpu, 4))
                     log(
                         f"repeat {r + 1}/{repeat} {backend:7} {mode:10} "
                         f"{n / spent:8.1f} cases/s ({n} in {spent:.2f}s, "
@@ -375,24 +382,30 @@ def measure(
                     )
     for per_backend in results.values():
         for cell in per_backend.values():
-            rates = [c / s for c, s in zip(cell["cases"], cell["seconds"], strict=True)]
-            cell["rates"] = [round(x, 1) for x in rates]
-            cell["median_rate"] = round(statistics.median(rates), 1)
-    ratios = {}
+            for clock, key in (("seconds", "rate"), ("cpu_seconds", "cpu_rate")):
+                rates = [
+                    c / max(s, 1e-9)
+                    for c, s in zip(cell["cases"], cell[clock], strict=True)
+                ]
+                cell[f"{key}s"] = [round(x, 1) for x in rates]
+                cell[f"median_{key}"] = round(statistics.median(rates), 1)
+    ratios: dict[str, dict[str, float]] = {}
     if "full" in results and "ceiling" in results:
+        full, ceiling = results["full"], results["ceiling"]
         ratios = {
-            b: round(
-                results["full"][b]["median_rate"]
-                / results["ceiling"][b]["median_rate"],
-                3,
-            )
-            for b in backends
+            key: {
+                b: round(full[b][f"median_{key}"] / ceiling[b][f"median_{key}"], 3)
+                for b in backends
+            }
+            for key in ("rate", "cpu_rate")
         }
     return {
         "backends": list(backends),
         "modes": results,
         "skipped": skipped,
-        "full_over_ceiling": ratios,
+        # wall-clock rates, and CPU-time rates (less sensitive to other load)
+        "full_over_ceiling": ratios.get("rate", {}),
+        "full_over_ceiling_cpu": ratios.get("cpu_rate", {}),
     }
 
 
@@ -406,21 +419,25 @@ LABELS = {
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    """The medians as a Markdown table, with full/ceiling."""
+    """The medians as a Markdown table (cases per wall second, and per CPU
+    second of the process in parentheses), with full/ceiling."""
     modes, backends = result["modes"], result["backends"]
     lines = [
-        "| mode | " + " | ".join(f"{b} cases/s" for b in backends) + " |",
+        "| mode | " + " | ".join(f"{b}: cases/s (per CPU-s)" for b in backends) + " |",
         "|---|" + "---:|" * len(backends),
     ]
     for mode, per_backend in modes.items():
-        cells = " | ".join(f"{per_backend[b]['median_rate']:.0f}" for b in backends)
+        cells = " | ".join(
+            f"{per_backend[b]['median_rate']:.0f} ({per_backend[b]['median_cpu_rate']:.0f})"
+            for b in backends
+        )
         lines.append(f"| {LABELS[mode]} | {cells} |")
     for mode, why in result["skipped"].items():
         cells = " | ".join([f"n/a ({why})"] * len(backends))
         lines.append(f"| {LABELS[mode]} | {cells} |")
-    ratios = result["full_over_ceiling"]
+    ratios, cpu = result["full_over_ceiling"], result["full_over_ceiling_cpu"]
     if ratios:
-        cells = " | ".join(f"**{ratios[b]:.0%}**" for b in backends)
+        cells = " | ".join(f"**{ratios[b]:.0%}** ({cpu[b]:.0%})" for b in backends)
         lines.append(f"| full / ceiling (goal >= 80 %) | {cells} |")
     return "\n".join(lines)
 
@@ -464,7 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         end = ", ".join(f"{x:.2f}" for x in machine["loadavg_end"])
         args.markdown.write_text(
             f"# Throughput\n\n`{command}`\n\n{table}\n\n"
-            f"Median cases/s over the repeats; every mode ran the same cases. "
+            "Median over the repeats of cases per wall second (per CPU second of "
+            "the process in parentheses: less sensitive to other load on a shared "
+            "machine); every mode ran the same cases. "
             f"{_machine.markdown(machine)} Load average at the end: {end}.\n"
         )
     return 0

@@ -113,8 +113,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a database to read but never write: a directory, redis://..., or "
         "github:OWNER/REPO[/ARTIFACT] (default: $ASGIFUZZ_SHARED_DATABASE)",
     )
-    from asgifuzz import _bisect, _corpus_cli
+    from asgifuzz import _bisect, _corpus_cli, _target_options
 
+    _target_options.add_options(fz)
     _corpus_cli.add_parser(sub)
     _bisect.add_parser(sub)
     from asgifuzz import _matrix
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replay each case N times and report a case that fails only sometimes "
         "as flaky, with its rate",
     )
+    _target_options.add_options(rp)
     return parser
 
 
@@ -166,6 +168,14 @@ def _fuzz(args: argparse.Namespace) -> int:
     else:
         database = combined(args.database, args.shared_database)
     version = getattr(starlette, "__version__", "?")
+    from asgifuzz._target_options import config_from_args, known_from_args
+    from asgifuzz._targets import used_by
+
+    targets = config_from_args(args)
+    known = known_from_args(args) or None
+    strategy = None if targets.empty else targets.strategy()
+    if not targets.empty:
+        print(f"asgifuzz: your code: {targets.options()}", flush=True)
     print(
         f"asgifuzz: {args.workers} worker(s) fuzzing for {args.max_time:g}s on {'+'.join(backends)} "
         f"against Starlette {version} (seed {args.seed})",
@@ -184,6 +194,8 @@ def _fuzz(args: argparse.Namespace) -> int:
             seed=args.seed,
             database=None if args.no_database else args.database,
             shared=args.shared_database,
+            targets=None if targets.empty else targets,
+            known_upstream=known,
             **hooks(campaign, args.workers),
         )
     else:
@@ -192,6 +204,8 @@ def _fuzz(args: argparse.Namespace) -> int:
             backends=backends,
             seed_=args.seed,
             database=database,
+            strategy=strategy,
+            known_upstream=known,
             **hooks(campaign, args.workers),
         )
     campaign.finish(report)
@@ -203,6 +217,11 @@ def _fuzz(args: argparse.Namespace) -> int:
         "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items()))
     )
     print(f"distinct failures: {len(report.findings)}")
+    for key, runs in sorted(report.upstream.items()):
+        where = (known or {}).get(key, "the backends differ only by known bugs")
+        print(
+            f"known upstream (expected, not a failure): {key} in {runs} runs ({where})"
+        )
     for n, finding in enumerate(report.findings, 1):
         flaky = " (flaky: did not fail again on replay)" if finding.flaky else ""
         print(
@@ -224,6 +243,7 @@ def _fuzz(args: argparse.Namespace) -> int:
                 finding.backend,
                 finding.messages,
                 finding.signature,
+                targets=used_by(finding.case),
             )
             if saved:
                 campaign.saved[finding.key] = saved

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
 from asgifuzz._errors import InvariantViolation, violation_class
+from asgifuzz._known import split_known
 from asgifuzz._verdict import Verdict, judge
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
@@ -64,6 +65,8 @@ class FuzzReport:
     elapsed: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
+    #: Runs per failure key of a known upstream bug (expected, not findings).
+    upstream: Counter[str] = field(default_factory=Counter)
     #: Stopped early by Ctrl-C (or by the parent of a worker).
     interrupted: bool = False
 
@@ -80,6 +83,7 @@ class FuzzReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "findings": [f.to_data() for f in self.findings],
             "interrupted": self.interrupted,
+            "known_upstream": dict(sorted(self.upstream.items())),
         }
 
 
@@ -117,11 +121,16 @@ def fuzz(
     backends: tuple[str, ...] = ("asyncio", "trio"),
     seed_: int = 0,
     database: Any = None,
+    strategy: Any = None,
+    known_upstream: Mapping[str, str] | None = None,
     on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
 ) -> FuzzReport:
     """Generate, run and judge cases for ``max_time`` seconds (plus shrinking).
 
     ``database`` is a Hypothesis example database, or None for none;
+    ``strategy`` draws the cases (default: `asgifuzz.strategies.cases()`);
+    ``known_upstream`` maps the failure keys of known upstream bugs to their
+    corpus entries: they are counted in ``report.upstream``, not reported;
     ``on_case(report, seen)`` is called after each case with the failure keys
     seen so far (live progress). Ctrl-C ends the run early, with what it did
     (``interrupted``).
@@ -147,9 +156,14 @@ def fuzz(
             print_blob=False,
         )
         @seed(seed_ * 1_000_003 + round_no)
-        @given(case=cases())
+        @given(case=strategy if strategy is not None else cases())
         def one(case: Case) -> None:
             verdict = judge(case, backends)
+            if known_upstream:
+                verdict.violations, hits = split_known(
+                    verdict.violations, known_upstream
+                )
+                report.upstream.update(hits)
             report.cases += 1
             for backend in backends:
                 report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1

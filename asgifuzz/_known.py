@@ -51,7 +51,9 @@ def split_known(
         b: {v.key for v in vs} for b, vs in violations.items() if b != "both"
     }
     keysets = list(per_backend.values())
-    differ = set().union(*keysets) - set.intersection(*keysets) if keysets else set()
+    differ: set[str] = set()
+    for keys in keysets:
+        differ |= {k for k in keys if not all(k in other for other in keysets)}
     out = {}
     for backend, vs in violations.items():
         kept = [v for v in vs if v.key not in known]

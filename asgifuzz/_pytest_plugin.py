@@ -80,11 +80,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if "anyio_backend" not in metafunc.fixturenames:
         return
+    # Recent anyio parametrizes its own fixture over every installed backend;
+    # older anyio returns "asyncio" only, and a project's conftest may choose.
     defs = metafunc._arg2fixturedefs.get("anyio_backend", ())
-    overridden = any(
-        getattr(d.func, "__module__", "") != "anyio.pytest_plugin" for d in defs
+    anyio_default = bool(defs) and all(
+        getattr(d.func, "__module__", "") == "anyio.pytest_plugin" and not d.params
+        for d in defs
     )
-    if not overridden:
+    if anyio_default:
         metafunc.parametrize("anyio_backend", ["asyncio", "trio"], scope="module")
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from asgifuzz._corpus import case_size
 from asgifuzz._fuzz import Finding, FuzzReport, fuzz
+from asgifuzz._target_options import TargetConfig
 
 if TYPE_CHECKING:
     from asgifuzz._progress import Snapshot
@@ -27,18 +28,23 @@ def _one(
     seed: int,
     database: str | None,
     shared: str | None,
+    targets: TargetConfig | None = None,
     worker: int = 0,
+    known_upstream: dict[str, str] | None = None,
 ) -> FuzzReport:
     from asgifuzz._database import combined
     from asgifuzz._progress import worker_sampler
 
     db = None if database is None else combined(database, shared)
+    strategy = None if targets is None else targets.strategy()
     return fuzz(
         max_time=max_time,
         backends=backends,
         seed_=seed,
         database=db,
+        strategy=strategy,
         on_case=worker_sampler(worker),
+        known_upstream=known_upstream,
     )
 
 
@@ -48,6 +54,7 @@ def merge(reports: list[FuzzReport]) -> FuzzReport:
     merged.elapsed = max(r.elapsed for r in reports)
     merged.outcomes = sum((r.outcomes for r in reports), Counter())
     merged.cases = sum(r.cases for r in reports)
+    merged.upstream = sum((r.upstream for r in reports), Counter())
     merged.interrupted = any(r.interrupted for r in reports)
     best: dict[str, Finding] = {}
     for finding in (f for r in reports for f in r.findings):
@@ -70,12 +77,14 @@ def fuzz_parallel(
     seed: int,
     database: str | None,
     shared: str | None,
+    targets: TargetConfig | None = None,
     on_snapshot: Callable[[Snapshot], None] | None = None,
+    known_upstream: dict[str, str] | None = None,
 ) -> FuzzReport:
     """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
 
-    Each worker's progress reaches ``on_snapshot``; Ctrl-C stops them all (see
-    `_progress`).
+    ``targets`` (import specs) are imported again in each worker. Each worker's
+    progress reaches ``on_snapshot``; Ctrl-C stops them all (see `_progress`).
     """
     from asgifuzz._progress import collect, worker_init
 
@@ -89,7 +98,15 @@ def fuzz_parallel(
     ) as pool:
         futures = [
             pool.submit(
-                _one, max_time, backends, seed * 1000 + i, database, shared, worker=i
+                _one,
+                max_time,
+                backends,
+                seed * 1000 + i,
+                database,
+                shared,
+                targets,
+                i,
+                known_upstream,
             )
             for i in range(workers)
         ]

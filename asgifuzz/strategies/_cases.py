@@ -48,9 +48,12 @@ def _check_bounds(name: str, lo: int, hi: int) -> None:
 
 def _check_kinds(
     name: str, kinds: Sequence[str] | None, allowed: Sequence[str]
-) -> list[str]:
+) -> tuple[str, ...]:
+    # A tuple, not a list: Hypothesis caches strategies made from hashable
+    # arguments, so the composites below do not build (and validate) a new
+    # sampled_from on every draw.
     if kinds is None:
-        return list(allowed)
+        return tuple(allowed)
     chosen = list(kinds)
     unknown = [k for k in chosen if k not in allowed]
     if unknown or not chosen:
@@ -58,7 +61,7 @@ def _check_kinds(
             f"{name}={chosen!r} must be a non-empty subset of {list(allowed)}; "
             f"unknown: {unknown}"
         )
-    return [k for k in allowed if k in chosen]  # keep the simplest-first order
+    return tuple(k for k in allowed if k in chosen)  # keep the simplest-first order
 
 
 _pauses = st.tuples(st.integers(0, 2), st.integers(0, 2))

@@ -80,10 +80,10 @@ def user_stacks(
     ``builtin`` is True (every built-in kind), False (the user's layers only) or
     a list of `asgifuzz.models.LAYER_KINDS`. Shrinks toward one user layer alone.
     """
-    kinds = allow_middleware(middleware)
-    chosen: list[str] = []
+    kinds = tuple(allow_middleware(middleware))
+    chosen: tuple[str, ...] = ()
     if builtin is True:
-        chosen = list(LAYER_KINDS)
+        chosen = tuple(LAYER_KINDS)
     elif builtin:
         chosen = _check_kinds("builtin", builtin, LAYER_KINDS)
     return _mixed(kinds, chosen, max_builtin, STACK_MODES)

@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from middleware import (
+    CancelOnDisconnectMiddleware,
+    RequestIdMiddleware,
+    TimingMiddleware,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
-
-from middleware import (
-    CancelOnDisconnectMiddleware,
-    RequestIdMiddleware,
-    TimingMiddleware,
-)
 
 
 async def home(request: Request) -> PlainTextResponse:

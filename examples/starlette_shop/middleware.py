@@ -4,8 +4,10 @@
 to cancel the request when the client goes away, it watches ``receive()`` in a
 task of its own, and so steals request-body messages from the app whenever the
 body arrives in several pieces over time. The endpoint waits for a body that
-will never come. ``CancelOnDisconnectMiddlewareFixed`` watches only once the app
-has the whole body, and hands the disconnect on to the app.
+will never come. (Running the app inside a task group, it also hands the app's
+exceptions on wrapped in an ExceptionGroup.) ``CancelOnDisconnectMiddlewareFixed``
+watches only once the app has the whole body, hands the disconnect on to the
+app, and re-raises the app's exception as itself.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class CancelOnDisconnectMiddlewareFixed:
                 body_done.set()
             return message
 
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
 
             async def watch() -> None:
@@ -117,5 +120,10 @@ class CancelOnDisconnectMiddlewareFixed:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
-            await self.app(scope, app_receive, send)
+            try:
+                await self.app(scope, app_receive, send)
+            except Exception as exc:
+                error = exc  # raised below, not wrapped in the task group's group
             tg.cancel_scope.cancel()
+        if error is not None:
+            raise error

@@ -18,7 +18,8 @@ Policy choices (where the right behaviour is not written down anywhere):
 - A user's middleware (``user.<name>`` layers) is opaque: it is assumed to pass
   the request body down unchanged, and it may answer an exception itself (an
   exception that crosses the boundary below it but not the one above it counts
-  as handled, not swallowed). An exception it raises is a finding.
+  as handled, not swallowed). An exception it raises is a finding, unless the
+  response has started: raising is then the only way to abort it.
 - A user's app (``case.app``) has no model: the app's own exceptions while the
   client is connected are its business (the server answers 500), and it may
   stream for as long as it likes (endless streams). What is always judged: no
@@ -60,6 +61,30 @@ class _Judge:
         self.cut_short = gone is not None and (complete is None or gone < complete)
         self.app_mode = bool(self.case.app)
         self.rec.handled += self._handled_by_user_layers()
+
+    def _user_abort(self) -> bool:
+        """A user's layer raised to abort a response the server had started."""
+        o = self.o
+        if o.escaped is None or not any(
+            la.family == "user" for la in self.case.stack.layers
+        ):
+            return False
+        name = type(o.escaped).__name__  # as the taps describe it
+        raised = [
+            e.tick
+            for e in self.rec.events
+            if e.kind == "raise" and e.detail.split(":")[0] == name
+        ]
+        starts = [
+            t
+            for t, m in self.events(0, "send")
+            if m.get("type") == "http.response.start"
+        ]
+        return (
+            bool(raised and starts)
+            and starts[0] < min(raised)
+            and not _framework_raised(o)
+        )
 
     def _handled_by_user_layers(self) -> list[BaseException]:
         """Exceptions that crossed into a user layer and did not come out of it."""
@@ -136,6 +161,8 @@ class _Judge:
                 pass  # the clean end of a request whose client has gone
             elif self.app_mode and not _framework_raised(o):
                 pass  # policy: the user app's own error; the server answers 500
+            elif self._user_abort():
+                pass  # policy: raising is how a user's layer aborts a started response
             else:
                 self.fail(
                     "I1",
@@ -144,7 +171,14 @@ class _Judge:
                     tag=type(exc).__name__,
                     frames=True,
                 )
-        if r.status == 500 and not self.rec.raised and not self.app_mode:
+        flagged = any(v.invariant == "I1" for v in self.out)
+        if (
+            r.status == 500
+            and not self.rec.raised
+            and not self.app_mode
+            and not flagged
+        ):
+            # (Not when the exception behind the 500 is already the finding.)
             cause = "after the client disconnected" if self.rec.disconnected else ""
             self.fail(
                 "I1",
@@ -416,6 +450,13 @@ class _Judge:
         endpoint = len(self.rec.boundaries) - 1
         reached = any(e.where == endpoint for e in self.rec.events)
         seen = any(who == "endpoint" for who, _ in self.rec.disconnects_seen)
+        ended = [
+            e.tick
+            for e in self.rec.events
+            if e.where == endpoint and e.kind in ("raise", "return")
+        ]
+        if ended and ended[0] < self.rec.disconnected:
+            return  # cancelled or done before the client left: it was not waiting
         if reached and not seen and not self.o.hung:
             self.fail(
                 "I9",

@@ -100,11 +100,27 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     funcargs = getattr(item, "funcargs", {})
     backend = funcargs.get("anyio_backend", "asyncio")
     name = backend if isinstance(backend, str) else backend[0]
+    _warm_up(name)
     token = current_backends.set((name,))
     try:
         return (yield)
     finally:
         current_backends.reset(token)
+
+
+_WARM: set[str] = set()
+
+
+def _warm_up(backend: str) -> None:
+    """One run per backend before Hypothesis times any: the first run of a
+    process imports and warms up the event loop, which can exceed Hypothesis'
+    200 ms deadline and make it report "Unreliable test timings"."""
+    if backend not in _WARM:
+        from asgifuzz._driver import run
+        from asgifuzz.models import Case
+
+        run(Case(), backend)
+        _WARM.add(backend)
 
 
 @pytest.hookimpl(wrapper=True)

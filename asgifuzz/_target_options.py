@@ -98,14 +98,15 @@ def known_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 def config_from_args(args: argparse.Namespace) -> TargetConfig:
     """The configuration file's targets with the command line's added (its
-    ``--app`` replaces the file's); nothing is imported yet."""
-    base = load_config(args.config)
+    ``--app`` replaces the file's); nothing is imported yet. Options missing
+    from ``args`` (a namespace made by hand) take their defaults."""
+    base = load_config(getattr(args, "config", Path("pyproject.toml")))
     return TargetConfig(
-        middleware=(*base.middleware, *args.middleware),
-        app=args.app or base.app,
-        routes=(*base.routes, *args.route),
-        lifespan=base.lifespan and not args.no_lifespan,
-        builtin=base.builtin and not args.no_builtin,
+        middleware=(*base.middleware, *getattr(args, "middleware", [])),
+        app=getattr(args, "app", None) or base.app,
+        routes=(*base.routes, *getattr(args, "route", [])),
+        lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
+        builtin=base.builtin and not getattr(args, "no_builtin", False),
     )
 
 

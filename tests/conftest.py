@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, settings
 
 from asgifuzz._database import combined
 
+pytest_plugins = ["pytester"]  # tests/test_plugin.py runs a user's test files
+
 # Share failures between machines: ASGIFUZZ_DATABASE (default: the local directory)
 # and ASGIFUZZ_SHARED_DATABASE (read, never written), e.g. redis://host:6379/0.
 DATABASE = combined(

@@ -70,9 +70,9 @@ class Recorder:
     background: list[Background] = field(default_factory=list)
     chunks_made: list[int] = field(default_factory=list)
     disconnects_seen: list[tuple[str, int]] = field(default_factory=list)
-    #: The ids of exceptions (and their group members) that crossed each
-    #: boundary. Ids, not objects: holding an exception (and so its traceback
-    #: and the frames in it) would keep alive what the app leaked, and hide it.
+    #: The ids of the model exceptions (in ``raised``, alone or in a group)
+    #: that crossed each boundary. Ids, not objects: holding an exception (and
+    #: so its traceback and frames) would keep alive what the app leaked.
     crossed: list[tuple[int, frozenset[int]]] = field(default_factory=list)
     response_complete: int | None = None
     disconnected: int | None = None
@@ -156,6 +156,9 @@ class Tap:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
             rec.log(where, "raise", detail=describe_briefly(exc))
-            rec.crossed.append((where, _ids(exc)))
+            # Only the model's exceptions: alive until the run ends (rec.raised
+            # holds them), so their ids cannot be reused by another object.
+            alive = {id(e) for e in rec.raised}
+            rec.crossed.append((where, _ids(exc) & alive))
             raise
         rec.log(where, "return")

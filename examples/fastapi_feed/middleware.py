@@ -3,12 +3,15 @@
 ``TimeoutMiddleware`` has a real streaming bug of the BaseHTTPMiddleware family:
 when the time is up it answers 504, even when the response has already started
 (a stream): the server gets a second ``http.response.start`` in the middle of the
-body. ``TimeoutMiddlewareFixed`` answers 504 only while nothing has been sent,
-and otherwise lets the error end the request (the server closes the connection).
+body. (And its clock runs on after the response, cutting background tasks short.)
+``TimeoutMiddlewareFixed`` answers 504 only while nothing has been sent, raises
+to abort a started response (the server closes the connection), and stops its
+clock once the response is complete.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import anyio
@@ -35,7 +38,12 @@ class TimeoutMiddleware:
 
 
 class TimeoutMiddlewareFixed:
-    """Pure ASGI: gives up on a request after ``timeout`` seconds."""
+    """Pure ASGI: gives up on a response not sent within ``timeout`` seconds.
+
+    The clock stops once the response is complete (background tasks are not
+    cut short); a 504 only while nothing has been sent; mid-stream, raising
+    is the only way left to abort the response (the server closes it).
+    """
 
     def __init__(self, app: Any, timeout: float = 3.0) -> None:
         self.app = app
@@ -47,16 +55,21 @@ class TimeoutMiddlewareFixed:
             return
         started = False
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        with anyio.CancelScope(deadline=anyio.current_time() + self.timeout) as clock:
 
-        try:
-            with anyio.fail_after(self.timeout):
-                await self.app(scope, receive, tracking_send)
-        except TimeoutError:
-            if started:
-                raise  # too late for a 504: the error ends the request
-            response = JSONResponse({"detail": "timed out"}, status_code=504)
-            await response(scope, receive, send)
+            async def tracking_send(message: Any) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                if message["type"] == "http.response.body" and not message.get(
+                    "more_body", False
+                ):
+                    clock.deadline = math.inf  # the response is complete
+                await send(message)
+
+            await self.app(scope, receive, tracking_send)
+        if not clock.cancelled_caught:
+            return
+        if started:
+            raise TimeoutError(f"no complete response within {self.timeout}s")
+        response = JSONResponse({"detail": "timed out"}, status_code=504)
+        await response(scope, receive, send)

@@ -83,7 +83,11 @@ class CancelOnDisconnectMiddlewareFixed:
     """Pure ASGI: cancels the app ``grace`` seconds after the client disconnects.
 
     One reader at a time: the app reads the body itself; only then does the
-    watcher listen, and it passes the disconnect on to the app.
+    watcher listen, and it passes the disconnect on to the app. An app it
+    cancels before it answered gets a 499 in its place, so that middleware
+    above sees a response (Starlette's BaseHTTPMiddleware raises "No response
+    returned." otherwise, upstream #1634). The app's exceptions come out as
+    themselves, not wrapped in the task group's ExceptionGroup.
     """
 
     def __init__(self, app: Any, grace: float = 10.0) -> None:
@@ -95,10 +99,12 @@ class CancelOnDisconnectMiddlewareFixed:
             await self.app(scope, receive, send)
             return
         body_done, disconnected = anyio.Event(), anyio.Event()
+        started = False
 
         async def app_receive() -> Any:
             if body_done.is_set():
-                await disconnected.wait()
+                if not disconnected.is_set():  # no checkpoint once it is known:
+                    await disconnected.wait()  # is_disconnected() polls with none
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -107,6 +113,11 @@ class CancelOnDisconnectMiddlewareFixed:
             elif not message.get("more_body", False):
                 body_done.set()
             return message
+
+        async def app_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
         error: Exception | None = None
         async with anyio.create_task_group() as tg:
@@ -121,9 +132,13 @@ class CancelOnDisconnectMiddlewareFixed:
 
             tg.start_soon(watch)
             try:
-                await self.app(scope, app_receive, send)
+                await self.app(scope, app_receive, app_send)
             except Exception as exc:
                 error = exc  # raised below, not wrapped in the task group's group
             tg.cancel_scope.cancel()
         if error is not None:
             raise error
+        if tg.cancel_scope.cancelled_caught and not started:
+            # 499 Client Closed Request: the client is gone and will not see it.
+            await send({"type": "http.response.start", "status": 499, "headers": []})
+            await send({"type": "http.response.body", "body": b""})

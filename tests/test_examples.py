@@ -1,0 +1,89 @@
+"""The examples as the README runs them: each bug found from the command line
+and from pytest, and each fixed version passing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asgifuzz._corpus import parse_version, starlette_version
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+pytestmark = pytest.mark.skipif(
+    parse_version(starlette_version()) < (1, 6),
+    reason="the examples are measured on Starlette >= 1.6 (FastAPI 0.165's floor); "
+    "older releases have their own BaseHTTPMiddleware bugs",
+)
+
+#: (folder, buggy app, fixed app, the failure key the bug shows as)
+CASES = [
+    ("starlette_shop", "app:app", "app_fixed:app", "I4:response"),
+    ("fastapi_feed", "main:app", "main_fixed:app", "I1:AssertionError"),
+]
+
+
+def _folder(name: str) -> Path:
+    if name == "fastapi_feed":
+        pytest.importorskip("fastapi")
+    return EXAMPLES / name
+
+
+def _fuzz(
+    folder: Path, app: str, seconds: int, out: Path
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "asgifuzz", "fuzz", "--app", app, "--max-time"]
+    command += [str(seconds), "--no-database", "--json", str(out), "--progress", "off"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(("name", "buggy", "fixed", "key"), CASES)
+def test_the_cli_finds_the_bug_and_passes_the_fix(
+    name: str, buggy: str, fixed: str, key: str, tmp_path: Path
+) -> None:
+    folder = _folder(name)
+    found = _fuzz(folder, buggy, 10, tmp_path / "buggy.json")
+    assert found.returncode == 1, found.stdout + found.stderr
+    keys = {
+        f["key"] for f in json.loads((tmp_path / "buggy.json").read_text())["findings"]
+    }
+    assert key in keys
+    clean = _fuzz(folder, fixed, 5, tmp_path / "fixed.json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads((tmp_path / "fixed.json").read_text())["cases"] > 100
+
+
+@pytest.mark.parametrize(("name", "buggy", "fixed", "key"), CASES)
+def test_pytest_finds_the_bug_and_passes_the_fix(
+    name: str, buggy: str, fixed: str, key: str, tmp_path: Path
+) -> None:
+    project = tmp_path / name
+    shutil.copytree(
+        _folder(name), project, ignore=shutil.ignore_patterns("corpus", ".*")
+    )
+    # Quick: no shrinking (the README's run shrinks; that takes minutes).
+    (project / "conftest.py").write_text(
+        "from hypothesis import Phase, settings\n"
+        "settings.register_profile('quick', database=None, derandomize=True,\n"
+        "    phases=[Phase.explicit, Phase.generate])\n"
+        "settings.load_profile('quick')\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"]
+    run = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    summary = [
+        ln for ln in run.stdout.splitlines() if ln.startswith(("PASSED", "FAILED"))
+    ]
+    assert sorted(
+        ln.split(" ")[0] + " " + ln.split("::")[1].split(" ")[0] for ln in summary
+    ) == [
+        f"FAILED test_buggy_{'stack' if name == 'starlette_shop' else 'timeout'}[asyncio]",
+        f"FAILED test_buggy_{'stack' if name == 'starlette_shop' else 'timeout'}[trio]",
+        f"PASSED test_fixed_{'stack' if name == 'starlette_shop' else 'timeout'}[asyncio]",
+        f"PASSED test_fixed_{'stack' if name == 'starlette_shop' else 'timeout'}[trio]",
+    ], run.stdout[-3000:]
+    assert list((project / "corpus" / "new").glob("*.json"))

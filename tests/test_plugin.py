@@ -1,0 +1,96 @@
+"""The pytest plugin, as a user meets it: a test file of theirs, run by pytest."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+USER_TESTS = """
+import asgifuzz
+from hypothesis import settings
+from user_code import Greedy, Stamp
+
+
+@settings(max_examples=40, derandomize=True, database=None)
+@asgifuzz.given_cases(middleware=[Greedy], builtin=False)
+def test_greedy(case):
+    asgifuzz.check(case)
+
+
+@settings(max_examples=40, derandomize=True, database=None)
+@asgifuzz.given_cases(middleware=[Stamp], builtin=False)
+def test_stamp(case):
+    asgifuzz.check(case)
+"""
+
+
+@pytest.fixture
+def user_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pytester.makepyfile(test_user=USER_TESTS)
+    (pytester.path / "user_code.py").write_text((TESTS / "user_code.py").read_text())
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    return pytester.path
+
+
+def test_failures_are_saved_and_the_summary_says_how_to_replay(
+    pytester: pytest.Pytester, user_project: Path
+) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    # Both backends, through anyio's anyio_backend fixture.
+    result.assert_outcomes(failed=2, passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_greedy?asyncio? FAILED*",
+            "*test_stamp?asyncio? PASSED*",
+            "*test_greedy?trio? FAILED*",
+            "*test_stamp?trio? PASSED*",
+            "*= asgifuzz =*",
+            "*test_greedy*: new corpus entry corpus/new/i*.json",
+            "*replay: asgifuzz replay corpus/new/i*.json --trace --middleware "
+            "Greedy=user_code:Greedy",
+        ]
+    )
+    # On Starlette 1.x the app reads b"" (I3); older releases hang instead (I4).
+    (entry,) = (user_project / "corpus" / "new").glob("i*.json")
+    data = json.loads(entry.read_text())
+    assert data["targets"] == {"middleware": {"Greedy": "user_code:Greedy"}}
+    assert data["case"]["stack"]["layers"][0]["kind"] == "user.Greedy"
+
+    # The printed command replays it.
+    line = next(ln for ln in result.outlines if "replay: asgifuzz replay" in ln)
+    argv = shlex.split(line.split("replay: asgifuzz ", 1)[1])
+    replay = pytester.run(sys.executable, "-m", "asgifuzz", *argv)
+    assert replay.ret == 1
+    replay.stdout.fnmatch_lines([f"*: still failing ({data['key']})*"])
+
+
+def test_a_corpus_directory_option(
+    pytester: pytest.Pytester, user_project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "elsewhere"
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "greedy and asyncio",
+        "--asgifuzz-corpus",
+        str(out),
+    )
+    result.assert_outcomes(failed=1)
+    assert list(out.glob("i*.json"))
+
+
+def test_given_cases_needs_a_case_argument() -> None:
+    import asgifuzz
+    from asgifuzz._errors import UsageError
+
+    with pytest.raises(UsageError, match="takes no 'case' argument"):
+
+        @asgifuzz.given_cases()
+        def test_nothing() -> None: ...

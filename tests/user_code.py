@@ -1,0 +1,141 @@
+"""A user's code, for the tests of user targets: middleware (good and buggy) and apps."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+#: What the lifespan of `lifespan_app` did, in order.
+EVENTS: list[str] = []
+
+
+class Stamp:
+    """Pure ASGI, well behaved: adds a header."""
+
+    def __init__(self, app: Any, value: str = "1") -> None:
+        self.app, self.value = app, value
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    *message.get("headers", []),
+                    (b"x-stamp", self.value.encode()),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+class Greedy(BaseHTTPMiddleware):
+    """Consumes the request body with request.stream(): the app gets b''."""
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        async for _ in request.stream():
+            pass
+        response: Response = await call_next(request)
+        return response
+
+
+class Answer500:
+    """Pure ASGI: answers any exception with a 500 of its own (handles it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            if started:
+                raise
+            await PlainTextResponse("oops", status_code=500)(scope, receive, send)
+
+
+class Crash(BaseHTTPMiddleware):
+    """Raises an exception of its own on every request."""
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        raise KeyError("crash")
+
+
+class Configurable:
+    """Takes arguments: ``Configurable(app, secret, *, level=1)``."""
+
+    def __init__(self, app: Any, secret: str, *, level: int = 1) -> None:
+        self.app, self.secret, self.level = app, secret, level
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, str]]:
+    EVENTS.append("startup")
+    yield {"greeting": "hello"}
+    EVENTS.append("shutdown")
+
+
+async def _state(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(getattr(request.state, "greeting", "no state"))
+
+
+async def _echo(request: Request) -> Response:
+    return Response(await request.body())
+
+
+async def _item(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(request.path_params["item_id"]))
+
+
+async def _none(request: Request) -> Any:
+    return None  # not a Response: Starlette itself raises
+
+
+async def _user_error(request: Request) -> Response:
+    raise ValueError("the app's own error")
+
+
+lifespan_app = Starlette(
+    routes=[
+        Route("/state", _state),
+        Route("/echo", _echo, methods=["POST"]),
+        Route("/items/{item_id:int}", _item),
+        Mount("/api", routes=[Route("/ping", _state)]),
+        Route("/none", _none),
+        Route("/error", _user_error),
+    ],
+    lifespan=_lifespan,
+)
+
+
+async def raw_app(scope: Any, receive: Any, send: Any) -> None:
+    """Any ASGI callable: no router to discover."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"raw"})
+
+
+@contextlib.asynccontextmanager
+async def _bad_lifespan(app: Starlette) -> AsyncIterator[None]:
+    raise RuntimeError("no database")
+    yield  # pragma: no cover
+
+
+failing_startup_app = Starlette(routes=[Route("/", _state)], lifespan=_bad_lifespan)

@@ -393,3 +393,46 @@ def test_bad_pyproject_configuration(tmp_path: Path, text: str, message: str) ->
     with pytest.raises(UsageError, match=message) as info:
         load_config(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--middleware", "nope_pkg.mw:Timing"], "cannot import module 'nope_pkg.mw'"),
+        (
+            ["--middleware", "user_code:Configurable(secrt='x')"],
+            "rejected its arguments",
+        ),
+        (["--app", "user_code:lifespan_ap"], "did you mean"),
+        (["--app", "user_code:raw_app", "--route", "GO /x"], "not a route"),
+        (["--known", "no/such/dir"], "not a directory"),
+    ],
+)
+def test_the_cli_says_what_is_wrong_in_one_line(
+    option: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from asgifuzz._cli import main
+
+    argv = ["fuzz", "--max-time", "1", "--no-database", "--progress", "off"]
+    assert main([*argv, "--config", str(tmp_path / "none.toml"), *option]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+
+
+def test_the_cli_fuzzes_an_app_and_saves_what_it_finds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asgifuzz._cli import main
+
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.asgifuzz]\nmiddleware = ["user_code:Greedy"]\n')
+    argv = ["fuzz", "--max-time", "3", "--no-database", "--progress", "off"]
+    code = main([*argv, "--config", str(config), "--corpus", str(tmp_path / "c")])
+    out = capsys.readouterr().out
+    assert "your code: --middleware user_code:Greedy" in out
+    assert code == 1
+    entries = [json.loads(p.read_text()) for p in (tmp_path / "c").glob("*.json")]
+    assert any(
+        e["targets"] == {"middleware": {"Greedy": "user_code:Greedy"}} for e in entries
+    )

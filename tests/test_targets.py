@@ -318,7 +318,8 @@ def test_a_user_layer_that_eats_the_body_breaks_i3() -> None:
         request=Request(method="POST", body=(b"hi",)),
     )
     verdict = judge(case, ("asyncio",))
-    assert [v.invariant for v in verdict.violations["asyncio"]] == ["I3"]
+    # Starlette 1.x hands the endpoint b"" (I3); before 0.28 it waits forever (I4).
+    assert [v.invariant for v in verdict.violations["asyncio"]] in (["I3"], ["I4"])
 
 
 def test_a_user_layer_that_answers_an_exception_handles_it() -> None:

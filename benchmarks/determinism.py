@@ -39,9 +39,15 @@ def main() -> None:
         nonlocal seen
         seen += 1
         for backend in differ:
-            first = [(e.tick, e.where, e.kind, e.message, e.detail) for e in run(case, backend).recorder.events]
+            first = [
+                (e.tick, e.where, e.kind, e.message, e.detail)
+                for e in run(case, backend).recorder.events
+            ]
             junk = [object() for _ in range(seen % 7 * 300)]
-            second = [(e.tick, e.where, e.kind, e.message, e.detail) for e in run(case, backend).recorder.events]
+            second = [
+                (e.tick, e.where, e.kind, e.message, e.detail)
+                for e in run(case, backend).recorder.events
+            ]
             del junk
             differ[backend] += first != second
 

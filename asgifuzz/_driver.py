@@ -136,6 +136,9 @@ class _Server:
         self.rec = rec
         self.messages = body_messages(case)
         self.next_message = 0
+        # How many body messages have arrived: all at once, or one every
+        # ``receive_checkpoints`` checkpoints of the client's (see body_arrives).
+        self.arrived = len(self.messages) if not case.server.receive_checkpoints else 0
         self.receives = 0
         self.disconnects_sent = 0
         self.gone = False
@@ -165,17 +168,16 @@ class _Server:
         self.receives += 1
         if client.disconnect == "receive" and index >= client.at:
             self.disconnect(f"at receive() #{index}")
-        if self.gone and name in DROP_BODY_ON_DISCONNECT:
-            self.next_message = len(self.messages)
-        if self.next_message < len(self.messages):
-            if self.profile.receive_checkpoints:
-                await pause(self.profile.receive_checkpoints)
-                if self.gone and name in DROP_BODY_ON_DISCONNECT:
-                    self.next_message = len(self.messages)
-            if self.next_message < len(self.messages):
+        while True:
+            if self.gone and name in DROP_BODY_ON_DISCONNECT:
+                self.next_message = len(self.messages)
+            if self.next_message < self.arrived:
                 self.next_message += 1
                 return dict(self.messages[self.next_message - 1])
-        return await self._receive_after_body()
+            if self.gone or self.next_message >= len(self.messages):
+                # A client that is gone sends no more of its body.
+                return await self._receive_after_body()
+            await self._changed.wait()  # the rest of the body is on its way
 
     async def _receive_after_body(self) -> Message:
         name = self.profile.name
@@ -237,6 +239,14 @@ class _Server:
             )
         await pause(self.profile.send_checkpoints)
 
+    async def body_arrives(self) -> None:
+        """A slow upload: one body message every ``receive_checkpoints``
+        checkpoints, whether or not the app is receiving."""
+        while self.arrived < len(self.messages) and not self.gone:
+            await pause(self.profile.receive_checkpoints)
+            self.arrived += 1
+            self._wake()
+
     async def client_timeline(self) -> None:
         """The client's clock: checkpoint disconnects and the client's patience."""
         client = self.case.client
@@ -278,6 +288,8 @@ async def _drive(
             if lifespan is not None:
                 await _start_lifespan(lifespan, app, tg, scope, rec)
             tg.start_soon(server.client_timeline)
+            if case.server.receive_checkpoints:
+                tg.start_soon(server.body_arrives)
             with server.app_scope:
                 try:
                     await app(scope, server.receive, server.send)

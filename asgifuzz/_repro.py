@@ -300,6 +300,7 @@ class Server:
 
     def __init__(self) -> None:
         self.body = [dict(message) for message in BODY]  # not received yet
+        self.arrived = 0  # of those, how many have arrived  #?slow_body
         self.receives = 0  #?at_receive
         self.disconnects_sent = 0  #?once
         self.body_messages = 0  #?at_body_message
@@ -333,12 +334,15 @@ class Server:
             self.disconnect()  # the client is gone by the app's $nth receive()  #?at_receive
         if self.gone:  #?drops
             self.body.clear()  # $profile drops the unread body  #?drops
-        if self.body:  #?slow_body
-            await checkpoints($receive_checkpoints)  # the body arrives slowly  #?slow_body
-        if self.gone:  #?drops&slow_body
-            self.body.clear()  #?drops&slow_body
-        if self.body:
-            return self.body.pop(0)
+        while self.body and not self.arrived and not self.gone:  #?slow_body
+            await self.changed.wait()  # the rest of the body is on its way  #?slow_body
+            if self.gone:  #?drops&slow_body
+                self.body.clear()  #?drops&slow_body
+        if self.body and self.arrived:  #?slow_body
+            self.arrived -= 1  #?slow_body
+            return self.body.pop(0)  #?slow_body
+        if self.body:  #?!slow_body
+            return self.body.pop(0)  #?!slow_body
         while not (self.gone or self.complete):
             await self.changed.wait()
         if self.disconnects_sent:  #?once
@@ -379,6 +383,15 @@ class Server:
             )
         await checkpoints($send_checkpoints)  # a slow send()  #?slow_send
 
+    async def upload(self) -> None:  #?slow_body
+        """A slow upload: a body message every few checkpoints."""  #?slow_body
+        for _ in BODY:  #?slow_body
+            if self.gone:  #?slow_body
+                return  #?slow_body
+            await checkpoints($receive_checkpoints)  #?slow_body
+            self.arrived += 1  #?slow_body
+            self.wake()  #?slow_body
+    #?slow_body
     async def client(self) -> None:
         """The client waits for its response, PATIENCE virtual seconds at most."""
         await checkpoints($at)  # the client hangs up after a while  #?at_checkpoints
@@ -448,6 +461,7 @@ async def serve(make_app: Callable[[], ASGIApp]) -> Server:
     with anyio.move_on_after(LIMIT) as limit:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.client)
+            tg.start_soon(server.upload)  #?slow_body
             await call_app(app, server)  #?!daphne
             with server.app_scope:  #?daphne
                 await call_app(app, server)  #?daphne

@@ -191,3 +191,47 @@ def test_boundaries_record_every_layer(backend: str) -> None:
     o = run(case, backend)
     sends = {e.where for e in o.recorder.events if e.kind == "send"}
     assert sends == set(range(len(o.recorder.boundaries)))
+
+
+def test_a_slow_body_arrives_whether_or_not_the_app_receives(backend: str) -> None:
+    got: list[tuple[bytes, bool]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # A receive cancelled at once (as is_disconnected() does) finds nothing
+        # yet, and does not hold the upload up.
+        with anyio.CancelScope() as scope_:
+            scope_.cancel()
+            await receive()
+        await anyio.sleep(1)  # meanwhile the whole body arrives
+        for _ in range(3):
+            message = await receive()
+            got.append((message["body"], message["more_body"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    case = Case(
+        request=Request(method="POST", body=(b"a", b"b", b"c")),
+        server=Server(name="strict", receive_checkpoints=2),
+    )
+    o = run(case, backend, app=app)
+    assert got == [(b"a", True), (b"b", True), (b"c", False)]
+    assert o.response.complete
+
+
+def test_a_client_that_leaves_sends_no_more_of_its_body(backend: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    case = Case(
+        request=Request(method="POST", body=(b"a", b"b", b"c")),
+        client=Client(disconnect="checkpoints", at=1),
+        server=Server(name="hypercorn", receive_checkpoints=2),
+    )
+    o = run(case, backend, app=app)
+    bodies = [
+        (e.message or {}).get("body")
+        for e in o.recorder.events
+        if e.where == 0 and e.kind == "receive"
+    ]
+    assert b"c" not in bodies  # it had not arrived when the client left

@@ -437,3 +437,19 @@ def test_the_cli_fuzzes_an_app_and_saves_what_it_finds(
     assert any(
         e["targets"] == {"middleware": {"Greedy": "user_code:Greedy"}} for e in entries
     )
+
+
+def test_an_endpoint_cancelled_before_its_next_poll_was_not_deaf() -> None:
+    # The client leaves at once; the poller would look again after a second,
+    # but the user's layer cancels it after half a second: no I9.
+    _allow(user_code.Deadline)
+    case = _user_case(
+        "user.Deadline",
+        endpoint=Endpoint(kind="poll_disconnect"),
+        client=Client(disconnect="checkpoints", at=1),
+    )
+    verdict = judge(case)
+    assert not verdict.failed, verdict.violations
+    rec = verdict.outcomes["asyncio"].recorder
+    endpoint = len(rec.boundaries) - 1
+    assert [e.kind for e in rec.events if e.where == endpoint][-1] == "raise"

@@ -139,3 +139,18 @@ async def _bad_lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 failing_startup_app = Starlette(routes=[Route("/", _state)], lifespan=_bad_lifespan)
+
+
+class Deadline:
+    """Pure ASGI: cancels the app after half a second and answers 504 (if it can)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import anyio
+
+        with anyio.move_on_after(0.5) as timer:
+            await self.app(scope, receive, send)
+        if timer.cancelled_caught:
+            await PlainTextResponse("late", status_code=504)(scope, receive, send)

@@ -24,6 +24,8 @@ from asgifuzz.models._record import Background, Read, Recorder
 
 #: Virtual seconds a ``wait`` background task takes.
 BACKGROUND_WAIT = 1.0
+#: Virtual seconds between a ``poll_disconnect`` endpoint's polls.
+POLL_INTERVAL = 1.0
 
 
 def _error(rec: Recorder, origin: str, group: bool) -> BaseException:
@@ -118,7 +120,7 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
             return PlainTextResponse(digest, background=background)
         if kind == "poll_disconnect":
             while not await request.is_disconnected():  # noqa: ASYNC110 (the model polls on purpose)
-                await anyio.sleep(1)
+                await anyio.sleep(POLL_INTERVAL)
             rec.disconnects_seen.append(
                 ("endpoint", rec.note("endpoint saw disconnect"))
             )

@@ -15,6 +15,9 @@ Policy choices (where the right behaviour is not written down anywhere):
 - Streaming (I4) is promised only by stacks without a buffering layer
   (``replace_body``; GZip, except for ``text/event-stream``) and only while the
   client is connected.
+- I9 (the disconnect reaches who waits for it) holds for an endpoint that was
+  cancelled before the client left, or, polling ``is_disconnected()``, before
+  its next poll: it had no chance to look.
 - A user's middleware (``user.<name>`` layers) is opaque: it is assumed to pass
   the request body down unchanged, and it may answer an exception itself (an
   exception that crosses the boundary below it but not the one above it counts

@@ -152,5 +152,5 @@ class Deadline:
 
         with anyio.move_on_after(0.5) as timer:
             await self.app(scope, receive, send)
-        if timer.cancelled_caught:
+        if timer.cancel_called:  # (anyio 3 has no cancelled_caught)
             await PlainTextResponse("late", status_code=504)(scope, receive, send)

@@ -52,8 +52,8 @@ def split_known(
     }
     keysets = list(per_backend.values())
     differ: set[str] = set()
-    for keys in keysets:
-        differ |= {k for k in keys if not all(k in other for other in keysets)}
+    if keysets:
+        differ = set().union(*keysets) - set(keysets[0]).intersection(*keysets[1:])
     out = {}
     for backend, vs in violations.items():
         kept = [v for v in vs if v.key not in known]

@@ -64,7 +64,8 @@ class _Judge:
         gone, complete = self.rec.disconnected, self.rec.response_complete
         self.cut_short = gone is not None and (complete is None or gone < complete)
         self.app_mode = bool(self.case.app)
-        self.rec.handled += self._handled_by_user_layers()
+        # Derived, not written back: judging an outcome twice gives the same.
+        self.handled = [*self.rec.handled, *self._handled_by_user_layers()]
 
     def _user_abort(self) -> bool:
         """A user's layer raised to abort a response the server had started."""
@@ -298,7 +299,7 @@ class _Judge:
                     f"before its response was sent (event {owner_done})",
                     "early",
                 )
-            abandoned = self.o.escaped is not None or rec.handled
+            abandoned = self.o.escaped is not None or self.handled
             if (
                 abandoned
                 or self.cut_short
@@ -359,8 +360,8 @@ class _Judge:
     def exceptions(self) -> None:
         o, rec = self.o, self.rec
         exc = o.escaped
-        handled_ids = {id(m) for h in rec.handled for m in members(h)}
-        for h in rec.handled:
+        handled_ids = {id(m) for h in self.handled for m in members(h)}
+        for h in self.handled:
             if (
                 is_group(h)
                 and id(h) not in self.model_ids
@@ -404,7 +405,7 @@ class _Judge:
             if (
                 rec.raised
                 and exc is None
-                and not rec.handled
+                and not self.handled
                 and self.rec.disconnected is None
             ):
                 self.fail(

@@ -175,12 +175,12 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
 def _replay_options(violation: Any) -> str:
     import shlex
 
-    from asgifuzz._targets import used_by
+    from asgifuzz._targets import named_spec, used_by
 
     parts = []
     for kind, named in used_by(violation.case).items():
         for name, spec in named.items():
-            option = spec if spec.startswith(f"{name}=") else f"{name}={spec}"
+            option = named_spec(name, spec)
             parts.append(f"--{kind} {shlex.quote(option) if spec else name + '=?'}")
     return " ".join(parts)
 

@@ -114,6 +114,11 @@ def allow_app(target: AppTarget) -> AppTarget:
     return target
 
 
+def named_spec(name: str, spec: str) -> str:
+    """``NAME=spec``: the option value that allows a target under its name."""
+    return spec if spec.startswith(f"{name}=") else f"{name}={spec}"
+
+
 def middleware_target(
     name: str, where: str = "the case", spec: str = ""
 ) -> MiddlewareTarget:
@@ -121,7 +126,7 @@ def middleware_target(
     try:
         return _MIDDLEWARE[name]
     except KeyError:
-        option = spec if spec.startswith(f"{name}=") else f"{name}={spec}"
+        option = named_spec(name, spec)
         raise UsageError(
             f"{where} names the user middleware {name!r}, which this run does not "
             f"allow (allowed: {sorted(_MIDDLEWARE) or 'none'}); allow it with "

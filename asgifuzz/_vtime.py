@@ -43,22 +43,29 @@ class _VirtualSelector(selectors.DefaultSelector):
         if events or timeout == 0:
             return events
         if timeout is None:
-            # No timer at all and nothing runnable: every task waits forever.
-            self._vloop.deadlocked = True
-            for task in asyncio.all_tasks(self._vloop):
-                task.cancel("asgifuzz: deadlock (every task blocked, no timer)")
-            return events
+            return self.idle(events)
         self._vloop.now += timeout
+        return events
+
+    def idle(
+        self, events: list[tuple[selectors.SelectorKey, int]]
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """No timer at all and nothing runnable: every task waits forever."""
+        self._vloop.deadlocked = True
+        for task in asyncio.all_tasks(self._vloop):
+            task.cancel("asgifuzz: deadlock (every task blocked, no timer)")
         return events
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An asyncio event loop on virtual time that jumps when all tasks block."""
 
+    selector_class: type[_VirtualSelector] = _VirtualSelector
+
     def __init__(self) -> None:
         self.now = 0.0
         self.deadlocked = False
-        super().__init__(selector=_VirtualSelector(self))
+        super().__init__(selector=self.selector_class(self))
 
     def time(self) -> float:
         return self.now

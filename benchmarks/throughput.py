@@ -54,7 +54,11 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from asgifuzz import _determinism  # noqa: E402
 from asgifuzz._verdict import judge  # noqa: E402
-from asgifuzz._vtime import VirtualTimeLoop, blocking_threads  # noqa: E402
+from asgifuzz._vtime import (  # noqa: E402
+    VirtualTimeLoop,
+    _VirtualSelector,
+    blocking_threads,
+)
 from asgifuzz.models import Case, build  # noqa: E402
 from asgifuzz.models._record import ASGIApp, Message, Recorder  # noqa: E402
 from asgifuzz.strategies import cases  # noqa: E402
@@ -65,26 +69,17 @@ LIMIT = 60.0  # virtual seconds before a hang is cut short (the driver's LIMIT)
 Body = Callable[[Case, str], bool]  # whether the server got a status
 
 
-class _PortalSelector(selectors.DefaultSelector):
+class _PortalSelector(_VirtualSelector):
     """Jumps the clock to the next timer, but waits for real when there is none."""
 
-    def __init__(self, loop: PortalTimeLoop) -> None:
-        super().__init__()
-        self._vloop = loop
-
-    def select(
-        self, timeout: float | None = None
+    def idle(
+        self, events: list[tuple[selectors.SelectorKey, int]]
     ) -> list[tuple[selectors.SelectorKey, int]]:
-        events = super().select(0)
-        if events or timeout == 0:
-            return events
-        if timeout is None:  # idle: a call from the test's thread will wake it
-            return super().select(None)
-        self._vloop.now += timeout
-        return events
+        # idle: a call from the test's thread will wake it
+        return selectors.DefaultSelector.select(self, None)
 
 
-class PortalTimeLoop(asyncio.SelectorEventLoop):
+class PortalTimeLoop(VirtualTimeLoop):
     """Virtual time for a loop in a portal thread (TestClient's).
 
     `VirtualTimeLoop` takes "nothing to do, no timer" for a deadlock; a portal's
@@ -93,12 +88,7 @@ class PortalTimeLoop(asyncio.SelectorEventLoop):
     request the app runs inside the portal without waiting on other threads).
     """
 
-    def __init__(self) -> None:
-        self.now = 0.0
-        super().__init__(selector=_PortalSelector(self))
-
-    def time(self) -> float:
-        return self.now
+    selector_class = _PortalSelector
 
 
 def _backend_options(backend: str) -> dict[str, Any]:

@@ -26,6 +26,8 @@ CASES = [
     ("starlette_shop", "app:app", "app_fixed:app", "I4:response"),
     ("fastapi_feed", "main:app", "main_fixed:app", "I1:AssertionError"),
 ]
+#: What each example's pytest tests are named after: test_buggy_<it>, test_fixed_<it>.
+TESTED = {"starlette_shop": "stack", "fastapi_feed": "timeout"}
 
 
 def _folder(name: str) -> Path:
@@ -81,9 +83,8 @@ def test_pytest_finds_the_bug_and_passes_the_fix(
     assert sorted(
         ln.split(" ")[0] + " " + ln.split("::")[1].split(" ")[0] for ln in summary
     ) == [
-        f"FAILED test_buggy_{'stack' if name == 'starlette_shop' else 'timeout'}[asyncio]",
-        f"FAILED test_buggy_{'stack' if name == 'starlette_shop' else 'timeout'}[trio]",
-        f"PASSED test_fixed_{'stack' if name == 'starlette_shop' else 'timeout'}[asyncio]",
-        f"PASSED test_fixed_{'stack' if name == 'starlette_shop' else 'timeout'}[trio]",
+        f"{outcome} test_{kind}_{TESTED[name]}[{backend}]"
+        for outcome, kind in (("FAILED", "buggy"), ("PASSED", "fixed"))
+        for backend in ("asyncio", "trio")
     ], run.stdout[-3000:]
     assert list((project / "corpus" / "new").glob("*.json"))

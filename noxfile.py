@@ -10,8 +10,8 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # asgifuzz from this checkout
-from asgifuzz._matrix import RELEASES  # noqa: E402
-from asgifuzz._venvs import era_pins  # noqa: E402
+from asgifuzz._releases.matrix import RELEASES  # noqa: E402
+from asgifuzz._releases.venvs import era_pins  # noqa: E402
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from asgifuzz._driver import run
+    from asgifuzz._driver.runner import run
+    from asgifuzz._oracles.verdict import check, judge
     from asgifuzz._pytest_plugin import given_cases
-    from asgifuzz._verdict import check, judge
 
 __all__ = ["__version__", "check", "given_cases", "judge", "run"]
 
@@ -23,11 +23,11 @@ def __getattr__(name: str) -> Any:
 
         return given_cases
     if name == "run":
-        from asgifuzz._driver import run
+        from asgifuzz._driver.runner import run
 
         return run
     if name in ("check", "judge"):
-        from asgifuzz import _verdict
+        from asgifuzz._oracles import verdict as _verdict
 
         return getattr(_verdict, name)
     raise AttributeError(f"module 'asgifuzz' has no attribute {name!r}")

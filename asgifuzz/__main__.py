@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from asgifuzz._cli import main
+from asgifuzz._cli.main import main
 
 sys.exit(main())

@@ -1,12 +1,17 @@
-"""The exception hierarchy: one root, each subclass also in its builtin category."""
+"""The exception hierarchy: one root, each subclass also in its builtin category.
+
+    AsgiFuzzError
+    ├── CaseFormatError (ValueError)      a case or corpus file breaks the format
+    ├── UsageError (ValueError)           a bad option, spec or argument
+    └── InvariantViolation (AssertionError)   a run broke invariants; one subclass
+                                              per failure key (asgifuzz._oracles.violations)
+    ModelError (Exception)                what a model layer raises on purpose
+
+`InvariantViolation` lives beside the `Violation` records it carries, so that
+this module imports nothing of asgifuzz and everything may import it.
+"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from asgifuzz._violations import Violation
-    from asgifuzz.models import Case
 
 
 class AsgiFuzzError(Exception):
@@ -35,41 +40,3 @@ class ModelError(Exception):
     def __init__(self, origin: str) -> None:
         super().__init__(f"raised on purpose by {origin}")
         self.origin = origin
-
-
-class InvariantViolation(AsgiFuzzError, AssertionError):
-    """A run broke one or more invariants.
-
-    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
-    tells distinct failures apart by exception type, shrinks and reports each
-    invariant separately.
-    """
-
-    invariant = "I?"
-    key = "I?"
-
-    def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
-        lines = [f"[{v.invariant} {v.title}] {v.message}" for v in violations]
-        super().__init__(f"on {backend}:\n" + "\n".join(lines))
-        self.violations = violations
-        self.case = case
-        self.backend = backend
-
-
-_VIOLATION_CLASSES: dict[str, type[InvariantViolation]] = {}
-
-
-def violation_class(key: str) -> type[InvariantViolation]:
-    """The `InvariantViolation` subclass for one failure key, ``I<n>[:tag]`` (cached)."""
-    try:
-        return _VIOLATION_CLASSES[key]
-    except KeyError:
-        invariant, _, tag = key.partition(":")
-        name = "".join(c for c in tag.title() if c.isalnum())
-        cls = type(
-            f"InvariantViolation{invariant}{name}",
-            (InvariantViolation,),
-            {"invariant": invariant, "key": key, "__module__": __name__},
-        )
-        _VIOLATION_CLASSES[key] = cls
-        return cls

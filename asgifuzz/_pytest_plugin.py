@@ -95,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if item.get_closest_marker(_MARK) is None:
         return (yield)
-    from asgifuzz._verdict import current_backends
+    from asgifuzz._oracles.verdict import current_backends
 
     funcargs = getattr(item, "funcargs", {})
     backend = funcargs.get("anyio_backend", "asyncio")
@@ -116,7 +116,7 @@ def _warm_up(backend: str) -> None:
     process imports and warms up the event loop, which can exceed Hypothesis'
     200 ms deadline and make it report "Unreliable test timings"."""
     if backend not in _WARM:
-        from asgifuzz._driver import run
+        from asgifuzz._driver.runner import run
         from asgifuzz.models import Case
 
         run(Case(), backend)
@@ -135,7 +135,7 @@ def pytest_runtest_makereport(
 
 
 def _violations(exc: BaseException) -> list[Any]:
-    from asgifuzz._errors import InvariantViolation
+    from asgifuzz._oracles.violations import InvariantViolation
 
     if isinstance(exc, InvariantViolation):
         return [exc]
@@ -146,8 +146,8 @@ def _violations(exc: BaseException) -> list[Any]:
 
 
 def _save(item: pytest.Item, exc: BaseException) -> None:
-    from asgifuzz._corpus import save_finding
-    from asgifuzz._targets import used_by
+    from asgifuzz._corpus.entries import save_finding
+    from asgifuzz._targets.specs import used_by
 
     config = item.config
     directory = Path(
@@ -175,7 +175,7 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
 def _replay_options(violation: Any) -> str:
     import shlex
 
-    from asgifuzz._targets import named_spec, used_by
+    from asgifuzz._targets.specs import named_spec, used_by
 
     parts = []
     for kind, named in used_by(violation.case).items():

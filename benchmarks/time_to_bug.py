@@ -17,7 +17,7 @@ case does not fail with that key on the fixed release (replayed there with
 that still fails on the fixed release is another bug, and since `fuzz` reports
 one finding per key, it hides the known one for the rest of that run.
 
-The venvs are asgifuzz's own (`asgifuzz._venvs.VenvCache`, the era pins of
+The venvs are asgifuzz's own (`asgifuzz._releases.venvs.VenvCache`, the era pins of
 ``asgifuzz bisect``), cached in ``~/.cache/asgifuzz/venvs`` (``--cache``);
 ``--venv-root DIR`` uses prebuilt ``DIR/sl-<version>`` venvs where they exist.
 
@@ -51,7 +51,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 import _machine  # noqa: E402
 
-from asgifuzz._venvs import VenvCache  # noqa: E402
+from asgifuzz._releases.venvs import VenvCache  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from asgifuzz._database import combined
+from asgifuzz._campaign.database import combined
 
 pytest_plugins = ["pytester"]  # tests/test_plugin.py runs a user's test files
 

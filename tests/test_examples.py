@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asgifuzz._corpus import parse_version, starlette_version
+from asgifuzz._corpus.entries import parse_version, starlette_version
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

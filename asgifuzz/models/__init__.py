@@ -7,6 +7,7 @@ outermost first), the `Endpoint`, the `Request` as the client sends it, when the
 
 from __future__ import annotations
 
+from asgifuzz._types import METHODS
 from asgifuzz.models._build import build
 from asgifuzz.models._case import (
     BACKGROUNDS,
@@ -15,7 +16,6 @@ from asgifuzz.models._case import (
     ENDPOINT_KINDS,
     FORMAT_VERSION,
     LAYER_KINDS,
-    METHODS,
     SERVERS,
     STARLETTE_MIDDLEWARES,
     Case,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from asgifuzz._errors import CaseFormatError
+from asgifuzz._types import ALL_METHODS
 
 #: Version of the JSON case format; bumped on any incompatible change.
 FORMAT_VERSION = 1
@@ -51,9 +52,7 @@ ENDPOINT_KINDS = (
 BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
 DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")
-METHODS = ("GET", "POST", "PUT", "HEAD", "OPTIONS")
 #: Every method a case may use (app targets have routes with these too).
-ALL_METHODS = (*METHODS, "PATCH", "DELETE")
 MEDIA_TYPES = ("text/plain", "text/event-stream", "application/octet-stream")
 #: Layer kinds that must not change what the server sees (invariant I8).
 PASSTHROUGH_KINDS = ("bhm.passthrough", "asgi.passthrough")
@@ -154,7 +153,7 @@ class Client:
     """When the client goes away.
 
     ``disconnect`` is one of `DISCONNECTS`: ``never`` (it waits with patience,
-    see `asgifuzz._driver.PATIENCE`); ``receive``: it is gone when the app calls
+    see `asgifuzz._driver.runner.PATIENCE`); ``receive``: it is gone when the app calls
     ``receive()`` for the ``at``-th time (0-based), so ``at`` below the number of
     body messages is "before the body is complete"; ``response_start``: right after
     the server gets ``http.response.start``; ``body_message``: after the ``at``-th

@@ -18,17 +18,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from asgifuzz._errors import ModelError
+from asgifuzz._types import ASGIApp, Message, Receive, Scope, Send
 from asgifuzz.models._case import Layer
-from asgifuzz.models._record import (
-    ASGIApp,
-    Background,
-    Message,
-    Read,
-    Receive,
-    Recorder,
-    Scope,
-    Send,
-)
+from asgifuzz.models._record import Background, Read, Recorder
 
 HEADER_PREFIX = "x-asgifuzz-"
 

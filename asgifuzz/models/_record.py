@@ -6,17 +6,13 @@ checkpoint, so it changes no interleaving, and records each message crossing it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from asgifuzz._types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from asgifuzz._types import METHODS
 from asgifuzz.models import (
     BACKGROUNDS,
     ENDPOINT_KINDS,
@@ -26,7 +27,7 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._case import MEDIA_TYPES, METHODS, STACK_MODES
+from asgifuzz.models._case import MEDIA_TYPES, STACK_MODES
 
 _HEADERS = (
     ("accept-encoding", "gzip"),
@@ -243,7 +244,7 @@ def cases(
     Naming an object allows it: the cases name it (``user.<name>`` layers,
     ``Case.app``) and only this process can run them.
     """
-    from asgifuzz.strategies import _targets
+    from asgifuzz.strategies import _user as _targets
 
     name = ""
     if app is not None:

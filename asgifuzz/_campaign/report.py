@@ -1,0 +1,293 @@
+"""Reports of a fuzz run: JUnit XML for CI systems, Markdown with tables, a PNG plot.
+
+Every file is written whole or not at all: into a temporary file beside its
+place, then renamed over it (`write_bytes_atomically`), so a run stopped by
+Ctrl-C or a crash never leaves half a report for a CI system to choke on.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asgifuzz._campaign.loop import Finding, FuzzReport
+    from asgifuzz._campaign.progress import Sample
+
+NO_MATPLOTLIB = "matplotlib is not installed (pip install 'asgifuzz[plot]')"
+
+
+@dataclass
+class RunInfo:
+    """A finished fuzz run and what is needed to describe it."""
+
+    report: FuzzReport
+    settings: dict[str, str]
+    versions: dict[str, str]
+    samples: list[Sample] = field(default_factory=list)
+    #: Corpus entries written for findings, by failure key.
+    saved: dict[str, Path] = field(default_factory=dict)
+
+    def per_backend(self) -> dict[str, tuple[int, float]]:
+        """Cases run on each backend and their rate over the whole run."""
+        r = self.report
+        found = {}
+        for backend in r.backends:
+            n = sum(v for k, v in r.outcomes.items() if k.startswith(f"{backend}:"))
+            found[backend] = (n, n / r.elapsed if r.elapsed else 0.0)
+        return found
+
+    def headline(self) -> str:
+        r = self.report
+        line = (
+            f"{r.cases} cases in {r.elapsed:.1f}s ({r.cases_per_second:.1f} cases/s) "
+            f"on {'+'.join(r.backends)}, {len(r.findings)} distinct failure(s)"
+        )
+        return line + (", interrupted (Ctrl-C)" if r.interrupted else "")
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _slug(key: str) -> str:
+    return re.sub(r"[^\w]+", "-", key).strip("-").lower()
+
+
+def _case_json(finding: Finding) -> str:
+    from asgifuzz.models import case_to_data
+
+    return json.dumps(case_to_data(finding.case), sort_keys=True)
+
+
+def replay_command(path: Path | str, finding: Finding) -> str:
+    """The command that replays ``finding`` saved at ``path``."""
+    backend = finding.backend if finding.backend in ("asyncio", "trio") else "both"
+    return f"asgifuzz replay {path} --backend {backend} --trace"
+
+
+# JUnit XML
+
+
+def junit_xml(info: RunInfo) -> bytes:
+    """One failing testcase per distinct failure, one passing for the run itself."""
+    import xml.etree.ElementTree as ET
+
+    r = info.report
+    suite = ET.Element(
+        "testsuite",
+        name="asgifuzz.fuzz",
+        tests=str(len(r.findings) + 1),
+        failures=str(len(r.findings)),
+        errors="0",
+        skipped="0",
+        time=f"{r.elapsed:.3f}",
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in {**info.settings, **info.versions}.items():
+        ET.SubElement(props, "property", name=name, value=value)
+    run = ET.SubElement(
+        suite,
+        "testcase",
+        classname="asgifuzz.fuzz",
+        name="campaign",
+        time=f"{r.elapsed:.3f}",
+    )
+    out = ET.SubElement(run, "system-out")
+    out.text = (
+        info.headline()
+        + "\n"
+        + "\n".join(f"{k}: {v}" for k, v in sorted(r.outcomes.items()))
+    )
+    for finding in r.findings:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"asgifuzz.fuzz.{finding.backend}",
+            name=finding.key,
+            time=f"{finding.first_seen_s:.3f}",
+        )
+        failure = ET.SubElement(
+            case,
+            "failure",
+            type=finding.key,
+            message=(finding.messages[0] if finding.messages else finding.key)[:500],
+        )
+        lines = [*finding.messages, "", f"shrunk case: {_case_json(finding)}"]
+        if finding.key in info.saved:
+            lines.append(replay_command(info.saved[finding.key], finding))
+        failure.text = "\n".join(lines)
+    ET.indent(suite)
+    text: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"
+
+
+def write_junit(path: Path, info: RunInfo) -> None:
+    """``--junit PATH``."""
+    write_bytes_atomically(path, junit_xml(info))
+
+
+# The plot
+
+
+def plot_png(samples: list[Sample]) -> bytes:
+    """Cases/s and distinct failures over time, as PNG bytes.
+
+    Raises `ImportError` without matplotlib and `ValueError` with fewer than two
+    samples (a run too short to show a trend).
+    """
+    if len(samples) < 2:
+        raise ValueError("the run was too short to sample (under a second)")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    pairs = list(itertools.pairwise(samples))
+    times = [b.t for _, b in pairs]
+    rates = [(b.cases - a.cases) / (b.t - a.t) if b.t > a.t else 0.0 for a, b in pairs]
+    top.plot(times, rates, color="tab:blue")
+    top.set_ylabel("cases/s")
+    top.set_ylim(bottom=0)
+    top.grid(alpha=0.3)
+    bottom.step(
+        [s.t for s in samples],
+        [s.failures for s in samples],
+        where="post",
+        color="tab:red",
+    )
+    bottom.set_ylabel("distinct failures")
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.set_xlabel("seconds")
+    bottom.set_ylim(bottom=0)
+    bottom.grid(alpha=0.3)
+    fig.suptitle("asgifuzz: throughput and failures over time")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# Markdown
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[object]]) -> list[str]:
+    """A Markdown table (cells escaped)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(
+    info: RunInfo, *, plot: str | None, no_plot: str = "", home: Path | None = None
+) -> str:
+    """The report; ``plot`` is the PNG's file name, or None with ``no_plot`` saying why.
+
+    Links to saved cases are relative to ``home`` (the report's folder).
+    """
+    r = info.report
+    lines = ["# asgifuzz fuzz report", "", info.headline() + ".", ""]
+    lines += ["## Run settings", ""]
+    lines += table(["setting", "value"], [[k, v] for k, v in info.settings.items()])
+    lines += ["", "## Versions", ""]
+    lines += table(["package", "version"], [[k, v] for k, v in info.versions.items()])
+    lines += ["", "## Throughput", ""]
+    rows: list[list[object]] = [
+        [b, n, f"{rate:.1f}"] for b, (n, rate) in info.per_backend().items()
+    ]
+    rows.append(
+        ["all (each case on every backend)", r.cases, f"{r.cases_per_second:.1f}"]
+    )
+    lines += table(["backend", "cases", "cases/s"], rows)
+    lines += ["", "## Outcomes", ""]
+    kinds = sorted({k.partition(":")[2] for k in r.outcomes})
+    lines += table(
+        ["outcome", *r.backends],
+        [[k, *(r.outcomes.get(f"{b}:{k}", 0) for b in r.backends)] for k in kinds],
+    )
+    lines += ["", "## Over time", ""]
+    if plot is not None:
+        lines.append(f"![cases/s and distinct failures over time]({plot})")
+    else:
+        lines.append(f"No plot could be made: {no_plot}.")
+    lines += ["", "## Findings", ""]
+    if not r.findings:
+        lines.append("No failures found.")
+    rows = []
+    for n, f in enumerate(r.findings, 1):
+        where = info.saved.get(f.key)
+        rows.append(
+            [
+                n,
+                f"`{f.key}`" + (" (flaky)" if f.flaky else ""),
+                f.backend,
+                f"{f.first_seen_s:.1f}s / {f.first_seen_cases} cases",
+                f"[{where.name}]({os.path.relpath(where, home or '.')})"
+                if where
+                else "below",
+                f"`{replay_command(where, f)}`" if where else "-",
+            ]
+        )
+    if rows:
+        lines += table(["#", "key", "backend", "first seen", "case", "replay"], rows)
+    for n, f in enumerate(r.findings, 1):
+        lines += ["", f"### {n}. {f.key} on {f.backend}", ""]
+        lines += [f"- {m}" for m in f.messages]
+        lines += ["", "```json", _case_json(f), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, info: RunInfo) -> Path | None:
+    """``--report PATH``: the Markdown, and the PNG beside it when one can be made.
+
+    Returns the PNG's path, or None (the report says why there is no plot).
+    """
+    png: Path | None = path.with_suffix(".png")
+    reason = ""
+    try:
+        data = plot_png(info.samples)
+    except ImportError:
+        png, reason = None, NO_MATPLOTLIB
+    except ValueError as exc:
+        png, reason = None, str(exc)
+    else:
+        assert png is not None
+        write_bytes_atomically(png, data)
+    saved = dict(info.saved)
+    for n, f in enumerate(info.report.findings, 1):
+        if f.key not in saved:  # not in a corpus: save it beside the report
+            saved[f.key] = (
+                path.parent / f"{path.stem}-findings" / f"{n}-{_slug(f.key)}.json"
+            )
+            finding = json.dumps(f.to_data(), indent=2, sort_keys=True) + "\n"
+            write_bytes_atomically(saved[f.key], finding.encode())
+    text = markdown(
+        replace(info, saved=saved),
+        plot=None if png is None else png.name,
+        no_plot=reason,
+        home=path.parent,
+    )
+    write_bytes_atomically(path, text.encode())
+    return png

@@ -1,0 +1,116 @@
+"""Many workers on one machine: one process each, own seed, shared database and corpus.
+
+Each worker runs `asgifuzz._campaign.loop.fuzz` with its own seed and rebuilds the
+Hypothesis database from its spec (a directory database is safe to share between
+processes; so is Redis). Findings are merged by failure key, keeping the smallest
+case; corpus entries are written by the parent, under the corpus lock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz
+from asgifuzz._corpus.entries import case_size
+from asgifuzz._targets.config import TargetConfig
+
+if TYPE_CHECKING:
+    from asgifuzz._campaign.progress import Snapshot
+
+
+def _one(
+    max_time: float,
+    backends: tuple[str, ...],
+    seed: int,
+    database: str | None,
+    shared: str | None,
+    targets: TargetConfig | None = None,
+    worker: int = 0,
+    known_upstream: dict[str, str] | None = None,
+) -> FuzzReport:
+    from asgifuzz._campaign.database import combined
+    from asgifuzz._campaign.progress import worker_sampler
+
+    db = None if database is None else combined(database, shared)
+    strategy = None if targets is None else targets.strategy()
+    return fuzz(
+        max_time=max_time,
+        backends=backends,
+        seed_=seed,
+        database=db,
+        strategy=strategy,
+        on_case=worker_sampler(worker),
+        known_upstream=known_upstream,
+    )
+
+
+def merge(reports: list[FuzzReport]) -> FuzzReport:
+    """One report: cases and outcomes added up, one finding per key (the smallest)."""
+    merged = FuzzReport(backends=reports[0].backends)
+    merged.elapsed = max(r.elapsed for r in reports)
+    merged.outcomes = sum((r.outcomes for r in reports), Counter())
+    merged.cases = sum(r.cases for r in reports)
+    merged.upstream = sum((r.upstream for r in reports), Counter())
+    merged.interrupted = any(r.interrupted for r in reports)
+    best: dict[str, Finding] = {}
+    for finding in (f for r in reports for f in r.findings):
+        rival = best.get(finding.key)
+        if rival is None or case_size(finding.case) < case_size(rival.case):
+            if rival is not None:
+                finding.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
+            best[finding.key] = finding
+        else:
+            rival.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
+    merged.findings = sorted(best.values(), key=lambda f: f.first_seen_s)
+    return merged
+
+
+def fuzz_parallel(
+    workers: int,
+    *,
+    max_time: float,
+    backends: tuple[str, ...],
+    seed: int,
+    database: str | None,
+    shared: str | None,
+    targets: TargetConfig | None = None,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
+    known_upstream: dict[str, str] | None = None,
+) -> FuzzReport:
+    """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
+
+    ``targets`` (import specs) are imported again in each worker. Each worker's
+    progress reaches ``on_snapshot``; Ctrl-C stops them all (see `_progress`).
+    """
+    from asgifuzz._campaign.progress import collect, worker_init
+
+    context = multiprocessing.get_context("spawn")
+    snapshots, stop = context.Queue(), context.Event()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=worker_init,
+        initargs=(snapshots, stop),
+    ) as pool:
+        futures = [
+            pool.submit(
+                _one,
+                max_time,
+                backends,
+                seed * 1000 + i,
+                database,
+                shared,
+                targets,
+                i,
+                known_upstream,
+            )
+            for i in range(workers)
+        ]
+        interrupted = collect(futures, snapshots, stop, on_snapshot)
+        merged = merge([f.result() for f in futures])
+    merged.interrupted = merged.interrupted or interrupted
+    return merged

@@ -1,0 +1,134 @@
+"""``asgifuzz corpus list|show|merge|minimize|prune``: keep a shared corpus tidy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from asgifuzz._corpus.entries import (
+    Entry,
+    add_entry,
+    case_size,
+    load_corpus,
+    load_entry,
+    starlette_version,
+    write_atomically,
+)
+from asgifuzz.models import case_to_data
+
+DEFAULT_DIR = Path("corpus")
+
+
+def add_parser(sub: Any) -> None:
+    corpus = sub.add_parser(
+        "corpus", help="list, show, merge, minimize or prune a corpus"
+    )
+    ops = corpus.add_subparsers(dest="op", required=True)
+    ls = ops.add_parser("list", help="one line per entry: key, status, releases, title")
+    ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    show = ops.add_parser("show", help="an entry in full")
+    show.add_argument("path", type=Path)
+    merge = ops.add_parser(
+        "merge", help="merge another corpus in (smallest per signature)"
+    )
+    merge.add_argument("other", type=Path)
+    merge.add_argument("--into", type=Path, default=DEFAULT_DIR)
+    mini = ops.add_parser(
+        "minimize", help="keep one entry, the smallest, per signature"
+    )
+    mini.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    prune = ops.add_parser("prune", help="mark (or --drop) new entries that pass now")
+    prune.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    prune.add_argument("--drop", action="store_true", help="delete them instead")
+
+
+def _raw(entry: Entry) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(entry.path.read_text())
+    return data
+
+
+def _list(directory: Path) -> int:
+    for e in load_corpus(directory):
+        print(
+            f"{e.path.name}  {e.key}  {e.status}  {e.describe_range()}  {e.title[:80]}"
+        )
+    return 0
+
+
+def _merge(other: Path, into: Path) -> int:
+    added = kept = 0
+    for entry in load_corpus(other):
+        data = _raw(entry)
+        data.setdefault("signature", entry.signature or entry.key)
+        if add_entry(into, data, entry.case) is None:
+            kept += 1
+        else:
+            added += 1
+    print(f"merged {other} into {into}: {added} added, {kept} already there as small")
+    return 0
+
+
+def _minimize(directory: Path) -> int:
+    best: dict[str, Entry] = {}
+    dropped = []
+    for entry in load_corpus(directory):
+        sig = entry.signature or entry.key
+        rival = best.get(sig)
+        if rival is None or case_size(entry.case) < case_size(rival.case):
+            if rival is not None:
+                dropped.append(rival)
+            best[sig] = entry
+        else:
+            dropped.append(entry)
+    for entry in dropped:
+        entry.path.unlink()
+        print(f"dropped {entry.path.name} (a smaller entry has its signature)")
+    print(f"{len(best)} entries, one per signature")
+    return 0
+
+
+def _prune(directory: Path, drop: bool) -> int:
+    from asgifuzz._oracles.verdict import judge
+
+    version = starlette_version()
+    for entry in load_corpus(directory):
+        if entry.status != "new":
+            continue
+        verdict = judge(entry.case, entry.backends)
+        keys = {v.key for vs in verdict.violations.values() for v in vs}
+        if entry.key in keys:
+            continue
+        if drop:
+            entry.path.unlink()
+            print(f"dropped {entry.path.name}: passes on Starlette {version}")
+        else:
+            data = _raw(entry)
+            data["status"] = "fixed"
+            data["notes"] = (
+                data.get("notes", "") + f" Passes on Starlette {version}."
+            ).strip()
+            write_atomically(entry.path, data)
+            print(f"marked {entry.path.name} fixed: passes on Starlette {version}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.op == "list":
+        return _list(args.directory)
+    if args.op == "show":
+        entry = load_entry(args.path)
+        print(
+            json.dumps(
+                {**_raw(entry), "case": case_to_data(entry.case)},
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        return 0
+    if args.op == "merge":
+        return _merge(args.other, args.into)
+    if args.op == "minimize":
+        return _minimize(args.directory)
+    return _prune(args.directory, args.drop)

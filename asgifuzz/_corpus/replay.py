@@ -1,0 +1,59 @@
+"""Saved cases to replay: load one (bare case, corpus entry, finding) and classify
+what its replays show."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._oracles.verdict import Verdict
+from asgifuzz.models import Case, case_from_data
+
+
+@dataclass
+class Target:
+    """A case to replay and, for a corpus entry, the failure it is known for."""
+
+    path: Path
+    case: Case
+    key: str | None = None
+    #: A corpus entry's record of the user targets the case names.
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def load_target(path: Path) -> Target:
+    """A bare case, a corpus entry, or a finding copied out of ``fuzz --json``."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AsgiFuzzError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and "case" in data and "format" in data and "key" in data:
+        from asgifuzz._corpus.entries import load_entry
+
+        entry = load_entry(path)
+        return Target(path, entry.case, entry.key, entry.targets)
+    if isinstance(data, dict) and "case" in data:
+        key = data.get("key") if isinstance(data.get("key"), str) else None
+        return Target(path, case_from_data(data["case"], source=f"{path}: case"), key)
+    return Target(path, Case.from_json(text, source=str(path)))
+
+
+def classify(target: Target, verdicts: list[Verdict]) -> str:
+    """still failing / failing differently / passing now / flaky (k of n runs)."""
+    failing = [v for v in verdicts if v.failed]
+    if failing and len(failing) < len(verdicts):
+        return f"flaky: failed {len(failing)} of {len(verdicts)} runs"
+    if not failing:
+        return "passing now (fixed?)" if target.key else "passes"
+    keys = {x.key for v in failing for vs in v.violations.values() for x in vs}
+    if target.key is None:
+        return "fails"
+    if target.key in keys:
+        return f"still failing ({target.key})"
+    return f"failing differently ({', '.join(sorted(keys))}; was {target.key})"

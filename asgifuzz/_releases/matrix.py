@@ -1,0 +1,475 @@
+"""``asgifuzz matrix``: Starlette releases x invariants, and the corpus entry behind
+every failing cell.
+
+Each release's row comes from replaying every corpus entry on that release: in a
+cached venv with the anyio and trio of its era (`asgifuzz._releases.venvs.VenvCache`, as
+bisect does; the venv runs ``python -m asgifuzz._releases.matrix CORPUS BACKEND``, which
+prints what each entry showed as JSON), or in this interpreter
+(``--installed``, for a nox session or a CI shard that set up the release
+itself). Fuzz results (``fuzz --json`` files, one per release) add their
+findings, and matrices written by other shards merge in (``--merge``).
+
+A row is *as expected* when every entry fails with its own key inside its
+affected ranges and not outside them, and every fuzz finding is a kind of
+failure some corpus entry shows on that release; ``--check`` exits 1 otherwise,
+naming each problem: a new kind of failure, or a known bug that stopped showing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asgifuzz._corpus.entries import Entry, load_corpus, parse_version, write_atomically
+from asgifuzz._errors import AsgiFuzzError, UsageError
+
+INVARIANTS = tuple(f"I{n}" for n in range(1, 11))
+#: The headline releases: the first and last release of every affected range in
+#: the corpus, the release after each range, and the newest (tests check this).
+RELEASES = (
+    "0.15.0",
+    "0.16.0",
+    "0.20.4",
+    "0.21.0",
+    "0.27.0",
+    "0.28.0",
+    "0.29.0",
+    "0.38.2",
+    "0.38.3",
+    "0.38.4",
+    "0.38.5",
+    "0.45.0",
+    "0.45.1",
+    "0.45.2",
+    "0.46.0",
+    "1.2.1",
+    "1.3.0",
+    "1.10.0",
+)
+Probe = dict[str, Any]  # what `probe` returns: versions and keys per entry
+Prober = Callable[[str], Probe]  # release -> probe
+
+
+def probe(corpus: Path, backends: tuple[str, ...]) -> Probe:
+    """Replay every entry of ``corpus`` here: the failure keys each one shows.
+
+    Every entry runs on every backend of ``backends`` (not only its own), so a
+    bug of one loop also shows as the disagreement of the two (I10).
+    """
+    from asgifuzz._corpus.entries import environment
+    from asgifuzz._oracles.verdict import judge
+
+    shown: dict[str, dict[str, Any]] = {}
+    for entry in load_corpus(corpus):
+        try:
+            verdict = judge(entry.case, backends)
+        except Exception as exc:  # a case this release cannot run: no verdict
+            shown[entry.path.name] = {
+                "keys": [],
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+            continue
+        keys = {v.key for vs in verdict.violations.values() for v in vs}
+        shown[entry.path.name] = {"keys": sorted(keys), "error": ""}
+    return {"versions": environment(), "entries": shown}
+
+
+def _probe_main(argv: Sequence[str]) -> int:
+    """``python -m asgifuzz._releases.matrix CORPUS BACKEND`` (run in a release's venv)."""
+    from asgifuzz._types import BACKEND_CHOICES
+
+    corpus, backend = Path(argv[0]), argv[1]
+    sys.stdout.write(json.dumps(probe(corpus, BACKEND_CHOICES[backend])) + "\n")
+    return 0
+
+
+def venv_prober(corpus: Path, backend: str, cache: Path | None) -> Prober:
+    """Probe each release in its cached venv (built on first use, as bisect does)."""
+    from asgifuzz._releases.venvs import ReplayError, VenvCache, _python, _tail
+
+    venvs = VenvCache(cache)
+
+    def run(release: str) -> Probe:
+        venv = venvs.ensure("starlette", release)
+        cmd = [
+            str(_python(venv)),
+            "-m",
+            "asgifuzz._releases.matrix",
+            str(corpus.resolve()),
+        ]
+        proc = venvs._run([*cmd, backend], venv)
+        if proc.returncode != 0:
+            raise ReplayError(
+                f"probing starlette {release} exited {proc.returncode}: {_tail(proc)}"
+            )
+        data: Probe = json.loads(proc.stdout.strip().splitlines()[-1])
+        return data
+
+    return run
+
+
+@dataclass
+class Row:
+    """One release: what each corpus entry showed there, and what fuzzing found."""
+
+    release: str
+    versions: dict[str, str]
+    entries: dict[str, dict[str, Any]]  # entry file name -> {"keys", "error"}
+    fuzz: dict[str, Any] | None = None  # cases, cases_per_s, keys, interrupted
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "versions": self.versions,
+            "entries": self.entries,
+            "fuzz": self.fuzz,
+        }
+
+
+@dataclass
+class Matrix:
+    """The rows, in release order, judged against the corpus."""
+
+    corpus: list[Entry]
+    rows: list[Row] = field(default_factory=list)
+
+    def labels(self) -> dict[str, str]:
+        """Entry file name -> its short label in the table (E1, E2, ...)."""
+        return {e.path.name: f"E{n}" for n, e in enumerate(self.corpus, 1)}
+
+    def add(self, row: Row) -> None:
+        self.rows = [r for r in self.rows if r.release != row.release] + [row]
+        self.rows.sort(key=lambda r: parse_version(r.release))
+
+    def cell(self, row: Row, invariant: str) -> list[str]:
+        """The labels of the entries (and new fuzz findings) failing ``invariant``."""
+        labels, found = self.labels(), []
+        for entry in self.corpus:
+            seen = row.entries.get(entry.path.name, {"keys": []})
+            mine = [k for k in seen["keys"] if k.split(":")[0] == invariant]
+            if mine:
+                own = entry.key in mine
+                found.append(labels[entry.path.name] + ("" if own else "~"))
+        known = {k for seen in row.entries.values() for k in seen["keys"]}
+        for key in (row.fuzz or {}).get("keys", []):
+            if key.split(":")[0] == invariant and key not in known:
+                found.append(f"new:{key}")
+        return found
+
+    def problems(self, row: Row) -> list[str]:
+        """Why ``row`` is not as the corpus expects (empty: as expected)."""
+        found = []
+        for entry in self.corpus:
+            seen = row.entries.get(entry.path.name)
+            if seen is None:
+                continue
+            name, shows = entry.path.name, entry.key in seen["keys"]
+            if seen["error"]:
+                found.append(f"{name}: no verdict ({seen['error']})")
+            elif entry.affects(row.release) and not shows:
+                found.append(
+                    f"{name}: stopped showing {entry.key} inside its affected "
+                    f"range {entry.describe_range()} (fixed? narrow the range)"
+                )
+            elif not entry.affects(row.release) and shows:
+                found.append(
+                    f"{name}: shows {entry.key} outside its affected range "
+                    f"{entry.describe_range()} (widen the range)"
+                )
+        known = {k for seen in row.entries.values() for k in seen["keys"]}
+        for key in (row.fuzz or {}).get("keys", []):
+            if key not in known:
+                found.append(
+                    f"fuzzing found a new kind of failure: {key} (no corpus entry "
+                    "shows it on this release; review the new entry)"
+                )
+        return found
+
+    def to_data(self) -> dict[str, Any]:
+        labels = self.labels()
+        return {
+            "invariants": list(INVARIANTS),
+            "entries": {
+                labels[e.path.name]: {
+                    "path": str(e.path),
+                    "key": e.key,
+                    "status": e.status,
+                    "affected": [list(r) for r in e.affected],
+                }
+                for e in self.corpus
+            },
+            "rows": [
+                {
+                    **r.to_data(),
+                    "cells": {i: self.cell(r, i) for i in INVARIANTS},
+                    "problems": self.problems(r),
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def _pins(versions: dict[str, str]) -> str:
+    return f"{versions.get('anyio', '?')}/{versions.get('trio', '?')}"
+
+
+def _fuzz_text(row: Row) -> str:
+    f = row.fuzz
+    if f is None:
+        return "-"
+    text = f"{f['cases']} cases, {f['cases_per_s']:g}/s, {len(f['keys'])} found"
+    return text + (" (interrupted)" if f.get("interrupted") else "")
+
+
+def _short(cell: list[str]) -> str:
+    """The entries failing with their own key, and how many more show it."""
+    own = [c for c in cell if not c.endswith("~")]
+    more = len(cell) - len(own)
+    text = ",".join(own) + (f" +{more}~" if more else "")
+    return text.strip() or "."
+
+
+def _grid(m: Matrix) -> tuple[list[str], list[list[str]]]:
+    header = ["release", "anyio/trio", *INVARIANTS, "fuzz", "as expected"]
+    rows = []
+    for r in m.rows:
+        cells = [_short(m.cell(r, i)) for i in INVARIANTS]
+        problems = m.problems(r)
+        ok = "yes" if not problems else f"NO ({len(problems)})"
+        rows.append([r.release, _pins(r.versions), *cells, _fuzz_text(r), ok])
+    return header, rows
+
+
+def _legend(m: Matrix) -> list[str]:
+    return [
+        f"{m.labels()[e.path.name]} = {e.path.stem} ({e.key}, {e.status}, "
+        f"{e.describe_range()})"
+        for e in m.corpus
+    ]
+
+
+def format_text(m: Matrix) -> str:
+    """The table as aligned plain text, the legend, and every problem."""
+    header, rows = _grid(m)
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *rows]
+    ]
+    lines += [
+        "",
+        ". passes; En fails (the entry's own key); En~ shows this invariant "
+        "besides its own (+N~: N of them); new:KEY a fuzz finding no entry explains",
+        "",
+    ]
+    lines += _legend(m)
+    for r in m.rows:
+        lines += [f"{r.release}: {p}" for p in m.problems(r)]
+    return "\n".join(lines)
+
+
+def format_markdown(m: Matrix) -> str:
+    """The same, as Markdown (the entries linked)."""
+    from asgifuzz._campaign.report import table
+
+    header, rows = _grid(m)
+    lines = [
+        "# asgifuzz version matrix",
+        "",
+        "Starlette releases x invariants "
+        "(I1..I10); a cell names the corpus entries that fail it there.",
+        "",
+    ]
+    lines += table(
+        header,
+        [
+            [
+                f"`{c}`" if c != "." and 1 < i <= len(INVARIANTS) + 1 else c
+                for i, c in enumerate(row)
+            ]
+            for row in rows
+        ],
+    )
+    lines += [
+        "",
+        "`.` passes; `En` fails with the entry's own key; `En~` shows this "
+        "invariant besides its own (`+N~`: N of them); `new:KEY` a fuzz finding no entry explains.",
+        "",
+        "## Corpus entries",
+        "",
+    ]
+    labels = m.labels()
+    lines += table(
+        ["", "entry", "key", "status", "affected"],
+        [
+            [
+                labels[e.path.name],
+                f"[{e.path.stem}]({e.path})",
+                f"`{e.key}`",
+                e.status,
+                e.describe_range(),
+            ]
+            for e in m.corpus
+        ],
+    )
+    problems = [f"- {r.release}: {p}" for r in m.rows for p in m.problems(r)]
+    lines += ["", "## Not as expected", ""] + (
+        problems or ["Every release is as the corpus expects."]
+    )
+    return "\n".join(lines) + "\n"
+
+
+def fuzz_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a ``fuzz --json`` file the matrix shows."""
+    return {
+        "cases": data.get("cases", 0),
+        "cases_per_s": data.get("cases_per_s", 0.0),
+        "keys": sorted({f["key"] for f in data.get("findings", [])}),
+        "interrupted": bool(data.get("interrupted", False)),
+    }
+
+
+def build(
+    corpus_dir: Path,
+    *,
+    releases: Sequence[str] = (),
+    installed: bool = False,
+    merge: Sequence[Path] = (),
+    fuzz: Sequence[Path] = (),
+    backend: str = "both",
+    prober: Prober | None = None,
+    cache: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Matrix:
+    """Rows from ``--merge`` files, then probed releases (or this interpreter),
+    then fuzz results attached to the row of their Starlette release."""
+    from asgifuzz._releases.venvs import ReplayError, _say
+    from asgifuzz._types import BACKEND_CHOICES
+
+    say = log or _say
+    m = Matrix(load_corpus(corpus_dir))
+    for path in merge:
+        for r in _read(path).get("rows", []):
+            m.add(Row(r["release"], r["versions"], r["entries"], r.get("fuzz")))
+    if installed:
+        data = probe(corpus_dir, BACKEND_CHOICES[backend])
+        m.add(Row(data["versions"]["starlette"], data["versions"], data["entries"]))
+    run = prober or venv_prober(corpus_dir, backend, cache)
+    for release in releases:
+        say(f"matrix: replaying {len(m.corpus)} entries on starlette {release} ...")
+        try:
+            data = run(release)
+        except ReplayError as exc:
+            bad = {"keys": [], "error": str(exc)}
+            data = {"versions": {}, "entries": {e.path.name: bad for e in m.corpus}}
+        m.add(Row(release, data["versions"], data["entries"]))
+    for path in fuzz:
+        data = _read(path)
+        release = str(data.get("starlette", ""))
+        row = next((r for r in m.rows if r.release == release), None)
+        if row is None:
+            raise UsageError(
+                f"--fuzz {path}: Starlette {release or '?'} has no row; add it with "
+                "--releases (or --installed in its environment)"
+            )
+        row.fuzz = fuzz_summary(data)
+    return m
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read it as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object")
+    return data
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``matrix`` subcommand to the CLI's subparsers."""
+    mx = sub.add_parser(
+        "matrix",
+        help="releases x invariants: which corpus entries fail where",
+        description="Replay the corpus on Starlette releases (cached venvs with the "
+        "anyio/trio of their era) and print releases x invariants, with the corpus "
+        "entry behind every failing cell. Fuzz results and other matrices merge in.",
+    )
+    mx.add_argument(
+        "--releases",
+        metavar="V,V,...",
+        help=f"releases to replay on; default the headline list ({RELEASES[0]} to "
+        f"{RELEASES[-1]}, {len(RELEASES)} releases) unless --installed or --merge",
+    )
+    mx.add_argument(
+        "--installed",
+        action="store_true",
+        help="replay on the installed Starlette, in this interpreter (no venv)",
+    )
+    mx.add_argument("--corpus", type=Path, default=Path("corpus"), metavar="DIR")
+    mx.add_argument("--backend", choices=("asyncio", "trio", "both"), default="both")
+    mx.add_argument(
+        "--fuzz",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="JSON",
+        help="fuzz --json results to merge (by their Starlette release)",
+    )
+    mx.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="JSON",
+        help="matrix --json files (e.g. from CI shards) to merge",
+    )
+    mx.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
+    mx.add_argument("--json", type=Path, metavar="PATH", help="also write JSON")
+    mx.add_argument("--markdown", type=Path, metavar="PATH", help="also write Markdown")
+    mx.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a release is not as the corpus expects",
+    )
+
+
+def main(args: argparse.Namespace, *, prober: Prober | None = None) -> int:
+    """Run ``asgifuzz matrix``: 0 (or 1 with --check and a surprise), 2 bad input."""
+    if args.releases:
+        releases = [v.strip() for v in args.releases.split(",") if v.strip()]
+    else:
+        releases = [] if args.installed or args.merge else list(RELEASES)
+    try:
+        m = build(
+            args.corpus,
+            releases=releases,
+            installed=args.installed,
+            merge=args.merge,
+            fuzz=args.fuzz,
+            backend=args.backend,
+            prober=prober,
+            cache=args.cache,
+        )
+    except AsgiFuzzError as exc:
+        sys.stderr.write(f"asgifuzz: error: {exc}\n")
+        return 2
+    sys.stdout.write(format_text(m) + "\n")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(args.json, m.to_data())
+    if args.markdown is not None:
+        from asgifuzz._campaign.report import write_bytes_atomically
+
+        write_bytes_atomically(args.markdown, format_markdown(m).encode())
+    surprises = any(m.problems(r) for r in m.rows)
+    return 1 if args.check and surprises else 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run in a release's venv (venv_prober)
+    sys.exit(_probe_main(sys.argv[1:]))

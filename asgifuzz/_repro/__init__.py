@@ -1,0 +1,3 @@
+"""Standalone reproducers: a Python script per corpus entry that needs only
+Starlette and anyio (templates of the models, the checks of the invariants).
+"""

@@ -1,0 +1,425 @@
+"""User targets: the user's own middleware classes and ASGI apps, allowed by name.
+
+A case names a user target only by name (``"user.Timing"`` as a layer kind,
+``"app": "main"``); the live object comes from this process's registry, which
+only the user fills: from ``--middleware``/``--app``, ``[tool.asgifuzz]`` in
+``pyproject.toml``, or the Python API. So a corpus file can never make asgifuzz
+import anything: a case naming a target that was not allowed is refused with the
+command that would allow it.
+
+Specs are ``[NAME=]module.path:attr[(literal args)]``, e.g.
+``mypkg.auth:Auth(secret='x')``; the arguments are Python literals, parsed with
+`ast.literal_eval`, never evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asgifuzz._errors import UsageError
+from asgifuzz._types import ALL_METHODS, ASGIApp, Receive, Scope, Send
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SPEC = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z_]\w*)\s*=\s*)?"
+    r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_][\w.]*)"
+    r"\s*(?:\((?P<args>.*)\))?\s*\Z",
+    re.DOTALL,
+)
+_FIX_MW = (
+    "write it as module.path:Class or module.path:Class(arg=value, ...) with "
+    "literal arguments, e.g. mypkg.auth:Auth(secret='x')"
+)
+
+
+@dataclass(frozen=True)
+class MiddlewareTarget:
+    """A user's middleware class (or factory) with its constructor arguments.
+
+    ``factory(app, *args, **kwargs)`` must return an ASGI app; `BaseHTTPMiddleware`
+    subclasses and pure-ASGI classes both qualify. ``spec`` is the import path
+    with the arguments (empty when the target was given as a Python object
+    whose arguments are not literals): the CLI option that allows it again.
+    """
+
+    name: str
+    factory: Callable[..., ASGIApp]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    spec: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The layer kind a case uses for this middleware: ``user.<name>``."""
+        return f"user.{self.name}"
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """Instantiate the middleware around ``app``."""
+        return self.factory(app, *self.args, **self.kwargs)
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self.factory, self.args, tuple(sorted(self.kwargs.items(), key=str)))
+
+
+@dataclass(frozen=True)
+class AppTarget:
+    """A user's ASGI app and the routes to draw requests over.
+
+    ``routes`` are ``(method, path)`` pairs; ``lifespan`` says whether each run
+    goes through the ASGI lifespan protocol (startup before the request,
+    shutdown after it, in the run's own event loop).
+    """
+
+    name: str
+    app: ASGIApp
+    routes: tuple[tuple[str, str], ...] = (("GET", "/"),)
+    spec: str = ""
+    lifespan: bool = True
+
+
+_MIDDLEWARE: dict[str, MiddlewareTarget] = {}
+_APPS: dict[str, AppTarget] = {}
+
+
+# Registry ---------------------------------------------------------------------
+
+
+def allow_middleware(target: MiddlewareTarget) -> MiddlewareTarget:
+    """Allow ``target`` in this process (idempotent for the same target)."""
+    old = _MIDDLEWARE.get(target.name)
+    if old is not None and old._identity() != target._identity():
+        raise UsageError(
+            f"two different middleware targets are both named {target.name!r} "
+            f"({old.spec or old.factory!r} and {target.spec or target.factory!r}); "
+            "give them names: --middleware NAME=module:Class(...), or a dict "
+            "{name: target} in the Python API"
+        )
+    _MIDDLEWARE[target.name] = target
+    return target
+
+
+def allow_app(target: AppTarget) -> AppTarget:
+    """Allow the app ``target`` in this process (replaces one of the same name)."""
+    _APPS[target.name] = target
+    return target
+
+
+def named_spec(name: str, spec: str) -> str:
+    """``NAME=spec``: the option value that allows a target under its name."""
+    return spec if spec.startswith(f"{name}=") else f"{name}={spec}"
+
+
+def middleware_target(
+    name: str, where: str = "the case", spec: str = ""
+) -> MiddlewareTarget:
+    """The allowed middleware called ``name``; `UsageError` with the fix if none."""
+    try:
+        return _MIDDLEWARE[name]
+    except KeyError:
+        option = named_spec(name, spec)
+        raise UsageError(
+            f"{where} names the user middleware {name!r}, which this run does not "
+            f"allow (allowed: {sorted(_MIDDLEWARE) or 'none'}); allow it with "
+            f"--middleware {option if spec else name + '=module.path:Class(...)'!r} "
+            "or in [tool.asgifuzz] middleware in pyproject.toml (a corpus file "
+            "never makes asgifuzz import code)"
+        ) from None
+
+
+def app_target(name: str, where: str = "the case", spec: str = "") -> AppTarget:
+    """The allowed app called ``name``; `UsageError` with the fix if none."""
+    try:
+        return _APPS[name]
+    except KeyError:
+        raise UsageError(
+            f"{where} names the app {name!r}, which this run does not allow "
+            f"(allowed: {sorted(_APPS) or 'none'}); allow it with "
+            f"--app {spec or name + '=module.path:app'!r} or [tool.asgifuzz] app "
+            "in pyproject.toml (a corpus file never makes asgifuzz import code)"
+        ) from None
+
+
+def require(
+    case: Any, where: str, hints: Mapping[str, Mapping[str, str]] | None = None
+) -> None:
+    """Check that every user target ``case`` names is allowed (before running
+    it); ``hints`` (a corpus entry's ``targets``) supply the specs for the fix."""
+    hints = hints or {}
+    for i, layer in enumerate(case.stack.layers):
+        if layer.family == "user":
+            name = layer.behaviour
+            middleware_target(
+                name,
+                f"{where}: field 'case.stack.layers[{i}].kind'",
+                hints.get("middleware", {}).get(name, ""),
+            )
+    if case.app:
+        app_target(
+            case.app,
+            f"{where}: field 'case.app'",
+            hints.get("app", {}).get(case.app, ""),
+        )
+
+
+# Specs ------------------------------------------------------------------------
+
+
+def parse_spec(
+    spec: str, where: str
+) -> tuple[str | None, str, str, tuple[Any, ...], dict[str, Any]]:
+    """Split ``[NAME=]module:attr[(args)]`` into its parts; literals only."""
+    match = _SPEC.match(spec)
+    if match is None:
+        raise UsageError(f"{where} {spec!r} is not an import spec; {_FIX_MW}")
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if match["args"] is not None and match["args"].strip():
+        try:
+            call = ast.parse(f"f({match['args']})", mode="eval").body
+            assert isinstance(call, ast.Call)
+            if any(isinstance(a, ast.Starred) for a in call.args) or any(
+                k.arg is None for k in call.keywords
+            ):
+                raise ValueError("*args and **kwargs are not literals")
+            args = tuple(ast.literal_eval(a) for a in call.args)
+            kwargs = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
+        except (SyntaxError, ValueError) as exc:
+            raise UsageError(
+                f"{where} {spec!r}: the arguments are not Python literals ({exc}); "
+                f"{_FIX_MW}"
+            ) from None
+    return match["name"], match["module"], match["attr"], args, kwargs
+
+
+def import_object(module: str, attr: str, where: str) -> Any:
+    """Import ``module`` and get the dotted ``attr``, with one clear error if not."""
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like uvicorn's --app-dir .
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            raise UsageError(
+                f"{where}: cannot import module {module!r} (no module named "
+                f"{exc.name!r}); run from the project's root, install the package, "
+                "or add its folder to PYTHONPATH"
+            ) from None
+        raise UsageError(
+            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
+            "fix the import error in that module"
+        ) from None
+    except Exception as exc:
+        raise UsageError(
+            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
+            "fix the error in that module"
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"did you mean {close}?" if close else f"it has {names[:10]}"
+            raise UsageError(
+                f"{where}: {module}:{attr} not found: {part!r} is not an attribute "
+                f"of {getattr(obj, '__name__', obj)!r}; {hint}"
+            ) from None
+    return obj
+
+
+async def _probe_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("the probe app is never called")  # pragma: no cover
+
+
+def _checked(target: MiddlewareTarget, where: str) -> MiddlewareTarget:
+    if not _NAME.match(target.name):
+        raise UsageError(
+            f"{where}: the name {target.name!r} must be a Python identifier; "
+            "name it with NAME=module:Class"
+        )
+    if not callable(target.factory):
+        raise UsageError(
+            f"{where}: {target.factory!r} is not callable; name a middleware class"
+        )
+    try:
+        made = target.wrap(_probe_app)
+    except Exception as exc:
+        raise UsageError(
+            f"{where}: {getattr(target.factory, '__name__', target.factory)}"
+            f"(app, ...) rejected its arguments: {type(exc).__name__}: {exc}; fix "
+            "the arguments in the spec"
+        ) from None
+    if not callable(made):
+        raise UsageError(
+            f"{where}: {target.factory!r}(app) returned {made!r}, not an ASGI app; "
+            "name a middleware class whose instances are ASGI apps"
+        )
+    return target
+
+
+def load_middleware(spec: str, where: str = "--middleware") -> MiddlewareTarget:
+    """Import and check one middleware spec (``[NAME=]module:Class[(args)]``)."""
+    name, module, attr, args, kwargs = parse_spec(spec, where)
+    where = f"{where} {spec!r}"
+    factory = import_object(module, attr, where)
+    target = MiddlewareTarget(
+        name=name or attr.rpartition(".")[2],
+        factory=factory,
+        args=args,
+        kwargs=kwargs,
+        spec=spec.strip(),
+    )
+    return _checked(target, where)
+
+
+def middleware_from_object(obj: Any, name: str | None = None) -> MiddlewareTarget:
+    """A target from a Python object: a class, ``(cls, {kwargs})``, or a
+    ``starlette.middleware.Middleware``; ``name`` defaults to the class name."""
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    factory = obj
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[1], Mapping):
+        factory, kwargs = obj[0], dict(obj[1])
+    elif hasattr(obj, "cls") and (hasattr(obj, "options") or hasattr(obj, "kwargs")):
+        factory = obj.cls
+        args = tuple(getattr(obj, "args", ()))
+        kwargs = dict(getattr(obj, "kwargs", None) or getattr(obj, "options", {}))
+    qual = getattr(factory, "__qualname__", "")
+    spec = ""
+    if qual and "<locals>" not in qual and _literal(args, kwargs):
+        call = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        spec = f"{factory.__module__}:{qual}" + (f"({call})" if call else "")
+        if name:
+            spec = f"{name}={spec}"
+    target = MiddlewareTarget(
+        name=name or str(getattr(factory, "__name__", "middleware")),
+        factory=factory,
+        args=args,
+        kwargs=kwargs,
+        spec=spec,
+    )
+    return _checked(target, f"middleware {obj!r}")
+
+
+def _literal(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    try:
+        return all(ast.literal_eval(repr(v)) == v for v in (*args, *kwargs.values()))
+    except (ValueError, SyntaxError):
+        return False
+
+
+def load_app(
+    spec: str,
+    where: str = "--app",
+    routes: Iterable[str] = (),
+    lifespan: bool = True,
+) -> AppTarget:
+    """Import an app spec (``[NAME=]module:attr``) and discover its routes."""
+    name, module, attr, args, kwargs = parse_spec(spec, where)
+    where = f"{where} {spec!r}"
+    if args or kwargs:
+        raise UsageError(
+            f"{where}: an app spec takes no arguments; name the app object, e.g. "
+            "mypkg.main:app (for a factory, make the app in a module)"
+        )
+    app = import_object(module, attr, where)
+    return app_from_object(
+        app, name=name or "app", routes=routes, lifespan=lifespan, spec=spec.strip()
+    )
+
+
+def app_from_object(
+    app: Any,
+    *,
+    name: str = "app",
+    routes: Iterable[str] = (),
+    lifespan: bool = True,
+    spec: str = "",
+) -> AppTarget:
+    """An app target from an ASGI callable; ``routes`` (``"METHOD /path"``) are
+    added to those discovered from a Starlette or FastAPI router."""
+    where = f"app {spec or name!r}"
+    if not _NAME.match(name):
+        raise UsageError(f"{where}: the name {name!r} must be a Python identifier")
+    if not callable(app) or inspect.isclass(app):
+        raise UsageError(
+            f"{where}: {app!r} is not an ASGI app; name the app instance "
+            "(e.g. app = Starlette(...)), not its class or module"
+        )
+    given = [parse_route(r, where) for r in routes]
+    found = discover_routes(app)
+    every = list(dict.fromkeys([*given, *found])) or [("GET", "/")]
+    return AppTarget(
+        name=name, app=app, routes=tuple(every), spec=spec, lifespan=lifespan
+    )
+
+
+def parse_route(text: str, where: str = "--route") -> tuple[str, str]:
+    """``"POST /upload"`` (or ``"/upload"`` for GET) -> ``("POST", "/upload")``."""
+    method, _, path = text.strip().rpartition(" ")
+    method = method.strip().upper() or "GET"
+    if method not in ALL_METHODS or not path.startswith("/"):
+        raise UsageError(
+            f"{where} {text!r} is not a route; write METHOD /path with METHOD one "
+            f"of {list(ALL_METHODS)}, e.g. 'POST /upload'"
+        )
+    return method, path
+
+
+_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+_SAMPLE = {"int": "1", "float": "1.5", "uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def discover_routes(
+    app: Any, prefix: str = "", depth: int = 0
+) -> list[tuple[str, str]]:
+    """The ``(method, path)`` pairs of a Starlette/FastAPI app's HTTP routes.
+
+    Looks through wrapping middleware (``.app``) and into mounts; path
+    parameters get a sample value of their type. Other apps have none.
+    """
+    from starlette.routing import Host, Mount, Route
+
+    if depth > 20:
+        return []
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        inner = getattr(app, "app", None)
+        return [] if inner is None else discover_routes(inner, prefix, depth + 1)
+    found: list[tuple[str, str]] = []
+    for route in routes:
+        if isinstance(route, Route):
+            path = prefix + _PARAM.sub(
+                lambda m: _SAMPLE.get(m.group(2) or "", "x"), route.path
+            )
+            for method in sorted(route.methods or {"GET"}):
+                if method in ALL_METHODS:
+                    found.append((method, path or "/"))
+        elif isinstance(route, Mount | Host):
+            sub = prefix + (route.path if isinstance(route, Mount) else "")
+            inner = discover_routes(route.app, sub, depth + 1)
+            found += inner or [("GET", (sub or "") + "/")]
+    return found
+
+
+def used_by(case: Any) -> dict[str, dict[str, str]]:
+    """The user targets ``case`` names, with their import specs (for the corpus
+    entry and the replay command; a spec is empty for an object defined where
+    it cannot be imported from)."""
+    out: dict[str, dict[str, str]] = {}
+    for layer in case.stack.layers:
+        if layer.family == "user" and layer.behaviour in _MIDDLEWARE:
+            target = _MIDDLEWARE[layer.behaviour]
+            out.setdefault("middleware", {})[target.name] = target.spec
+    if case.app and case.app in _APPS:
+        out["app"] = {case.app: _APPS[case.app].spec}
+    return out

@@ -1,0 +1,122 @@
+"""Strategies for the user's own code: their middleware in random stacks, their app.
+
+The user's objects are allowed (registered by name, see `asgifuzz._targets.specs`)
+when the strategy is made; what the strategy draws is still plain data that
+names them (``user.<name>`` layers, ``Case.app``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from asgifuzz._errors import UsageError
+from asgifuzz._targets import specs as _targets
+from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
+from asgifuzz.models._case import STACK_MODES
+from asgifuzz.strategies._cases import _HEADERS, _check_kinds, _layer, body_chunkings
+
+#: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
+#: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
+MiddlewareLike = Any
+
+
+def allow_middleware(
+    middleware: Iterable[MiddlewareLike] | Mapping[str, MiddlewareLike],
+) -> list[str]:
+    """Allow each middleware (named by class, or by the mapping's keys) and
+    return their layer kinds, ``user.<name>``."""
+    items: list[tuple[str | None, MiddlewareLike]]
+    if isinstance(middleware, Mapping):
+        items = list(middleware.items())
+    else:
+        items = [(None, m) for m in middleware]
+    kinds = []
+    try:
+        for name, obj in items:
+            if isinstance(obj, _targets.MiddlewareTarget):
+                target = obj
+            elif isinstance(obj, str):
+                spec = obj if name is None else f"{name}={obj}"
+                target = _targets.load_middleware(spec, "middleware")
+            else:
+                target = _targets.middleware_from_object(obj, name)
+            kinds.append(_targets.allow_middleware(target).kind)
+    except UsageError as exc:
+        raise InvalidArgument(str(exc)) from None
+    if not kinds:
+        raise InvalidArgument("middleware=[] names no middleware; pass at least one")
+    return list(dict.fromkeys(kinds))
+
+
+@st.composite
+def _mixed(
+    draw: st.DrawFn,
+    user_kinds: Sequence[str],
+    builtin_kinds: Sequence[str],
+    max_builtin: int,
+    modes: Sequence[str],
+) -> Stack:
+    users = draw(st.lists(st.sampled_from(user_kinds), min_size=1, max_size=3))
+    layers = [Layer(kind=k) for k in users]
+    if builtin_kinds:
+        for extra in draw(st.lists(_layer(builtin_kinds), max_size=max_builtin)):
+            layers.insert(draw(st.integers(0, len(layers))), extra)
+    return Stack(layers=tuple(layers), mode=draw(st.sampled_from(modes)))
+
+
+def user_stacks(
+    middleware: Iterable[MiddlewareLike] | Mapping[str, MiddlewareLike],
+    *,
+    builtin: bool | Sequence[str] = True,
+    max_builtin: int = 3,
+) -> st.SearchStrategy[Stack]:
+    """Stacks with one to three of the user's ``middleware`` (allowed by this
+    call) and up to ``max_builtin`` built-in model layers in random positions.
+
+    ``builtin`` is True (every built-in kind), False (the user's layers only) or
+    a list of `asgifuzz.models.LAYER_KINDS`. Shrinks toward one user layer alone.
+    """
+    kinds = tuple(allow_middleware(middleware))
+    chosen: tuple[str, ...] = ()
+    if builtin is True:
+        chosen = tuple(LAYER_KINDS)
+    elif builtin:
+        chosen = _check_kinds("builtin", builtin, LAYER_KINDS)
+    return _mixed(kinds, chosen, max_builtin, STACK_MODES)
+
+
+def app_requests(
+    routes: Sequence[tuple[str, str]], *, max_chunks: int = 4
+) -> st.SearchStrategy[Request]:
+    """Requests over ``routes`` (``(method, path)`` pairs) with a chunked body,
+    a query, a few meaningful headers and a scheme."""
+    if not routes:
+        raise InvalidArgument("routes=[] names no route; pass (method, path) pairs")
+    return st.builds(
+        lambda route, **kw: Request(method=route[0], path=route[1], **kw),
+        st.sampled_from(list(routes)),
+        query=st.sampled_from(("", "q=1")),
+        headers=st.lists(st.sampled_from(_HEADERS), max_size=3, unique=True).map(tuple),
+        body=body_chunkings(max_chunks=max_chunks),
+        scheme=st.sampled_from(("http", "https")),
+    )
+
+
+def allow_app(
+    app: Any, *, routes: Iterable[str] = (), lifespan: bool = True
+) -> _targets.AppTarget:
+    """Allow ``app`` (an ASGI app, an import spec or an `AppTarget`)."""
+    try:
+        if isinstance(app, _targets.AppTarget):
+            target = app
+        elif isinstance(app, str):
+            target = _targets.load_app(app, "app", routes, lifespan)
+        else:
+            target = _targets.app_from_object(app, routes=routes, lifespan=lifespan)
+    except UsageError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return _targets.allow_app(target)

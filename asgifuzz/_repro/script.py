@@ -32,7 +32,7 @@ from asgifuzz._repro.templates import (
     render,
 )
 from asgifuzz.models import Case
-from asgifuzz.models._case import PASSTHROUGH_KINDS
+from asgifuzz.models._parts import PASSTHROUGH_KINDS
 
 _RUN = 'server = run(make_app, backend)\nprint(f"observed: {server.report()}")\n'
 _LEAKS = {

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from string import Template
 
 from asgifuzz.models import Case, Endpoint, Layer
-from asgifuzz.models._case import PASSTHROUGH_KINDS
+from asgifuzz.models._parts import PASSTHROUGH_KINDS
 
 _MARKER = re.compile(r"\s*#\?([\w|&!]+)$")
 

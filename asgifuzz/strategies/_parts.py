@@ -26,7 +26,7 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._case import MEDIA_TYPES, STACK_MODES
+from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
 
 #: The meaningful request headers a request draws (up to three of them).
 HEADERS = (

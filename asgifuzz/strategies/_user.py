@@ -16,7 +16,7 @@ from hypothesis.errors import InvalidArgument
 from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
-from asgifuzz.models._case import STACK_MODES
+from asgifuzz.models._parts import STACK_MODES
 from asgifuzz.strategies._parts import HEADERS, body_chunkings, check_kinds, layers
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
@@ -61,11 +61,11 @@ def _mixed(
     modes: Sequence[str],
 ) -> Stack:
     users = draw(st.lists(st.sampled_from(user_kinds), min_size=1, max_size=3))
-    layers = [Layer(kind=k) for k in users]
+    stack = [Layer(kind=k) for k in users]
     if builtin_kinds:
         for extra in draw(st.lists(layers(builtin_kinds), max_size=max_builtin)):
-            layers.insert(draw(st.integers(0, len(layers))), extra)
-    return Stack(layers=tuple(layers), mode=draw(st.sampled_from(modes)))
+            stack.insert(draw(st.integers(0, len(stack))), extra)
+    return Stack(layers=tuple(stack), mode=draw(st.sampled_from(modes)))
 
 
 def user_stacks(

@@ -14,7 +14,7 @@ import re
 import textwrap
 from string import Template
 
-from asgifuzz._driver.runner import (
+from asgifuzz._driver.server import (
     DAPHNE_CANCEL_AFTER,
     DISCONNECT_ONCE,
     DROP_BODY_ON_DISCONNECT,

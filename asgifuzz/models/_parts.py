@@ -147,7 +147,7 @@ class Client:
     """When the client goes away.
 
     ``disconnect`` is one of `DISCONNECTS`: ``never`` (it waits with patience,
-    see `asgifuzz._driver.runner.PATIENCE`); ``receive``: it is gone when the app calls
+    see `asgifuzz._driver.server.PATIENCE`); ``receive``: it is gone when the app calls
     ``receive()`` for the ``at``-th time (0-based), so ``at`` below the number of
     body messages is "before the body is complete"; ``response_start``: right after
     the server gets ``http.response.start``; ``body_message``: after the ``at``-th

@@ -1,9 +1,9 @@
 """The code a reproducer borrows: the check for each failure key, and helpers.
 
 `CHECKS` holds, per failure key, what the app must record and the body of the
-script's ``bug_shows()``; `check` picks the one for a key (refusing keys that
-cannot show on the case, as the oracles do); `HELPERS` are small functions
-copied into a script only when its code calls them.
+script's ``bug_shows()``; `check_source` picks the one for a key (refusing
+keys that cannot show on the case, as the oracles do); `HELPERS` are small
+functions copied into a script only when its code calls them.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def _parse(text: str) -> dict[str, tuple[set[str], str, str]]:
 _CHECKS = _parse(CHECKS)
 
 
-def check(key: str, case: Case) -> tuple[set[str], str, str]:
+def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     """What the app must record for ``key``, what is expected, and the check."""
     inv, _, tag = key.partition(":")
     named = re.fullmatch(r"[A-Z]\w*", tag) is not None

@@ -15,7 +15,7 @@ import re
 import textwrap
 
 from asgifuzz._repro.app import app_source
-from asgifuzz._repro.checks import HELPERS, check
+from asgifuzz._repro.checks import HELPERS, check_source
 from asgifuzz._repro.render import imports, lit
 from asgifuzz._repro.server import server_source
 from asgifuzz.models import Case
@@ -44,7 +44,7 @@ def render_repro(case: Case, key: str, *, title: str = "", upstream: str = "") -
             "cannot hold; replay it with asgifuzz replay (and the --middleware/--app "
             "options the corpus entry names), or shrink it to Starlette code by hand"
         )
-    obs, expected, source = check(key, case)
+    obs, expected, source = check_source(key, case)
     bug = title or f"the case breaks invariant {key}"
     constants = [("EXPECTED", expected), ("BUG", bug), ("UPSTREAM", upstream)]
     lines = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from asgifuzz._corpus.replay import classify, load_target
-from asgifuzz._driver.outcome import mermaid, timeline
+from asgifuzz._driver.timeline import mermaid, timeline
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets.config import config_from_args
 from asgifuzz._targets.specs import require

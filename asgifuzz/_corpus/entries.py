@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from asgifuzz._errors import CaseFormatError
-from asgifuzz.models import Case, case_from_data
+from asgifuzz.models import Case, case_from_data, case_to_data
 
 ENTRY_FORMAT = 1
 STATUSES = ("new", "known-upstream", "fixed")
@@ -195,8 +195,6 @@ def environment() -> dict[str, str]:
 
 def case_size(case: Case) -> int:
     """How big a case is: the length of its canonical JSON (smaller is simpler)."""
-    from asgifuzz.models import case_to_data
-
     return len(json.dumps(case_to_data(case), sort_keys=True))
 
 
@@ -233,8 +231,6 @@ def write_atomically(path: Path, data: object) -> None:
 def entry_path(directory: Path, key: str, case: Case) -> Path:
     """``<key-slug>-<hash of the case's canonical JSON>.json``."""
     import hashlib
-
-    from asgifuzz.models import case_to_data
 
     text = json.dumps(case_to_data(case), sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -281,8 +277,6 @@ def save_finding(
     specs: what a person must allow to replay it (never imported from here).
     """
     import datetime
-
-    from asgifuzz.models import case_to_data
 
     env = environment()
     data = {

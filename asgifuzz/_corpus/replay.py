@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asgifuzz._corpus.entries import load_entry
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.verdict import Verdict
 from asgifuzz.models import Case, case_from_data
@@ -34,8 +35,6 @@ def load_target(path: Path) -> Target:
     except json.JSONDecodeError:
         data = None
     if isinstance(data, dict) and "case" in data and "format" in data and "key" in data:
-        from asgifuzz._corpus.entries import load_entry
-
         entry = load_entry(path)
         return Target(path, entry.case, entry.key, entry.targets)
     if isinstance(data, dict) and "case" in data:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 
 from asgifuzz._driver.outcome import Outcome, describe
-from asgifuzz._driver.runner import PATIENCE
+from asgifuzz._driver.server import PATIENCE
 from asgifuzz._errors import ModelError
 from asgifuzz._oracles.exceptions import is_disconnect_error, is_group, members, same
 from asgifuzz._oracles.sequences import message_sequences

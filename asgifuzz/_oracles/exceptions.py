@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asgifuzz._driver.outcome import group_members
-from asgifuzz._driver.runner import ClientDisconnected
+from asgifuzz._driver.server import ClientDisconnected
 
 
 def members(exc: BaseException) -> list[BaseException]:

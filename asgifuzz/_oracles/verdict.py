@@ -16,7 +16,7 @@ from asgifuzz._oracles.checks import judge_outcome
 from asgifuzz._oracles.violations import Violation, violation_class
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case
-from asgifuzz.models._case import PASSTHROUGH_KINDS, Stack
+from asgifuzz.models._parts import PASSTHROUGH_KINDS, Stack
 
 
 def _server_view(o: Outcome) -> tuple[object, ...]:

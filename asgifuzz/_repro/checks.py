@@ -1,11 +1,21 @@
 """The code a reproducer borrows: the check for each failure key, and helpers.
 
 `CHECKS` holds, per failure key, what the app must record and the body of the
-script's ``bug_shows()``; `HELPERS` are small functions copied into a script
-only when its code calls them.
+script's ``bug_shows()``; `check_source` picks the one for a key (refusing
+keys that cannot show on the case, as the oracles do); `HELPERS` are small
+functions copied into a script only when its code calls them.
 """
 
 from __future__ import annotations
+
+import re
+from string import Template
+
+from asgifuzz._driver.server import LIMIT, PATIENCE
+from asgifuzz._repro.middleware import expected_bodies
+from asgifuzz._repro.render import lit, render
+from asgifuzz.models import Case
+from asgifuzz.models._parts import PASSTHROUGH_KINDS
 
 #: The checks, one per key (``*``: a family of keys), as ``## key | what the app
 #: records | what is expected`` and the body of the script's ``bug_shows()``.
@@ -159,4 +169,87 @@ class Watch:
         await self.app(scope, watched_receive, send)''',
 }
 
-#: Every import a script may need; a script gets those of the names it uses.
+_RUN = 'server = run(make_app, backend)\nprint(f"observed: {server.report()}")\n'
+_LEAKS = {
+    "asyncgen": '"Async generator" in text',
+    "coroutine": '"never awaited" in text',
+}
+_VIEW = ("complete", "status", "escaped", "body", "headers")
+#: The keys a script can check, for the error message of an unsupported key.
+SUPPORTED = (
+    "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
+    "I4:response, I4:app, I5:never, I5:blocking, I6:collapsed, I6:wrapped, "
+    f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
+    f"I8:{{{', '.join(_VIEW)}}}, I9:endpoint"
+)
+
+
+def _parse(text: str) -> dict[str, tuple[set[str], str, str]]:
+    out = {}
+    for chunk in text.split("## ")[1:]:
+        head, _, source = chunk.partition("\n")
+        key, obs, expected = (part.strip() for part in head.split("|"))
+        out[key] = ({o for o in obs.split(",") if o}, expected, source.rstrip())
+    return out
+
+
+_CHECKS = _parse(CHECKS)
+
+
+def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
+    """What the app must record for ``key``, what is expected, and the check."""
+    inv, _, tag = key.partition(":")
+    named = re.fullmatch(r"[A-Z]\w*", tag) is not None
+    family = {"I1": named, "I7": named or tag in _LEAKS, "I8": tag in _VIEW}
+    found = _CHECKS.get(key) or (_CHECKS[f"{inv}:*"] if family.get(inv) else None)
+    if found is None:
+        raise ValueError(
+            f"no standalone check for key {key!r}; supported keys: {SUPPORTED}"
+        )
+    # As the oracles: keys that cannot show on this case are never reported for it.
+    ep, layers = case.endpoint, case.stack.layers
+    waits = ep.kind in ("wait_disconnect", "poll_disconnect")
+    tasks = ep.background != "none" or any(
+        la.behaviour == "background" for la in layers
+    )
+    transparent = case.client.disconnect == "never" and any(
+        la.kind in PASSTHROUGH_KINDS for la in layers
+    )
+    rules = {
+        "I4": (not waits, "its endpoint waits for the disconnect (see I9)"),
+        "I5:never": (tasks, "it has no background task"),
+        "I5:blocking": (ep.background == "wait", "only a 1-second task can block"),
+        "I8": (transparent, "I8 needs a pass-through layer and a client that stays"),
+        "I9": (waits, "its endpoint does not wait for the disconnect"),
+    }
+    applies, why = rules.get(key, rules.get(inv, (True, "")))
+    if not applies:
+        raise ValueError(f"key {key!r} cannot show on this case: {why}")
+    obs, expected, source = found
+    handles = any(la.behaviour == "catch" for la in case.stack.layers)
+    if "background" in obs and handles:
+        # A layer that handled an exception replaced the response, and its tasks.
+        obs = {*obs, "handled"}
+    bodies = expected_bodies(case)
+    reads = lit(bodies)
+    if len(reads) > 70:  # one reader a line, as the formatter would put it
+        reads = (
+            "{\n"
+            + "".join(f"    {lit(k)}: {lit(v)},\n" for k, v in bodies.items())
+            + "}"
+        )
+    values = {
+        "tag": tag,
+        # Servers catch a disconnect error that escapes once the client has left.
+        "gone": " and not server.gone" if tag.startswith("ClientDisconnect") else "",
+        "match": _LEAKS.get(tag, f'"<{tag}" in text'),
+        "expected": reads,
+        "patience": f"{PATIENCE:g}",
+        "limit": f"{LIMIT:g}",
+    }
+    source = render(source, {"handles"} if handles else set(), **values)
+    return (
+        obs,
+        Template(expected).substitute(values),
+        (_RUN + source if "run(" not in source else source),
+    )

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 from asgifuzz._types import METHODS
 from asgifuzz.models._build import build
-from asgifuzz.models._case import (
+from asgifuzz.models._case import FORMAT_VERSION, Case, case_from_data, case_to_data
+from asgifuzz.models._parts import (
     BACKGROUNDS,
     BEHAVIOURS,
     DISCONNECTS,
     ENDPOINT_KINDS,
-    FORMAT_VERSION,
     LAYER_KINDS,
     SERVERS,
     STARLETTE_MIDDLEWARES,
-    Case,
     Client,
     Endpoint,
     Layer,
     Request,
     Server,
     Stack,
-    case_from_data,
-    case_to_data,
 )
 
 __all__ = [

@@ -8,14 +8,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from asgifuzz._targets.specs import app_target, middleware_target
 from asgifuzz._types import METHODS, ASGIApp
-from asgifuzz.models._case import Case, Layer
+from asgifuzz.models._case import Case
 from asgifuzz.models._endpoint import build_endpoint
 from asgifuzz.models._middleware import (
     ModelASGIMiddleware,
     ModelHTTPMiddleware,
     starlette_middleware,
 )
+from asgifuzz.models._parts import Layer
 from asgifuzz.models._record import Recorder, Tap
 
 
@@ -25,8 +27,6 @@ def layer_name(index: int, layer: Layer) -> str:
 
 def _bind_user(app: ASGIApp, kind: str) -> ASGIApp:
     # Starlette calls middleware factories as cls(app=app, **options).
-    from asgifuzz._targets.specs import middleware_target
-
     return middleware_target(kind[len("user.") :]).wrap(app)
 
 
@@ -83,8 +83,6 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
 
 def _build_around_app(case: Case, rec: Recorder) -> ASGIApp:
     """A user's app, wrapped by the stack's layers by hand (either mode)."""
-    from asgifuzz._targets.specs import app_target
-
     layers = case.stack.layers
     rec.boundaries[:] = [*(layer_name(i, la) for i, la in enumerate(layers)), "app"]
     app = app_target(case.app).app

@@ -1,182 +1,37 @@
-"""The case: plain frozen data describing one fuzz run, with a strict JSON form."""
+"""The case: everything about one run, with a strict JSON form.
+
+A case file can name only asgifuzz's own models (and ``user.<name>`` targets
+by name), so loading one never imports anything.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from asgifuzz._errors import CaseFormatError
 from asgifuzz._types import ALL_METHODS
+from asgifuzz.models._parts import (
+    BACKGROUNDS,
+    DISCONNECTS,
+    ENDPOINT_KINDS,
+    LAYER_KINDS,
+    MEDIA_TYPES,
+    SERVERS,
+    STACK_MODES,
+    USER_NAME,
+    Client,
+    Endpoint,
+    Layer,
+    Request,
+    Server,
+    Stack,
+)
+from asgifuzz.models._reader import Reader
 
 #: Version of the JSON case format; bumped on any incompatible change.
 FORMAT_VERSION = 1
-
-#: Middleware behaviours with a `BaseHTTPMiddleware` model and a pure-ASGI twin,
-#: simplest first (Hypothesis' ``sampled_from`` shrinks toward the front).
-BEHAVIOURS = (
-    "passthrough",
-    "add_header",
-    "read_body",
-    "read_stream",
-    "poll_disconnect",
-    "transform_body",
-    "replace_body",
-    "short_circuit",
-    "raise_before",
-    "raise_after",
-    "catch",
-    "background",
-)
-#: Starlette's own middlewares that need no outside service.
-STARLETTE_MIDDLEWARES = ("gzip", "cors", "trusted_host", "sessions", "https_redirect")
-LAYER_KINDS = (
-    *(f"{family}.{b}" for b in BEHAVIOURS for family in ("bhm", "asgi")),
-    *(f"starlette.{m}" for m in STARLETTE_MIDDLEWARES),
-)
-STACK_MODES = ("starlette", "wrap")
-ENDPOINT_KINDS = (
-    "plain",
-    "json",
-    "empty",
-    "stream",
-    "echo",
-    "stream_body",
-    "wait_disconnect",
-    "poll_disconnect",
-    "raise",
-    "raise_streaming",
-    "sync",
-)
-BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
-DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")
-SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")
-#: Every method a case may use (app targets have routes with these too).
-MEDIA_TYPES = ("text/plain", "text/event-stream", "application/octet-stream")
-#: Layer kinds that must not change what the server sees (invariant I8).
-PASSTHROUGH_KINDS = ("bhm.passthrough", "asgi.passthrough")
-#: A user target's name (``user.<name>`` layers, ``Case.app``): an identifier.
-_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-
-JSONScalar = int | str | bool
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One middleware layer of a stack.
-
-    Attributes:
-        kind: ``"<family>.<behaviour>"``, one of `LAYER_KINDS`; the family is
-            ``bhm`` (a `BaseHTTPMiddleware` subclass), ``asgi`` (its pure-ASGI twin)
-            or ``starlette`` (one of Starlette's own middlewares); or
-            ``"user.<name>"``, a middleware the user allowed under that name
-            (see `asgifuzz.strategies.cases`).
-        pauses: scheduler checkpoints (``anyio.sleep(0)``) before and after the
-            layer calls the next one.
-        options: constructor options of Starlette's middlewares, e.g.
-            ``{"minimum_size": 0}`` for GZip; the status code of a short-circuit.
-    """
-
-    kind: str
-    pauses: tuple[int, int] = (0, 0)
-    options: dict[str, JSONScalar] = field(default_factory=dict)
-
-    @property
-    def family(self) -> str:
-        return self.kind.partition(".")[0]
-
-    @property
-    def behaviour(self) -> str:
-        return self.kind.partition(".")[2]
-
-
-@dataclass(frozen=True)
-class Stack:
-    """An ordered list of layers, outermost first, and how it is put together.
-
-    ``mode="starlette"`` passes them as ``Starlette(middleware=[...])`` (inside
-    ``ServerErrorMiddleware``); ``mode="wrap"`` wraps the app by hand,
-    ``Outer(Inner(app))``, the way people wrap a finished app.
-    """
-
-    layers: tuple[Layer, ...] = ()
-    mode: str = "starlette"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The endpoint at the bottom of the stack.
-
-    Attributes:
-        kind: one of `ENDPOINT_KINDS`.
-        status: the status of ``plain``/``empty`` responses (204 or 304 for empty).
-        chunks: how many chunks a streaming endpoint yields (or before it raises).
-        media_type: the streaming response's media type.
-        interval: virtual seconds a streaming endpoint waits between chunks.
-        group: raise an ``ExceptionGroup`` of one `ModelError` instead of the bare one.
-        on_disconnect: what a body-reading endpoint does on ``ClientDisconnect``:
-            ``"raise"`` lets it propagate, ``"respond"`` answers with a response.
-        background: the background task attached to the response, if any.
-        pauses: checkpoints before and after the endpoint's main step.
-    """
-
-    kind: str = "plain"
-    status: int = 200
-    chunks: int = 1
-    media_type: str = "text/plain"
-    interval: int = 0
-    group: bool = False
-    on_disconnect: str = "raise"
-    background: str = "none"
-    pauses: tuple[int, int] = (0, 0)
-
-
-@dataclass(frozen=True)
-class Request:
-    """The HTTP request as the client sends it; ``body`` is its segments on the wire."""
-
-    method: str = "GET"
-    path: str = "/"
-    query: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    body: tuple[bytes, ...] = ()
-    scheme: str = "http"
-
-    @property
-    def body_bytes(self) -> bytes:
-        return b"".join(self.body)
-
-
-@dataclass(frozen=True)
-class Client:
-    """When the client goes away.
-
-    ``disconnect`` is one of `DISCONNECTS`: ``never`` (it waits with patience,
-    see `asgifuzz._driver.runner.PATIENCE`); ``receive``: it is gone when the app calls
-    ``receive()`` for the ``at``-th time (0-based), so ``at`` below the number of
-    body messages is "before the body is complete"; ``response_start``: right after
-    the server gets ``http.response.start``; ``body_message``: after the ``at``-th
-    response body message; ``checkpoints``: after ``at`` scheduler checkpoints.
-    """
-
-    disconnect: str = "never"
-    at: int = 0
-
-
-@dataclass(frozen=True)
-class Server:
-    """How the server behaves; ``name`` picks a measured profile (`SERVERS`).
-
-    ``send_checkpoints`` makes ``send()`` slow: it checkpoints that many times
-    before returning. ``receive_checkpoints`` makes the body arrive slowly:
-    ``receive()`` checkpoints that many times before it hands over each body
-    message (other tasks run meanwhile, as while a real upload trickles in).
-    """
-
-    name: str = "uvicorn"
-    send_checkpoints: int = 0
-    receive_checkpoints: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,11 +43,12 @@ class Case:
     under that name) that replaces the endpoint: the stack, if any, wraps it.
     """
 
-    stack: Stack = Stack()
-    endpoint: Endpoint = Endpoint()
-    request: Request = Request()
-    client: Client = Client()
-    server: Server = Server()
+    # The parts are frozen (ruff sees that only for dataclasses of this module).
+    stack: Stack = Stack()  # noqa: RUF009
+    endpoint: Endpoint = Endpoint()  # noqa: RUF009
+    request: Request = Request()  # noqa: RUF009
+    client: Client = Client()  # noqa: RUF009
+    server: Server = Server()  # noqa: RUF009
     seed: int = 0
     app: str = ""
 
@@ -263,79 +119,13 @@ def case_to_data(case: Case) -> dict[str, Any]:
     }
 
 
-class _Reader:
-    """Pulls typed, validated fields out of untrusted JSON data."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, rule: str) -> CaseFormatError:
-        return CaseFormatError(f"{self.source}: field {path!r} {rule}")
-
-    def obj(self, data: object, path: str, keys: set[str]) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(path, f"must be an object, got {type(data).__name__}")
-        unknown = sorted(set(data) - keys)
-        if unknown:
-            raise self.fail(
-                path,
-                f"has unknown keys {unknown}; allowed keys are {sorted(keys)} "
-                "(remove them, or upgrade asgifuzz if the file is newer)",
-            )
-        return data
-
-    def int_(self, d: dict[str, Any], key: str, path: str, lo: int, hi: int) -> int:
-        value = d.get(key, 0)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not lo <= value <= hi
-        ):
-            raise self.fail(
-                f"{path}.{key}", f"is {value!r}; must be an int in [{lo}, {hi}]"
-            )
-        return value
-
-    def choice(
-        self,
-        d: dict[str, Any],
-        key: str,
-        path: str,
-        allowed: tuple[str, ...],
-        default: str,
-    ) -> str:
-        value = d.get(key, default)
-        if value not in allowed:
-            raise self.fail(
-                f"{path}.{key}", f"is {value!r}; must be one of {list(allowed)}"
-            )
-        return str(value)
-
-    def str_(self, d: dict[str, Any], key: str, path: str, default: str = "") -> str:
-        value = d.get(key, default)
-        if not isinstance(value, str) or len(value) > 10_000:
-            raise self.fail(
-                f"{path}.{key}", f"is {value!r:.60}; must be a short string"
-            )
-        return value
-
-    def pauses(self, d: dict[str, Any], path: str) -> tuple[int, int]:
-        value = d.get("pauses", [0, 0])
-        ok = isinstance(value, list) and len(value) == 2
-        if not ok or not all(type(v) is int and 0 <= v <= 100 for v in value):
-            raise self.fail(
-                f"{path}.pauses", f"is {value!r}; must be two ints in [0, 100]"
-            )
-        return (value[0], value[1])
-
-
 def case_from_data(data: object, *, source: str = "<case>") -> Case:
     """Build a `Case` from plain data, refusing anything not in the format.
 
     Kinds are matched against fixed registries: a case file can name only
     asgifuzz's own models, so loading one never imports anything.
     """
-    r = _Reader(source)
+    r = Reader(source)
     top = r.obj(
         data,
         "$",
@@ -362,7 +152,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             raise r.fail(f"{path}.options", "must map names to ints, bools or strings")
         kind = d.get("kind")
         user = isinstance(kind, str) and kind.startswith("user.")
-        if user and not _USER_NAME.match(str(kind)[5:]):
+        if user and not USER_NAME.match(str(kind)[5:]):
             raise r.fail(
                 f"{path}.kind",
                 f"is {kind!r}; a user middleware is 'user.<name>' with an "
@@ -449,7 +239,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
     app = r.str_(top, "app", "$")
-    if app and not _USER_NAME.match(app):
+    if app and not USER_NAME.match(app):
         raise r.fail("app", f"is {app!r}; must be the name of an app (an identifier)")
     return Case(
         stack=stack,

@@ -18,8 +18,8 @@ from starlette.responses import (
 )
 
 from asgifuzz._errors import ModelError
-from asgifuzz.models._case import Endpoint
 from asgifuzz.models._middleware import pause
+from asgifuzz.models._parts import Endpoint
 from asgifuzz.models._record import Background, Read, Recorder
 
 #: Virtual seconds a ``wait`` background task takes.

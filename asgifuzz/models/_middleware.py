@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from asgifuzz._errors import ModelError
 from asgifuzz._types import ASGIApp, Message, Receive, Scope, Send
-from asgifuzz.models._case import Layer
+from asgifuzz.models._parts import Layer
 from asgifuzz.models._record import Background, Read, Recorder
 
 HEADER_PREFIX = "x-asgifuzz-"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from asgifuzz.strategies._cases import (
+from asgifuzz.strategies._cases import cases
+from asgifuzz.strategies._parts import (
     body_chunkings,
-    cases,
     disconnect_schedules,
     endpoints,
     middleware_stacks,

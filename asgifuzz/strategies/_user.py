@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from asgifuzz._errors import UsageError
-from asgifuzz._targets import specs as _targets
+from asgifuzz._targets import specs
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
-from asgifuzz.models._case import STACK_MODES
-from asgifuzz.strategies._cases import _HEADERS, _check_kinds, _layer, body_chunkings
+from asgifuzz.models._parts import STACK_MODES
+from asgifuzz.strategies._parts import HEADERS, body_chunkings, check_kinds, layers
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
 #: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
@@ -37,14 +37,14 @@ def allow_middleware(
     kinds = []
     try:
         for name, obj in items:
-            if isinstance(obj, _targets.MiddlewareTarget):
+            if isinstance(obj, specs.MiddlewareTarget):
                 target = obj
             elif isinstance(obj, str):
                 spec = obj if name is None else f"{name}={obj}"
-                target = _targets.load_middleware(spec, "middleware")
+                target = specs.load_middleware(spec, "middleware")
             else:
-                target = _targets.middleware_from_object(obj, name)
-            kinds.append(_targets.allow_middleware(target).kind)
+                target = specs.middleware_from_object(obj, name)
+            kinds.append(specs.allow_middleware(target).kind)
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
     if not kinds:
@@ -61,11 +61,11 @@ def _mixed(
     modes: Sequence[str],
 ) -> Stack:
     users = draw(st.lists(st.sampled_from(user_kinds), min_size=1, max_size=3))
-    layers = [Layer(kind=k) for k in users]
+    stack = [Layer(kind=k) for k in users]
     if builtin_kinds:
-        for extra in draw(st.lists(_layer(builtin_kinds), max_size=max_builtin)):
-            layers.insert(draw(st.integers(0, len(layers))), extra)
-    return Stack(layers=tuple(layers), mode=draw(st.sampled_from(modes)))
+        for extra in draw(st.lists(layers(builtin_kinds), max_size=max_builtin)):
+            stack.insert(draw(st.integers(0, len(stack))), extra)
+    return Stack(layers=tuple(stack), mode=draw(st.sampled_from(modes)))
 
 
 def user_stacks(
@@ -85,7 +85,7 @@ def user_stacks(
     if builtin is True:
         chosen = tuple(LAYER_KINDS)
     elif builtin:
-        chosen = _check_kinds("builtin", builtin, LAYER_KINDS)
+        chosen = check_kinds("builtin", builtin, LAYER_KINDS)
     return _mixed(kinds, chosen, max_builtin, STACK_MODES)
 
 
@@ -100,7 +100,7 @@ def app_requests(
         lambda route, **kw: Request(method=route[0], path=route[1], **kw),
         st.sampled_from(list(routes)),
         query=st.sampled_from(("", "q=1")),
-        headers=st.lists(st.sampled_from(_HEADERS), max_size=3, unique=True).map(tuple),
+        headers=st.lists(st.sampled_from(HEADERS), max_size=3, unique=True).map(tuple),
         body=body_chunkings(max_chunks=max_chunks),
         scheme=st.sampled_from(("http", "https")),
     )
@@ -108,15 +108,15 @@ def app_requests(
 
 def allow_app(
     app: Any, *, routes: Iterable[str] = (), lifespan: bool = True
-) -> _targets.AppTarget:
+) -> specs.AppTarget:
     """Allow ``app`` (an ASGI app, an import spec or an `AppTarget`)."""
     try:
-        if isinstance(app, _targets.AppTarget):
+        if isinstance(app, specs.AppTarget):
             target = app
         elif isinstance(app, str):
-            target = _targets.load_app(app, "app", routes, lifespan)
+            target = specs.load_app(app, "app", routes, lifespan)
         else:
-            target = _targets.app_from_object(app, routes=routes, lifespan=lifespan)
+            target = specs.app_from_object(app, routes=routes, lifespan=lifespan)
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
-    return _targets.allow_app(target)
+    return specs.allow_app(target)

@@ -7,14 +7,14 @@ import anyio
 import pytest
 from hypothesis import given, settings
 
-from asgifuzz._driver.runner import (
+from asgifuzz._driver.runner import run
+from asgifuzz._driver.server import (
     DAPHNE_CANCEL_AFTER,
     LIMIT,
     PATIENCE,
     ClientDisconnected,
     body_messages,
     make_scope,
-    run,
 )
 from asgifuzz._errors import UsageError
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Server, Stack

@@ -27,7 +27,7 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._case import STACK_MODES
+from asgifuzz.models._parts import STACK_MODES
 
 CORPUS = Path(__file__).parents[2] / "corpus"
 ENTRIES = load_corpus(CORPUS)

@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 
 from asgifuzz._errors import CaseFormatError, UsageError
 from asgifuzz._oracles.verdict import judge
+from asgifuzz._targets import routes
 from asgifuzz._targets import specs as _targets
 from asgifuzz._targets.config import TargetConfig, load_config
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Server, Stack
@@ -155,7 +156,7 @@ def test_routes_are_discovered_through_mounts_and_wrappers() -> None:
     assert raw.routes == (("PATCH", "/x"),)
     assert _targets.app_from_object(user_code.raw_app).routes == (("GET", "/"),)
     with pytest.raises(UsageError, match="not a route"):
-        _targets.parse_route("FETCH /x")
+        routes.parse_route("FETCH /x")
     with pytest.raises(UsageError, match="not an ASGI app"):
         _targets.app_from_object(user_code.Stamp)
     with pytest.raises(UsageError, match="takes no arguments"):

@@ -1,0 +1,214 @@
+"""The part strategies of a case (stacks, endpoints, requests, clients, servers)
+and the argument checks they share with the user-code strategies.
+
+Structure is drawn first (how many layers, how many chunks), then the parts,
+and every registry is ordered simplest first, so failing examples shrink toward
+fewer layers, fewer and shorter chunks, simpler kinds and no disconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from asgifuzz._types import METHODS
+from asgifuzz.models import (
+    BACKGROUNDS,
+    ENDPOINT_KINDS,
+    LAYER_KINDS,
+    SERVERS,
+    Client,
+    Endpoint,
+    Layer,
+    Request,
+    Server,
+    Stack,
+)
+from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
+
+#: The meaningful request headers a request draws (up to three of them).
+HEADERS = (
+    ("accept-encoding", "gzip"),
+    ("content-type", "text/plain"),
+    ("origin", "http://example.com"),
+    ("access-control-request-method", "POST"),
+    ("content-type", "application/json"),
+)
+
+
+def check_bounds(name: str, lo: int, hi: int) -> None:
+    """Refuse ``min_<name>=lo`` / ``max_<name>=hi`` unless ``0 <= lo <= hi``."""
+    if lo < 0:
+        raise InvalidArgument(f"Cannot have min_{name}={lo} < 0; pass a count >= 0")
+    if hi < lo:
+        raise InvalidArgument(
+            f"Cannot have max_{name}={hi} < min_{name}={lo}; raise max_{name}"
+        )
+
+
+def check_kinds(
+    name: str, kinds: Sequence[str] | None, allowed: Sequence[str]
+) -> tuple[str, ...]:
+    """The ``kinds`` chosen among ``allowed`` (all of them for None), in the
+    simplest-first order of ``allowed``; `InvalidArgument` names unknown ones."""
+    # A tuple, not a list: Hypothesis caches strategies made from hashable
+    # arguments, so the composites below do not build (and validate) a new
+    # sampled_from on every draw.
+    if kinds is None:
+        return tuple(allowed)
+    chosen = list(kinds)
+    unknown = [k for k in chosen if k not in allowed]
+    if unknown or not chosen:
+        raise InvalidArgument(
+            f"{name}={chosen!r} must be a non-empty subset of {list(allowed)}; "
+            f"unknown: {unknown}"
+        )
+    return tuple(k for k in allowed if k in chosen)  # keep the simplest-first order
+
+
+_pauses = st.tuples(st.integers(0, 2), st.integers(0, 2))
+
+
+@st.composite
+def layers(draw: st.DrawFn, kinds: Sequence[str]) -> Layer:
+    """One layer of one of ``kinds``, with the options its kind uses."""
+    # Every kind draws the same fields, so the kind alone decides simplicity.
+    kind = draw(st.sampled_from(kinds))
+    minimum_size = draw(st.sampled_from((0, 500)))
+    origin = draw(st.sampled_from(("*", "http://example.com")))
+    host = draw(st.sampled_from(("testserver", "*", "example.com")))
+    pauses = draw(_pauses)
+    options: dict[str, int | str | bool] = {}
+    if kind == "starlette.gzip":
+        options["minimum_size"] = minimum_size
+    elif kind == "starlette.cors":
+        options["origin"] = origin
+    elif kind == "starlette.trusted_host":
+        options["host"] = host
+    if kind.startswith("starlette."):
+        pauses = (0, 0)
+    return Layer(kind=kind, pauses=pauses, options=options)
+
+
+def middleware_stacks(
+    *,
+    min_layers: int = 0,
+    max_layers: int = 4,
+    kinds: Sequence[str] | None = None,
+) -> st.SearchStrategy[Stack]:
+    """Stacks of ``min_layers`` to ``max_layers`` layers drawn from ``kinds``.
+
+    ``kinds`` defaults to every kind in `asgifuzz.models.LAYER_KINDS`
+    (`BaseHTTPMiddleware` behaviours, their pure-ASGI twins and Starlette's own
+    middlewares). The mode is ``Starlette(middleware=...)`` or hand wrapping.
+    Shrinks toward fewer layers, pass-through layers and the Starlette mode.
+    """
+    check_bounds("layers", min_layers, max_layers)
+    chosen = check_kinds("kinds", kinds, LAYER_KINDS)
+    return st.builds(
+        lambda drawn, mode: Stack(layers=tuple(drawn), mode=mode),
+        st.lists(layers(chosen), min_size=min_layers, max_size=max_layers),
+        st.sampled_from(STACK_MODES),
+    )
+
+
+@st.composite
+def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
+    # Every kind draws the same fields (those it does not use are dropped), so the
+    # kind alone decides which example is simpler: shrinking goes to "plain".
+    kind = draw(st.sampled_from(kinds))
+    plain_status = draw(st.sampled_from((200, 201, 404)))
+    empty_status = draw(st.sampled_from((204, 304)))
+    chunks = draw(st.integers(0, 4))
+    media_type = draw(st.sampled_from(MEDIA_TYPES))
+    interval = draw(st.sampled_from((0, 1)))
+    group = draw(st.booleans())
+    on_disconnect = draw(st.sampled_from(("raise", "respond")))
+    background = draw(st.sampled_from(BACKGROUNDS))
+    pauses = draw(_pauses)
+    fields: dict[str, object] = {"kind": kind}
+    if kind == "plain":
+        fields["status"] = plain_status
+    elif kind == "empty":
+        fields["status"] = empty_status
+    elif kind in ("stream", "raise_streaming"):
+        fields.update(chunks=chunks, media_type=media_type, interval=interval)
+    elif kind in ("echo", "stream_body"):
+        fields["on_disconnect"] = on_disconnect
+    if kind in ("raise", "raise_streaming"):
+        fields["group"] = group
+    if kind != "raise":
+        fields["background"] = background
+    if kind != "sync":
+        fields["pauses"] = pauses
+    return Endpoint(**fields)  # type: ignore[arg-type]
+
+
+def endpoints(*, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Endpoint]:
+    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`).
+
+    Options are drawn only where the kind uses them: statuses, chunk counts,
+    media types (``text/event-stream`` among them), intervals in virtual
+    seconds, exception groups, background tasks and checkpoints.
+    """
+    return _endpoint(check_kinds("kinds", kinds, ENDPOINT_KINDS))
+
+
+def body_chunkings(
+    *,
+    min_chunks: int = 0,
+    max_chunks: int = 4,
+    max_chunk_size: int = 8,
+    allow_empty_chunks: bool = True,
+) -> st.SearchStrategy[tuple[bytes, ...]]:
+    """Request bodies as the segments the client sends, e.g. ``(b"ab", b"", b"c")``.
+
+    Empty segments become ``b""`` messages with ``more_body=True`` on servers
+    that send them (the ``strict`` profile); the others skip them, as real
+    servers do. Shrinks toward fewer, shorter chunks.
+    """
+    check_bounds("chunks", min_chunks, max_chunks)
+    check_bounds("chunk_size", 0, max_chunk_size)
+    chunk = st.binary(min_size=0 if allow_empty_chunks else 1, max_size=max_chunk_size)
+    return st.lists(chunk, min_size=min_chunks, max_size=max_chunks).map(tuple)
+
+
+def requests(*, max_chunks: int = 4) -> st.SearchStrategy[Request]:
+    """HTTP requests: method, query, a few meaningful headers, a chunked body, scheme."""
+    return st.builds(
+        Request,
+        method=st.sampled_from(METHODS),
+        query=st.sampled_from(("", "q=1")),
+        headers=st.lists(st.sampled_from(HEADERS), max_size=3, unique=True).map(tuple),
+        body=body_chunkings(max_chunks=max_chunks),
+        scheme=st.sampled_from(("http", "https")),
+    )
+
+
+def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
+    """When the client hangs up: never (shrinks here), at the n-th ``receive()``,
+    after the response starts, after the n-th response body message, or after n
+    scheduler checkpoints."""
+    check_bounds("at", 0, max_at)
+    at = st.integers(0, max_at)
+    return st.one_of(
+        st.just(Client()),
+        st.builds(Client, disconnect=st.just("receive"), at=at),
+        st.just(Client(disconnect="response_start")),
+        st.builds(Client, disconnect=st.just("body_message"), at=at),
+        st.builds(Client, disconnect=st.just("checkpoints"), at=at),
+    )
+
+
+def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
+    """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow
+    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``)."""
+    chosen = check_kinds("names", names, SERVERS)
+    return st.builds(
+        Server,
+        name=st.sampled_from(chosen),
+        send_checkpoints=st.integers(0, 2),
+        receive_checkpoints=st.integers(0, 2),
+    )

@@ -73,8 +73,8 @@ def parser(name: str | None = None) -> argparse.ArgumentParser:
         "streaming bugs.",
     )
     sub = top.add_subparsers(dest="command", required=True)
-    for each, help in COMMANDS.items():
-        p = sub.add_parser(each, help=help)
+    for each, summary in COMMANDS.items():
+        p = sub.add_parser(each, help=summary)
         if each == name:
             command(each).add_options(p)
     return top

@@ -11,11 +11,16 @@ replay them. Light at import: pytest loads it in every run.
 from __future__ import annotations
 
 import inspect
+import shlex
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from asgifuzz._errors import UsageError
+from asgifuzz._oracles.violations import InvariantViolation
+from asgifuzz._targets.specs import named_spec, used_by
 
 _MARK = "asgifuzz"
 _SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
@@ -34,14 +39,14 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
     """
     from hypothesis import given
 
+    # Here, not at the top: pytest loads this plugin in every run, and the
+    # strategies import Hypothesis and Starlette.
     from asgifuzz.strategies import cases
 
     strategy = cases(**options)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
         if "case" not in inspect.signature(test).parameters:
-            from asgifuzz._errors import UsageError
-
             raise UsageError(
                 f"given_cases: {test.__qualname__} takes no 'case' argument; "
                 "write def test_...(case): asgifuzz.check(case)"
@@ -95,7 +100,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if item.get_closest_marker(_MARK) is None:
         return (yield)
-    from asgifuzz._oracles.verdict import current_backends
+    from asgifuzz._oracles.verdict import current_backends  # Starlette: see given_cases
 
     funcargs = getattr(item, "funcargs", {})
     backend = funcargs.get("anyio_backend", "asyncio")
@@ -116,8 +121,10 @@ def _warm_up(backend: str) -> None:
     process imports and warms up the event loop, which can exceed Hypothesis'
     200 ms deadline and make it report "Unreliable test timings"."""
     if backend not in _WARM:
+        # Starlette and the driver, as in given_cases; not `asgifuzz.run`, since
+        # the package's lazy attributes import this module (an import cycle).
         from asgifuzz._driver.runner import run
-        from asgifuzz.models import Case
+        from asgifuzz.models import Case  # Starlette: see given_cases
 
         run(Case(), backend)
         _WARM.add(backend)
@@ -134,9 +141,7 @@ def pytest_runtest_makereport(
     return report
 
 
-def _violations(exc: BaseException) -> list[Any]:
-    from asgifuzz._oracles.violations import InvariantViolation
-
+def _violations(exc: BaseException) -> list[InvariantViolation]:
     if isinstance(exc, InvariantViolation):
         return [exc]
     found = []
@@ -146,8 +151,7 @@ def _violations(exc: BaseException) -> list[Any]:
 
 
 def _save(item: pytest.Item, exc: BaseException) -> None:
-    from asgifuzz._corpus.entries import save_finding
-    from asgifuzz._targets.specs import used_by
+    from asgifuzz._corpus.entries import save_finding  # Starlette: see given_cases
 
     config = item.config
     directory = Path(
@@ -172,11 +176,7 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
         config.stash[_SAVED].append((item.nodeid, saved, _replay_options(violation)))
 
 
-def _replay_options(violation: Any) -> str:
-    import shlex
-
-    from asgifuzz._targets.specs import named_spec, used_by
-
+def _replay_options(violation: InvariantViolation) -> str:
     parts = []
     for kind, named in used_by(violation.case).items():
         for name, spec in named.items():

@@ -14,8 +14,8 @@ import sys
 
 from hypothesis import HealthCheck, Phase, given, settings
 
+from asgifuzz import run
 from asgifuzz._driver import determinism as _determinism
-from asgifuzz._driver.runner import run
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 

@@ -11,7 +11,7 @@ the same seeds) and does something different with each, per backend:
   `VirtualTimeLoop`, trio's ``MockClock``) so the models' virtual sleeps cost
   nothing, and a 60 s virtual limit ends a hang; asgifuzz's ordered-set patch
   of anyio is taken out for this mode.
-- ``full``: asgifuzz's pipeline: `asgifuzz._oracles.verdict.judge` on that backend (the
+- ``full``: asgifuzz's pipeline: `asgifuzz.judge` on that backend (the
   driver's run with its server profile, disconnect schedule, recorder, warning
   and leak capture, every invariant, and I8's second run where it applies).
 - ``httpx``: the app through ``httpx.AsyncClient(transport=ASGITransport(app))``.
@@ -52,13 +52,13 @@ import _machine  # noqa: E402
 import anyio  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
+from asgifuzz import judge  # noqa: E402
 from asgifuzz._driver import determinism as _determinism  # noqa: E402
 from asgifuzz._driver.vtime import (  # noqa: E402
     VirtualTimeLoop,
     _VirtualSelector,
     blocking_threads,
 )
-from asgifuzz._oracles.verdict import judge  # noqa: E402
 from asgifuzz._types import ASGIApp, Message  # noqa: E402
 from asgifuzz.models import Case, build  # noqa: E402
 from asgifuzz.models._record import Recorder  # noqa: E402

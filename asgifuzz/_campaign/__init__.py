@@ -1,4 +1,4 @@
-"""Fuzz campaigns: the Hypothesis loop, worker processes, the database, live
-progress and the reports. Imports the oracles, corpus and strategies; the CLI
-and the pytest plugin call it.
+"""Fuzz campaigns: ``Campaign(FuzzConfig(...)).run()`` (`asgifuzz._campaign.campaign`)
+over the Hypothesis loop, worker processes, the database, live progress and the
+reports. Imports the oracles, corpus and strategies; ``asgifuzz fuzz`` calls it.
 """

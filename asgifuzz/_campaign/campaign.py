@@ -1,10 +1,13 @@
-"""``asgifuzz fuzz`` as a campaign: live progress while it runs, reports at the end.
+"""A fuzz campaign from a `FuzzConfig`: ``Campaign(config).run() -> FuzzReport``.
 
-The CLI builds one `Campaign` per run. It owns the progress `Board` and display
-(`asgifuzz._campaign.progress`), hands the fuzz loop its per-case hook (or, with
-``--workers``, the parent's snapshot callback), remembers the corpus entries
-written for the findings, and writes ``--junit`` and ``--report`` (each whole or
-not at all, see `asgifuzz._campaign.report`).
+What ``asgifuzz fuzz`` runs (the CLI parses its options into a `FuzzConfig`,
+runs the campaign and prints the report). A `Campaign` opens the example
+database and imports the user's targets when it is made (so bad input fails
+before anything runs), then `Campaign.run` fuzzes in this process or in
+``workers`` processes (`asgifuzz._campaign.workers`), shows live progress
+(`asgifuzz._campaign.progress`), saves each finding as a corpus entry, and
+writes the ``json``, ``junit`` and ``report`` files (each whole or not at all,
+see `asgifuzz._campaign.report`).
 
 Exit status: 1 when failures were found, else 130 (128 + SIGINT) when Ctrl-C
 stopped the run early, else 0.
@@ -12,53 +15,60 @@ stopped the run early, else 0.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import starlette
+
+from asgifuzz._campaign.database import DEFAULT, combined
+from asgifuzz._campaign.loop import FuzzReport, fuzz, strategy_for
 from asgifuzz._campaign.progress import (
-    MODES,
     Board,
     Display,
+    Mode,
     Sampler,
     Snapshot,
     make_display,
 )
-
-if TYPE_CHECKING:
-    from asgifuzz._campaign.loop import FuzzReport
+from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
+from asgifuzz._campaign.workers import fuzz_parallel
+from asgifuzz._corpus.entries import environment, save_finding, write_atomically
+from asgifuzz._targets.config import TargetConfig
+from asgifuzz._targets.specs import used_by
+from asgifuzz._types import BACKENDS
 
 INTERRUPTED = 130
 
 
-def add_options(fz: argparse.ArgumentParser) -> None:
-    """The ``fuzz`` options for progress and reports."""
-    fz.add_argument(
-        "--junit", type=Path, metavar="PATH", help="also write a JUnit XML report"
-    )
-    fz.add_argument(
-        "--report",
-        type=Path,
-        metavar="PATH",
-        help="also write a Markdown report (and a PNG plot beside it, with matplotlib)",
-    )
-    fz.add_argument(
-        "--progress",
-        choices=MODES,
-        default="auto",
-        help="live progress on standard error: live (a table redrawn in place), lines "
-        "(one line every --progress-every seconds), off; default auto: live on a "
-        "terminal, else lines",
-    )
-    fz.add_argument(
-        "--progress-every",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds between progress lines; default 10",
-    )
+@dataclass(frozen=True)
+class FuzzConfig:
+    """Everything a campaign needs, as plain data (the ``fuzz`` command's options).
+
+    ``database`` and ``shared_database`` are specs (`asgifuzz._campaign.database`);
+    ``database=None`` runs without one (``--no-database``), and the shared one is
+    then ignored too. ``known_upstream`` maps the failure keys of known upstream
+    bugs to where they are described: they are counted, not reported. ``command``
+    is the command line shown in the reports.
+    """
+
+    max_time: float = 60.0
+    backends: tuple[str, ...] = BACKENDS
+    seed: int = 0
+    workers: int = 1
+    database: str | None = DEFAULT
+    shared_database: str | None = None
+    corpus: Path | None = None
+    json: Path | None = None
+    junit: Path | None = None
+    report: Path | None = None
+    progress: Mode = "auto"
+    progress_every: float = 10.0
+    targets: TargetConfig = field(default_factory=TargetConfig)
+    known_upstream: Mapping[str, str] = field(default_factory=dict)
+    command: str = "asgifuzz fuzz"
 
 
 def _redact(spec: str | None) -> str:
@@ -69,20 +79,54 @@ def _redact(spec: str | None) -> str:
 
 
 class Campaign:
-    """Progress and reports of one ``asgifuzz fuzz`` run."""
+    """One fuzz campaign: its database, targets, progress, corpus and reports."""
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        backends: tuple[str, ...],
-        starlette: str,
-        *,
-        display: Display | None = None,
-    ) -> None:
-        self.args, self.starlette = args, starlette
-        self.board = Board(backends, args.max_time, args.workers)
-        self.display = display or make_display(args.progress, every=args.progress_every)
-        self.saved: dict[str, Path] = {}
+    def __init__(self, config: FuzzConfig, *, display: Display | None = None) -> None:
+        c = self.config = config
+        self.starlette: str = getattr(starlette, "__version__", "?")
+        self.database = (
+            None if c.database is None else combined(c.database, c.shared_database)
+        )
+        self.strategy = strategy_for(c.targets)
+        self.board = Board(c.backends, c.max_time, c.workers)
+        self.display = display or make_display(c.progress, every=c.progress_every)
+
+    def run(self) -> FuzzReport:
+        """Fuzz for ``max_time`` seconds (Ctrl-C ends it early, with what was done),
+        then save the findings to the corpus and write the report files."""
+        c = self.config
+        known = dict(c.known_upstream) or None
+        if c.workers > 1:
+            report = fuzz_parallel(
+                c.workers,
+                max_time=c.max_time,
+                backends=c.backends,
+                seed=c.seed,
+                database=c.database,
+                shared=c.shared_database,
+                targets=None if c.targets.empty else c.targets,
+                known_upstream=known,
+                **hooks(self, c.workers),
+            )
+        else:
+            report = fuzz(
+                max_time=c.max_time,
+                backends=c.backends,
+                seed_=c.seed,
+                database=self.database,
+                strategy=self.strategy,
+                known_upstream=known,
+                **hooks(self, c.workers),
+            )
+        self.finish(report)
+        self.save(report)
+        if c.json is not None:
+            data = report.to_data()
+            data["starlette"] = self.starlette
+            c.json.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(c.json, data)
+        report.written = self.write_reports(report)
+        return report
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         """A worker's (or this process's) progress: update the board and show it."""
@@ -94,53 +138,61 @@ class Campaign:
         return Sampler(self.on_snapshot)
 
     def finish(self, report: FuzzReport) -> None:
-        """Close the display; say so when the run was stopped early."""
+        """Close the display."""
         self.board.finish(report)
         self.display.close(self.board)
-        if report.interrupted:
-            sys.stdout.write(
-                f"asgifuzz: interrupted after {report.elapsed:.1f}s; the summary "
-                "covers what was done (a failure still being shrunk is lost, but the "
-                "example database keeps it for the next run)\n"
+
+    def save(self, report: FuzzReport) -> None:
+        """Save each finding to the ``corpus`` (`Finding.saved`: the entry, or None
+        where a smaller case with its signature was saved before)."""
+        if self.config.corpus is None:
+            return
+        for finding in report.findings:
+            finding.saved = save_finding(
+                self.config.corpus,
+                finding.key,
+                finding.case,
+                finding.backend,
+                finding.messages,
+                finding.signature,
+                targets=used_by(finding.case),
             )
-            sys.stdout.flush()
 
     def settings(self) -> dict[str, str]:
-        a = self.args
-        database = "none" if a.no_database else _redact(a.database)
+        """The run settings, as the reports show them (passwords hidden)."""
+        c = self.config
         return {
-            "command": "asgifuzz " + " ".join(sys.argv[1:]),
-            "budget": f"{a.max_time:g}s",
-            "workers": str(a.workers),
-            "seed": str(a.seed),
+            "command": c.command,
+            "budget": f"{c.max_time:g}s",
+            "workers": str(c.workers),
+            "seed": str(c.seed),
             "backends": "+".join(self.board.backends),
-            "database": database,
-            "shared database": _redact(a.shared_database),
-            "corpus": str(a.corpus) if a.corpus else "-",
+            "database": "none" if c.database is None else _redact(c.database),
+            "shared database": _redact(c.shared_database),
+            "corpus": str(c.corpus) if c.corpus else "-",
         }
 
     def write_reports(self, report: FuzzReport) -> list[Path]:
-        """``--junit`` and ``--report``; returns the files written."""
-        from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
-        from asgifuzz._corpus.entries import environment
-
+        """``junit`` and ``report``; returns the files written."""
+        saved = {f.key: f.saved for f in report.findings if f.saved is not None}
         info = RunInfo(
             report,
             self.settings(),
             environment(),
             samples=self.board.samples,
-            saved=self.saved,
+            saved=saved,
         )
         written = []
-        if self.args.junit is not None:
-            write_junit(self.args.junit, info)
-            written.append(self.args.junit)
-        if self.args.report is not None:
-            png = write_markdown(self.args.report, info)
-            written += [self.args.report, *([png] if png else [])]
+        if self.config.junit is not None:
+            write_junit(self.config.junit, info)
+            written.append(self.config.junit)
+        if self.config.report is not None:
+            png = write_markdown(self.config.report, info)
+            written += [self.config.report, *([png] if png else [])]
         return written
 
     def exit_status(self, report: FuzzReport) -> int:
+        """1 with findings, else 130 when interrupted, else 0."""
         if report.findings:
             return 1
         return INTERRUPTED if report.interrupted else 0

@@ -12,15 +12,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
+from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._corpus.known import split_known
 from asgifuzz._oracles.verdict import Verdict, judge
 from asgifuzz._oracles.violations import InvariantViolation, violation_class
-from asgifuzz.models import Case
+from asgifuzz._targets.config import TargetConfig
+from asgifuzz.models import Case, case_to_data
 from asgifuzz.strategies import cases
 
 #: The first round's size; later rounds are sized from the measured rate.
@@ -40,10 +43,10 @@ class Finding:
     #: Seconds into the run and cases run when the failure was first seen.
     first_seen_s: float = 0.0
     first_seen_cases: int = 0
+    #: The corpus entry written for it (set by the campaign; None: not saved).
+    saved: Path | None = None
 
     def to_data(self) -> dict[str, Any]:
-        from asgifuzz.models import case_to_data
-
         return {
             "key": self.key,
             "signature": self.signature or self.key,
@@ -69,6 +72,8 @@ class FuzzReport:
     upstream: Counter[str] = field(default_factory=Counter)
     #: Stopped early by Ctrl-C (or by the parent of a worker).
     interrupted: bool = False
+    #: The report files the campaign wrote (``junit``, ``report`` and its plot).
+    written: list[Path] = field(default_factory=list)
 
     @property
     def cases_per_second(self) -> float:
@@ -99,6 +104,20 @@ def outcome_kind(verdict: Verdict, backend: str) -> str:
     if o.escaped is not None:
         return "app-exception"
     return "response"
+
+
+def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
+    """The cases of the user's targets (imported and allowed now), or None where
+    there are none: `fuzz` then draws the built-in models."""
+    if targets is None or targets.empty:
+        return None
+    mws, app = targets.allow()
+    return cases(
+        middleware=mws or None,
+        app=app,
+        builtin=targets.builtin,
+        lifespan=targets.lifespan,
+    )
 
 
 def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:

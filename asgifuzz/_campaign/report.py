@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asgifuzz.models import case_to_data
+
 if TYPE_CHECKING:
     from asgifuzz._campaign.loop import Finding, FuzzReport
     from asgifuzz._campaign.progress import Sample
@@ -71,8 +73,6 @@ def _slug(key: str) -> str:
 
 
 def _case_json(finding: Finding) -> str:
-    from asgifuzz.models import case_to_data
-
     return json.dumps(case_to_data(finding.case), sort_keys=True)
 
 

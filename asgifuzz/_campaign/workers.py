@@ -12,14 +12,17 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
 
-from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz
+from asgifuzz._campaign.database import combined
+from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz, strategy_for
+from asgifuzz._campaign.progress import (
+    Snapshot,
+    collect,
+    worker_init,
+    worker_sampler,
+)
 from asgifuzz._corpus.entries import case_size
 from asgifuzz._targets.config import TargetConfig
-
-if TYPE_CHECKING:
-    from asgifuzz._campaign.progress import Snapshot
 
 
 def _one(
@@ -32,11 +35,8 @@ def _one(
     worker: int = 0,
     known_upstream: dict[str, str] | None = None,
 ) -> FuzzReport:
-    from asgifuzz._campaign.database import combined
-    from asgifuzz._campaign.progress import worker_sampler
-
     db = None if database is None else combined(database, shared)
-    strategy = None if targets is None else targets.strategy()
+    strategy = strategy_for(targets)
     return fuzz(
         max_time=max_time,
         backends=backends,
@@ -84,10 +84,8 @@ def fuzz_parallel(
     """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
 
     ``targets`` (import specs) are imported again in each worker. Each worker's
-    progress reaches ``on_snapshot``; Ctrl-C stops them all (see `_progress`).
+    progress reaches ``on_snapshot``; Ctrl-C stops them all (see `asgifuzz._campaign.progress`).
     """
-    from asgifuzz._campaign.progress import collect, worker_init
-
     context = multiprocessing.get_context("spawn")
     snapshots, stop = context.Queue(), context.Event()
     with ProcessPoolExecutor(

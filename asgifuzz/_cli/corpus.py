@@ -16,15 +16,14 @@ from asgifuzz._corpus.entries import (
     starlette_version,
     write_atomically,
 )
+from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import case_to_data
 
 DEFAULT_DIR = Path("corpus")
 
 
-def add_parser(sub: Any) -> None:
-    corpus = sub.add_parser(
-        "corpus", help="list, show, merge, minimize or prune a corpus"
-    )
+def add_options(corpus: argparse.ArgumentParser) -> None:
+    """The operations of ``asgifuzz corpus`` and their options."""
     ops = corpus.add_subparsers(dest="op", required=True)
     ls = ops.add_parser("list", help="one line per entry: key, status, releases, title")
     ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
@@ -90,8 +89,6 @@ def _minimize(directory: Path) -> int:
 
 
 def _prune(directory: Path, drop: bool) -> int:
-    from asgifuzz._oracles.verdict import judge
-
     version = starlette_version()
     for entry in load_corpus(directory):
         if entry.status != "new":
@@ -115,6 +112,7 @@ def _prune(directory: Path, drop: bool) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run the operation ``args.op``: exit 0."""
     if args.op == "list":
         return _list(args.directory)
     if args.op == "show":

@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from asgifuzz._cli import options
 from asgifuzz._corpus.replay import classify, load_target
 from asgifuzz._driver.timeline import mermaid, timeline
+from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.verdict import judge
-from asgifuzz._targets.config import config_from_args
 from asgifuzz._targets.specs import require
+from asgifuzz._types import BACKEND_CHOICES
 
 
-def main(args: argparse.Namespace, backends: tuple[str, ...]) -> int:
-    """Replay each path ``args.runs`` times; exit 1 if any still fails."""
-    config_from_args(args).allow()
+def add_options(rp: argparse.ArgumentParser) -> None:
+    """The options of ``asgifuzz replay``."""
+    rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
+    rp.add_argument("--trace", action="store_true", help="print the message timeline")
+    rp.add_argument(
+        "--mermaid",
+        type=Path,
+        metavar="DIR",
+        help="write each timeline as a Mermaid sequence diagram into DIR",
+    )
+    rp.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replay each case N times and report a case that fails only sometimes "
+        "as flaky, with its rate",
+    )
+    options.add_options(rp)
+
+
+def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> int:
+    """Replay each path ``args.runs`` times (on ``backends``, default those of
+    ``--backend``); exit 1 if any still fails."""
+    if args.runs < 1:
+        raise AsgiFuzzError(f"--runs {args.runs}: must be at least 1")
+    backends = backends or BACKEND_CHOICES[args.backend]
+    options.config_from_args(args).allow()
     targets = [load_target(p) for p in args.paths]
     for target in targets:
         require(target.case, str(target.path), target.targets)

@@ -9,24 +9,23 @@ differ, so a bug that was fixed and came back shows as several failing ranges.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from asgifuzz._corpus.entries import parse_version, write_atomically
-from asgifuzz._errors import AsgiFuzzError, UsageError
+from asgifuzz._corpus.entries import parse_version
+from asgifuzz._corpus.replay import load_target
+from asgifuzz._errors import UsageError
 from asgifuzz._releases.venvs import (
     Outcome,
     ReplayError,
     VenvCache,
-    _say,
     era_pins,
     releases,
+    to_stderr,
 )
 from asgifuzz._types import BACKEND_CHOICES
 
@@ -124,11 +123,9 @@ def bisect(
         list_releases: the package's releases, oldest first (default `releases`).
         log: receives progress lines; default: standard error.
     """
-    path, say = Path(path), log or _say
+    path, say = Path(path), log or to_stderr
     if backend not in BACKENDS:
         raise UsageError(f"backend {backend!r} is not one of {list(BACKENDS)}")
-    from asgifuzz._corpus.replay import load_target
-
     load_target(path)  # as replay will load it, so that bad input fails here
     versions = (list_releases or releases)(package)
     if not versions:
@@ -216,48 +213,3 @@ def format_result(result: BisectResult) -> str:
         f"  {shown[p.version]} on {p.version}: {p.detail}" for p in ordered if p.detail
     ]
     return "\n".join(lines)
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``bisect`` subcommand to the CLI's subparsers."""
-    bs = sub.add_parser(
-        "bisect",
-        help="replay a case on released versions and find where it fails",
-        description="Replay a case (corpus entry or case JSON) on released versions "
-        "of a package, each in its own cached venv, and print the ranges of "
-        "failing releases. A range narrower than the sampling step can be missed.",
-    )
-    bs.add_argument("path", type=Path, metavar="PATH")
-    bs.add_argument("--package", default="starlette", help="default starlette")
-    bs.add_argument(
-        "--from",
-        dest="from_",
-        metavar="V",
-        help="first release; default the oldest supported",
-    )
-    bs.add_argument("--to", metavar="V", help="last release; default the newest")
-    bs.add_argument("--backend", choices=BACKENDS, default="both")
-    bs.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
-    bs.add_argument("--json", type=Path, metavar="PATH", help="also write JSON here")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``asgifuzz bisect``: 0 when it ran, 2 on bad input (one error line)."""
-    try:
-        result = bisect(
-            args.path,
-            package=args.package,
-            lo=args.from_,
-            hi=args.to,
-            backend=args.backend,
-            cache=getattr(args, "cache", None),
-        )
-    except AsgiFuzzError as exc:
-        sys.stderr.write(f"asgifuzz: error: {exc}\n")
-        return 2
-    sys.stdout.write(format_result(result) + "\n")
-    if getattr(args, "json", None) is not None:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(out, result.to_data())
-    return 0

@@ -17,7 +17,6 @@ naming each problem: a new kind of failure, or a known bug that stopped showing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -25,8 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asgifuzz._corpus.entries import Entry, load_corpus, parse_version, write_atomically
-from asgifuzz._errors import AsgiFuzzError, UsageError
+from asgifuzz._campaign.report import table
+from asgifuzz._corpus.entries import Entry, environment, load_corpus, parse_version
+from asgifuzz._errors import UsageError
+from asgifuzz._oracles.verdict import judge
+from asgifuzz._releases.venvs import (
+    ReplayError,
+    VenvCache,
+    output_tail,
+    to_stderr,
+)
+from asgifuzz._types import BACKEND_CHOICES
 
 INVARIANTS = tuple(f"I{n}" for n in range(1, 11))
 #: The headline releases: the first and last release of every affected range in
@@ -61,9 +69,6 @@ def probe(corpus: Path, backends: tuple[str, ...]) -> Probe:
     Every entry runs on every backend of ``backends`` (not only its own), so a
     bug of one loop also shows as the disagreement of the two (I10).
     """
-    from asgifuzz._corpus.entries import environment
-    from asgifuzz._oracles.verdict import judge
-
     shown: dict[str, dict[str, Any]] = {}
     for entry in load_corpus(corpus):
         try:
@@ -81,8 +86,6 @@ def probe(corpus: Path, backends: tuple[str, ...]) -> Probe:
 
 def _probe_main(argv: Sequence[str]) -> int:
     """``python -m asgifuzz._releases.matrix CORPUS BACKEND`` (run in a release's venv)."""
-    from asgifuzz._types import BACKEND_CHOICES
-
     corpus, backend = Path(argv[0]), argv[1]
     sys.stdout.write(json.dumps(probe(corpus, BACKEND_CHOICES[backend])) + "\n")
     return 0
@@ -90,22 +93,16 @@ def _probe_main(argv: Sequence[str]) -> int:
 
 def venv_prober(corpus: Path, backend: str, cache: Path | None) -> Prober:
     """Probe each release in its cached venv (built on first use, as bisect does)."""
-    from asgifuzz._releases.venvs import ReplayError, VenvCache, _python, _tail
-
     venvs = VenvCache(cache)
 
     def run(release: str) -> Probe:
         venv = venvs.ensure("starlette", release)
-        cmd = [
-            str(_python(venv)),
-            "-m",
-            "asgifuzz._releases.matrix",
-            str(corpus.resolve()),
-        ]
-        proc = venvs._run([*cmd, backend], venv)
+        cmd = ["-m", "asgifuzz._releases.matrix", str(corpus.resolve()), backend]
+        proc = venvs.run_python(venv, cmd)
         if proc.returncode != 0:
             raise ReplayError(
-                f"probing starlette {release} exited {proc.returncode}: {_tail(proc)}"
+                f"probing starlette {release} exited {proc.returncode}: "
+                f"{output_tail(proc)}"
             )
         data: Probe = json.loads(proc.stdout.strip().splitlines()[-1])
         return data
@@ -275,8 +272,6 @@ def format_text(m: Matrix) -> str:
 
 def format_markdown(m: Matrix) -> str:
     """The same, as Markdown (the entries linked)."""
-    from asgifuzz._campaign.report import table
-
     header, rows = _grid(m)
     lines = [
         "# asgifuzz version matrix",
@@ -348,10 +343,7 @@ def build(
 ) -> Matrix:
     """Rows from ``--merge`` files, then probed releases (or this interpreter),
     then fuzz results attached to the row of their Starlette release."""
-    from asgifuzz._releases.venvs import ReplayError, _say
-    from asgifuzz._types import BACKEND_CHOICES
-
-    say = log or _say
+    say = log or to_stderr
     m = Matrix(load_corpus(corpus_dir))
     for path in merge:
         for r in _read(path).get("rows", []):
@@ -389,86 +381,6 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a JSON object")
     return data
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``matrix`` subcommand to the CLI's subparsers."""
-    mx = sub.add_parser(
-        "matrix",
-        help="releases x invariants: which corpus entries fail where",
-        description="Replay the corpus on Starlette releases (cached venvs with the "
-        "anyio/trio of their era) and print releases x invariants, with the corpus "
-        "entry behind every failing cell. Fuzz results and other matrices merge in.",
-    )
-    mx.add_argument(
-        "--releases",
-        metavar="V,V,...",
-        help=f"releases to replay on; default the headline list ({RELEASES[0]} to "
-        f"{RELEASES[-1]}, {len(RELEASES)} releases) unless --installed or --merge",
-    )
-    mx.add_argument(
-        "--installed",
-        action="store_true",
-        help="replay on the installed Starlette, in this interpreter (no venv)",
-    )
-    mx.add_argument("--corpus", type=Path, default=Path("corpus"), metavar="DIR")
-    mx.add_argument("--backend", choices=("asyncio", "trio", "both"), default="both")
-    mx.add_argument(
-        "--fuzz",
-        type=Path,
-        nargs="*",
-        default=[],
-        metavar="JSON",
-        help="fuzz --json results to merge (by their Starlette release)",
-    )
-    mx.add_argument(
-        "--merge",
-        type=Path,
-        nargs="*",
-        default=[],
-        metavar="JSON",
-        help="matrix --json files (e.g. from CI shards) to merge",
-    )
-    mx.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
-    mx.add_argument("--json", type=Path, metavar="PATH", help="also write JSON")
-    mx.add_argument("--markdown", type=Path, metavar="PATH", help="also write Markdown")
-    mx.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 1 when a release is not as the corpus expects",
-    )
-
-
-def main(args: argparse.Namespace, *, prober: Prober | None = None) -> int:
-    """Run ``asgifuzz matrix``: 0 (or 1 with --check and a surprise), 2 bad input."""
-    if args.releases:
-        releases = [v.strip() for v in args.releases.split(",") if v.strip()]
-    else:
-        releases = [] if args.installed or args.merge else list(RELEASES)
-    try:
-        m = build(
-            args.corpus,
-            releases=releases,
-            installed=args.installed,
-            merge=args.merge,
-            fuzz=args.fuzz,
-            backend=args.backend,
-            prober=prober,
-            cache=args.cache,
-        )
-    except AsgiFuzzError as exc:
-        sys.stderr.write(f"asgifuzz: error: {exc}\n")
-        return 2
-    sys.stdout.write(format_text(m) + "\n")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(args.json, m.to_data())
-    if args.markdown is not None:
-        from asgifuzz._campaign.report import write_bytes_atomically
-
-        write_bytes_atomically(args.markdown, format_markdown(m).encode())
-    surprises = any(m.problems(r) for r in m.rows)
-    return 1 if args.check and surprises else 0
 
 
 if __name__ == "__main__":  # pragma: no cover - run in a release's venv (venv_prober)

@@ -55,7 +55,8 @@ class ReplayError(AsgiFuzzError, RuntimeError):
     """A replay ended without a verdict (bad input for that release, a crash)."""
 
 
-def _say(line: str) -> None:
+def to_stderr(line: str) -> None:
+    """The default progress log of bisect and matrix: one line on standard error."""
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
@@ -72,7 +73,8 @@ def _run_command(cmd: Sequence[str], cwd: Path | None) -> Completed:
         return subprocess.CompletedProcess(cmd, 124, "", "timed out after 1800s")
 
 
-def _tail(proc: Completed, lines: int = 5) -> str:
+def output_tail(proc: Completed, lines: int = 5) -> str:
+    """The last non-blank lines a command printed, on one line (for error messages)."""
     text = [s for s in (proc.stderr or proc.stdout or "").splitlines() if s.strip()]
     return " | ".join(text[-lines:]) or "no output"
 
@@ -82,7 +84,7 @@ def _pip_index_versions(package: str) -> str:
     proc = _run_command(cmd, None)
     if proc.returncode != 0:
         raise UsageError(
-            f"pip found no releases of {package!r} ({_tail(proc, 1)}); check the "
+            f"pip found no releases of {package!r} ({output_tail(proc, 1)}); check the "
             "name and that the package index is reachable"
         )
     return proc.stdout
@@ -142,7 +144,8 @@ def _source_root() -> Path | None:
     return None
 
 
-def _python(venv: Path) -> Path:
+def venv_python(venv: Path) -> Path:
+    """The ``python`` of a virtual environment."""
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
@@ -174,7 +177,7 @@ class VenvCache:
         self.root = Path(
             root or os.environ.get("ASGIFUZZ_CACHE") or default
         ).expanduser()
-        self._log = log or _say
+        self._log = log or to_stderr
         self._run = run or _run_command
         self._uv: str | None = "uv" if installer == "uv" else None
         if installer == "auto":
@@ -195,7 +198,7 @@ class VenvCache:
     def _steps(
         self, venv: Path, package: str, version: str, pins: list[str]
     ) -> list[tuple[str, list[str]]]:
-        py = str(_python(venv))
+        py = str(venv_python(venv))
         if self._uv:
             create = [self._uv, "venv", "-q", "--python", sys.executable, str(venv)]
             install = [self._uv, "pip", "install", "-q", "--python", py]
@@ -234,7 +237,7 @@ class VenvCache:
                 if proc.returncode != 0:
                     raise VenvBuildError(
                         f"building the venv of {package} {version} failed: "
-                        f"`{shlex.join(cmd)}` exited {proc.returncode}: {_tail(proc)}; "
+                        f"`{shlex.join(cmd)}` exited {proc.returncode}: {output_tail(proc)}; "
                         "check that the package index is reachable, or leave this "
                         "release out with --from/--to"
                     )
@@ -260,8 +263,8 @@ class VenvCache:
         Anything else (2: bad input for that release; a crash) is a `ReplayError`.
         """
         venv = self.ensure(package, version)
-        cmd = [str(_python(venv)), "-m", "asgifuzz", "replay", str(path.resolve())]
-        proc = self._run([*cmd, "--backend", backend], venv)
+        cmd = ["-m", "asgifuzz", "replay", str(path.resolve())]
+        proc = self.run_python(venv, [*cmd, "--backend", backend])
         said = proc.stdout.partition("\n")[0].removeprefix(f"{path.resolve()}: ")
         if proc.returncode == 0:
             return "passes", ""
@@ -270,5 +273,9 @@ class VenvCache:
         if proc.returncode == 1 and said.startswith("failing differently"):
             return "other", said.removeprefix("failing differently ")
         raise ReplayError(
-            f"replay on {package} {version} exited {proc.returncode}: {_tail(proc)}"
+            f"replay on {package} {version} exited {proc.returncode}: {output_tail(proc)}"
         )
+
+    def run_python(self, venv: Path, args: Sequence[str]) -> Completed:
+        """Run the venv's ``python`` with ``args``, in the venv's folder."""
+        return self._run([str(venv_python(venv)), *args], venv)

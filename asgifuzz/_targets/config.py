@@ -1,11 +1,12 @@
-"""What to fuzz of the user's code: `TargetConfig`, from pyproject.toml and options."""
+"""What to fuzz of the user's code: `TargetConfig`, from pyproject.toml (the command
+line's options are `asgifuzz._cli.options`)."""
 
 from __future__ import annotations
 
-import argparse
+import shlex
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import (
@@ -16,98 +17,6 @@ from asgifuzz._targets.specs import (
     load_app,
     load_middleware,
 )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``
-    and ``--config``."""
-    group = parser.add_argument_group(
-        "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
-    )
-    group.add_argument(
-        "--middleware",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="a middleware of yours to mix into the stacks: [NAME=]module:Class or "
-        "module:Class(arg=literal, ...); repeatable",
-    )
-    group.add_argument(
-        "--app",
-        metavar="SPEC",
-        help="an ASGI app of yours to fuzz whole: [NAME=]module:app (a Starlette or "
-        "FastAPI app, or any ASGI callable)",
-    )
-    group.add_argument(
-        "--route",
-        action="append",
-        default=[],
-        metavar="'METHOD /path'",
-        help="a route of the --app to request, besides those found in its router; "
-        "repeatable",
-    )
-    group.add_argument(
-        "--no-lifespan",
-        action="store_true",
-        help="do not run the app's lifespan startup/shutdown around each run",
-    )
-    group.add_argument(
-        "--no-builtin",
-        action="store_true",
-        help="stacks of your middleware only, without the built-in model layers",
-    )
-    group.add_argument(
-        "--known",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="a corpus whose known-upstream entries (affecting the installed "
-        "Starlette) are expected, not failures: matched by failure key, so they "
-        "also hide new bugs with the same key; repeatable",
-    )
-    group.add_argument(
-        "--no-known",
-        action="store_true",
-        help="report every failure, known upstream bugs included",
-    )
-    group.add_argument(
-        "--config",
-        type=Path,
-        default=Path("pyproject.toml"),
-        metavar="PATH",
-        help="the pyproject.toml with a [tool.asgifuzz] table (default: "
-        "./pyproject.toml; asgifuzz's own has none)",
-    )
-
-
-def known_from_args(args: argparse.Namespace) -> dict[str, str]:
-    """The known upstream failure keys for this run (see `asgifuzz._corpus.known`)."""
-    from asgifuzz._corpus.known import known_upstream
-
-    if getattr(args, "no_known", False):
-        return {}
-    directories = list(getattr(args, "known", []))
-    for directory in directories:
-        if not directory.is_dir():
-            raise UsageError(
-                f"--known {directory}: not a directory; name a corpus directory"
-            )
-    return known_upstream(directories)
-
-
-def config_from_args(args: argparse.Namespace) -> TargetConfig:
-    """The configuration file's targets with the command line's added (its
-    ``--app`` replaces the file's); nothing is imported yet. Options missing
-    from ``args`` (a namespace made by hand) take their defaults."""
-    base = load_config(getattr(args, "config", Path("pyproject.toml")))
-    return TargetConfig(
-        middleware=(*base.middleware, *getattr(args, "middleware", [])),
-        app=getattr(args, "app", None) or base.app,
-        routes=(*base.routes, *getattr(args, "route", [])),
-        lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
-        builtin=base.builtin and not getattr(args, "no_builtin", False),
-    )
 
 
 @dataclass(frozen=True)
@@ -137,33 +46,15 @@ class TargetConfig:
             app = allow_app(load_app(self.app, "--app", self.routes, self.lifespan))
         return mws, app
 
-    def strategy(self) -> Any:
-        """The cases to fuzz: the user's targets (allowed now) or the models."""
-        from asgifuzz.strategies import cases
-
-        mws, app = self.allow()
-        return cases(
-            middleware=mws or None,
-            app=app,
-            builtin=self.builtin,
-            lifespan=self.lifespan,
-        )
-
     def options(self) -> str:
         """The command-line options that allow these targets again (for replay)."""
-        parts = [f"--middleware {_quote(s)}" for s in self.middleware]
+        parts = [f"--middleware {shlex.quote(s)}" for s in self.middleware]
         if self.app:
-            parts.append(f"--app {_quote(self.app)}")
-        parts += [f"--route {_quote(r)}" for r in self.routes]
+            parts.append(f"--app {shlex.quote(self.app)}")
+        parts += [f"--route {shlex.quote(r)}" for r in self.routes]
         if not self.lifespan:
             parts.append("--no-lifespan")
         return " ".join(parts)
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 _CONFIG_KEYS = {"middleware", "app", "routes", "lifespan", "builtin"}
@@ -171,8 +62,6 @@ _CONFIG_KEYS = {"middleware", "app", "routes", "lifespan", "builtin"}
 
 def load_config(path: Path) -> TargetConfig:
     """``[tool.asgifuzz]`` of a ``pyproject.toml`` (an empty config if none)."""
-    import tomllib
-
     if not path.is_file():
         return TargetConfig()
     try:

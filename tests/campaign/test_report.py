@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import judge_with as _judge_with
@@ -16,7 +16,7 @@ from fakes import judge_with as _judge_with
 from asgifuzz._campaign import campaign as _campaign
 from asgifuzz._campaign import loop as _fuzz
 from asgifuzz._campaign import report as _report
-from asgifuzz._campaign.campaign import Campaign, hooks
+from asgifuzz._campaign.campaign import Campaign, FuzzConfig, hooks
 from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import NoDisplay, Sample, Sampler
 from asgifuzz._campaign.report import (
@@ -165,25 +165,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     assert [p.name for p in tmp_path.iterdir()] == ["j.xml"]
 
 
-def _args(**kw: object) -> argparse.Namespace:
-    base: dict[str, object] = {
+def _config(**kw: Any) -> FuzzConfig:
+    base: dict[str, Any] = {
         "max_time": 5.0,
-        "workers": 1,
-        "seed": 0,
-        "no_database": False,
+        "backends": ("trio",),
         "database": "redis://:secret@db.example:6379/0",
-        "shared_database": None,
-        "corpus": None,
-        "junit": None,
-        "report": None,
         "progress": "off",
-        "progress_every": 10.0,
     }
-    return argparse.Namespace(**{**base, **kw})
+    return FuzzConfig(**{**base, **kw})
 
 
 def test_campaign_settings_hide_passwords_and_exit_statuses() -> None:
-    campaign = Campaign(_args(), ("trio",), "1.10.0", display=NoDisplay())
+    campaign = Campaign(_config(), display=NoDisplay())
     settings = campaign.settings()
     assert settings["database"] == "redis://***@db.example:6379/0"
     assert settings["shared database"] == "-"
@@ -196,7 +189,7 @@ def test_campaign_settings_hide_passwords_and_exit_statuses() -> None:
     r.findings = run_info().report.findings
     assert campaign.exit_status(r) == 1
     assert campaign.write_reports(r) == []  # neither --junit nor --report
-    off = Campaign(_args(no_database=True), ("trio",), "1.10.0", display=NoDisplay())
+    off = Campaign(_config(database=None), display=NoDisplay())
     assert off.settings()["database"] == "none"
 
 

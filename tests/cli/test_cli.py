@@ -148,6 +148,22 @@ def test_python_dash_m() -> None:
     assert "fuzz" in out.stdout
 
 
+def test_help_imports_only_the_parser() -> None:
+    # Each command's module (with Starlette, Hypothesis, rich) loads only when it runs.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from asgifuzz._cli.main import main\n"
+        "try: main(['--help'])\n"
+        "except SystemExit: pass\n"
+        "heavy = ('starlette', 'hypothesis', 'rich', 'anyio', 'asgifuzz._cli.fuzz')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.splitlines()[-1] == "[]", out.stderr
+
+
 def test_replay_a_finding_from_fuzz_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

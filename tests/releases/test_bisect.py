@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from asgifuzz._cli import bisect as _bisect_cli
 from asgifuzz._cli import replay as _replay
+from asgifuzz._cli.main import main as cli
+from asgifuzz._cli.main import parser
 from asgifuzz._errors import AsgiFuzzError, UsageError
 from asgifuzz._oracles.verdict import Verdict
 from asgifuzz._oracles.violations import Violation
@@ -662,9 +665,7 @@ def test_the_default_runner_replays_in_the_cache(
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="asgifuzz")
-    _bisect.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+    return parser("bisect").parse_args(argv)
 
 
 def test_add_parser_defaults() -> None:
@@ -695,12 +696,12 @@ def test_main_prints_the_result_and_exits_0(
     out = tmp_path / "bisect.json"
     argv = ["bisect", str(CASE), "--from", "0.38.0", "--to", "0.39.0"]
     args = parse([*argv, "--cache", str(tmp_path), "--json", str(out)])
-    assert _bisect.main(args) == 0
+    assert _bisect_cli.main(args) == 0
     captured = capsys.readouterr()
     assert "fails from 0.38.3 to 0.39.0 (the upper bound); not fixed" in captured.out
     assert "bisect: probe 1: starlette 0.38.0 passes" in captured.err
     assert json.loads(out.read_text())["ranges"][0]["first_failing"] == "0.38.3"
-    assert _bisect.main(parse(argv)) == 0  # without --json
+    assert _bisect_cli.main(parse(argv)) == 0  # without --json
     assert "fails from 0.38.3" in capsys.readouterr().out
 
 
@@ -721,7 +722,7 @@ def test_main_bad_input_exits_2_with_one_line(
     monkeypatch.setattr(
         _venvs, "_pip_index_versions", lambda _: PIP_OUTPUT
     )  # no network
-    assert _bisect.main(parse(["bisect", str(CASE), *argv])) == 2
+    assert cli(["bisect", str(CASE), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"asgifuzz: error: {message}")
     assert err.count("\n") == 1
@@ -730,5 +731,5 @@ def test_main_bad_input_exits_2_with_one_line(
 def test_main_unreadable_file_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _bisect.main(parse(["bisect", str(tmp_path / "nope.json")])) == 2
+    assert cli(["bisect", str(tmp_path / "nope.json")]) == 2
     assert "nope.json: cannot read it" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from test_bisect import RELEASES as ALL_RELEASES
 
+from asgifuzz._cli import matrix as _matrix_cli
 from asgifuzz._cli.main import main as cli
 from asgifuzz._corpus.entries import load_corpus, parse_version
 from asgifuzz._errors import UsageError
@@ -177,7 +178,7 @@ def test_main_writes_json_and_markdown_and_shards_merge(
     no_keys: list[str] = []
     prober = FakeProber(**{"0_38_2": {K1: no_keys}})
     args = _args(tmp_path, releases="0.20.4, 0.38.2")
-    assert _matrix.main(args, prober=prober) == 1  # --check: K1 stopped on 0.38.2
+    assert _matrix_cli.main(args, prober=prober) == 1  # --check: K1 stopped on 0.38.2
     out = capsys.readouterr().out
     assert "0.38.2: k1-bhm-no-response-returned-client-gone.json: stopped" in out
     data = json.loads((tmp_path / "m.json").read_text())
@@ -188,12 +189,12 @@ def test_main_writes_json_and_markdown_and_shards_merge(
     assert "## Not as expected\n\n- 0.38.2: k1-" in md
     # a second shard, merged: rows from both, sorted by release
     shard = _args(tmp_path, releases="0.15.0", json=tmp_path / "s.json", check=False)
-    assert _matrix.main(shard, prober=FakeProber()) == 0
+    assert _matrix_cli.main(shard, prober=FakeProber()) == 0
     capsys.readouterr()
     merged = _args(
         tmp_path, merge=[tmp_path / "m.json", tmp_path / "s.json"], json=None
     )
-    assert _matrix.main(merged) == 1
+    assert _matrix_cli.main(merged) == 1
     out = capsys.readouterr().out
     assert [line.split()[0] for line in out.splitlines()[1:4]] == [
         "0.15.0",
@@ -201,7 +202,7 @@ def test_main_writes_json_and_markdown_and_shards_merge(
         "0.38.2",
     ]
     clean = _args(tmp_path, merge=[tmp_path / "s.json"], markdown=None, json=None)
-    assert _matrix.main(clean) == 0
+    assert _matrix_cli.main(clean) == 0
     assert "Every release is as the corpus expects." in format_markdown(
         build(CORPUS, merge=[tmp_path / "s.json"])
     )
@@ -210,9 +211,10 @@ def test_main_writes_json_and_markdown_and_shards_merge(
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
-    assert _matrix.main(_args(tmp_path, merge=[bad])) == 2
+    matrix = ["matrix", "--corpus", str(CORPUS), "--merge"]
+    assert cli([*matrix, str(bad)]) == 2
     assert "expected a JSON object" in capsys.readouterr().err
-    assert _matrix.main(_args(tmp_path, merge=[tmp_path / "none.json"])) == 2
+    assert cli([*matrix, str(tmp_path / "none.json")]) == 2
     assert "cannot read it as JSON" in capsys.readouterr().err
 
 
@@ -240,12 +242,10 @@ def test_probe_replays_the_corpus_here(tmp_path: Path) -> None:
 def test_probe_records_a_case_this_release_cannot_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from asgifuzz._oracles import verdict as _verdict
-
     def explode(case: object, backends: object) -> None:
         raise RuntimeError("no such middleware here")
 
-    monkeypatch.setattr(_verdict, "judge", explode)
+    monkeypatch.setattr(_matrix, "judge", explode)
     data = probe(_small_corpus(tmp_path), ("asyncio",))
     assert data["entries"][K1] == {
         "keys": [],

@@ -1,0 +1,206 @@
+"""``asgifuzz fuzz``: the options as a `FuzzConfig`, the `Campaign`, its summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from asgifuzz._campaign.campaign import Campaign, FuzzConfig
+from asgifuzz._campaign.database import DEFAULT
+from asgifuzz._campaign.loop import FuzzReport
+from asgifuzz._campaign.progress import MODES
+from asgifuzz._cli import options
+from asgifuzz._types import BACKEND_CHOICES
+from asgifuzz.models import case_to_data
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _workers_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of workers"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need at least 1 worker")
+    return value
+
+
+def add_options(fz: argparse.ArgumentParser) -> None:
+    """The options of ``asgifuzz fuzz``."""
+    fz.add_argument(
+        "--max-time",
+        type=_positive,
+        default=60.0,
+        metavar="S",
+        help="seconds to generate cases for (shrinking comes on top); default 60",
+    )
+    fz.add_argument(
+        "--backend",
+        choices=sorted(BACKEND_CHOICES),
+        default="both",
+        help="event loop(s) to run each case on; default both",
+    )
+    fz.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the case generator; default 0",
+    )
+    fz.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the summary as JSON"
+    )
+    fz.add_argument(
+        "--workers",
+        type=_workers_count,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own seed, sharing the database and corpus",
+    )
+    fz.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="DIR",
+        help="save each shrunk failure as a corpus entry in DIR",
+    )
+    fz.add_argument(
+        "--junit", type=Path, metavar="PATH", help="also write a JUnit XML report"
+    )
+    fz.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="also write a Markdown report (and a PNG plot beside it, with matplotlib)",
+    )
+    fz.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="live progress on standard error: live (a table redrawn in place), lines "
+        "(one line every --progress-every seconds), off; default auto: live on a "
+        "terminal, else lines",
+    )
+    fz.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between progress lines; default 10",
+    )
+    fz.add_argument(
+        "--no-database",
+        action="store_true",
+        help="do not read or write the Hypothesis example database (--database none)",
+    )
+    fz.add_argument(
+        "--database",
+        metavar="SPEC",
+        default=os.environ.get("ASGIFUZZ_DATABASE", DEFAULT),
+        help="the Hypothesis example database: a directory, redis://HOST:PORT/DB, "
+        "or none (default: $ASGIFUZZ_DATABASE or .hypothesis/examples)",
+    )
+    fz.add_argument(
+        "--shared-database",
+        metavar="SPEC",
+        default=os.environ.get("ASGIFUZZ_SHARED_DATABASE"),
+        help="a database to read but never write: a directory, redis://..., or "
+        "github:OWNER/REPO[/ARTIFACT] (default: $ASGIFUZZ_SHARED_DATABASE)",
+    )
+    options.add_options(fz)
+
+
+def config_from_args(args: argparse.Namespace) -> FuzzConfig:
+    """The campaign the options describe (``pyproject.toml`` read, nothing imported)."""
+    return FuzzConfig(
+        max_time=args.max_time,
+        backends=BACKEND_CHOICES[args.backend],
+        seed=args.seed,
+        workers=args.workers,
+        database=None if args.no_database else args.database,
+        shared_database=args.shared_database,
+        corpus=args.corpus,
+        json=args.json,
+        junit=args.junit,
+        report=args.report,
+        progress=args.progress,
+        progress_every=args.progress_every,
+        targets=options.config_from_args(args),
+        known_upstream=options.known_from_args(args),
+        command="asgifuzz " + " ".join(sys.argv[1:]),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the campaign; 1 when it found failures, 130 when Ctrl-C stopped it."""
+    config = config_from_args(args)
+    campaign = Campaign(config)
+    if not config.targets.empty:
+        print(f"asgifuzz: your code: {config.targets.options()}", flush=True)
+    print(
+        f"asgifuzz: {config.workers} worker(s) fuzzing for {config.max_time:g}s on "
+        f"{'+'.join(config.backends)} against Starlette {campaign.starlette} "
+        f"(seed {config.seed})",
+        flush=True,
+    )
+    report = campaign.run()
+    _summary(config, report)
+    return campaign.exit_status(report)
+
+
+def _summary(config: FuzzConfig, report: FuzzReport) -> None:
+    if report.interrupted:
+        print(
+            f"asgifuzz: interrupted after {report.elapsed:.1f}s; the summary "
+            "covers what was done (a failure still being shrunk is lost, but the "
+            "example database keeps it for the next run)",
+            flush=True,
+        )
+    print(
+        f"cases run: {report.cases} in {report.elapsed:.1f}s "
+        f"({report.cases_per_second:.1f} cases/s, each on "
+        f"{len(config.backends)} backend(s))"
+    )
+    print(
+        "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items()))
+    )
+    print(f"distinct failures: {len(report.findings)}")
+    for key, runs in sorted(report.upstream.items()):
+        where = config.known_upstream.get(key, "the backends differ only by known bugs")
+        print(
+            f"known upstream (expected, not a failure): {key} in {runs} runs ({where})"
+        )
+    for n, finding in enumerate(report.findings, 1):
+        flaky = " (flaky: did not fail again on replay)" if finding.flaky else ""
+        print(
+            f"\n--- failure {n}: {finding.key} on {finding.backend}{flaky}, first seen "
+            f"after {finding.first_seen_s:.1f}s / {finding.first_seen_cases} cases"
+        )
+        for message in finding.messages:
+            print(f"  {message}")
+        print(
+            "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
+        )
+        if config.corpus is not None:
+            print(
+                f"  saved: {finding.saved}"
+                if finding.saved
+                else "  kept the smaller entry saved before"
+            )
+    for path in report.written:
+        print(f"wrote {path}")

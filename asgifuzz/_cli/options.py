@@ -1,0 +1,101 @@
+"""The options shared by commands: what to fuzz of the user's code (``fuzz`` and
+``replay``), read into a `TargetConfig` on top of ``[tool.asgifuzz]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asgifuzz._corpus.known import known_upstream
+from asgifuzz._errors import UsageError
+from asgifuzz._targets.config import TargetConfig, load_config
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``
+    and ``--config``."""
+    group = parser.add_argument_group(
+        "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
+    )
+    group.add_argument(
+        "--middleware",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a middleware of yours to mix into the stacks: [NAME=]module:Class or "
+        "module:Class(arg=literal, ...); repeatable",
+    )
+    group.add_argument(
+        "--app",
+        metavar="SPEC",
+        help="an ASGI app of yours to fuzz whole: [NAME=]module:app (a Starlette or "
+        "FastAPI app, or any ASGI callable)",
+    )
+    group.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="'METHOD /path'",
+        help="a route of the --app to request, besides those found in its router; "
+        "repeatable",
+    )
+    group.add_argument(
+        "--no-lifespan",
+        action="store_true",
+        help="do not run the app's lifespan startup/shutdown around each run",
+    )
+    group.add_argument(
+        "--no-builtin",
+        action="store_true",
+        help="stacks of your middleware only, without the built-in model layers",
+    )
+    group.add_argument(
+        "--known",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a corpus whose known-upstream entries (affecting the installed "
+        "Starlette) are expected, not failures: matched by failure key, so they "
+        "also hide new bugs with the same key; repeatable",
+    )
+    group.add_argument(
+        "--no-known",
+        action="store_true",
+        help="report every failure, known upstream bugs included",
+    )
+    group.add_argument(
+        "--config",
+        type=Path,
+        default=Path("pyproject.toml"),
+        metavar="PATH",
+        help="the pyproject.toml with a [tool.asgifuzz] table (default: "
+        "./pyproject.toml; asgifuzz's own has none)",
+    )
+
+
+def known_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The known upstream failure keys for this run (see `asgifuzz._corpus.known`)."""
+    if getattr(args, "no_known", False):
+        return {}
+    directories = list(getattr(args, "known", []))
+    for directory in directories:
+        if not directory.is_dir():
+            raise UsageError(
+                f"--known {directory}: not a directory; name a corpus directory"
+            )
+    return known_upstream(directories)
+
+
+def config_from_args(args: argparse.Namespace) -> TargetConfig:
+    """The configuration file's targets with the command line's added (its
+    ``--app`` replaces the file's); nothing is imported yet. Options missing
+    from ``args`` (a namespace made by hand) take their defaults."""
+    base = load_config(getattr(args, "config", Path("pyproject.toml")))
+    return TargetConfig(
+        middleware=(*base.middleware, *getattr(args, "middleware", [])),
+        app=getattr(args, "app", None) or base.app,
+        routes=(*base.routes, *getattr(args, "route", [])),
+        lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
+        builtin=base.builtin and not getattr(args, "no_builtin", False),
+    )

@@ -11,7 +11,7 @@ from asgifuzz._corpus.entries import write_atomically
 from asgifuzz._releases.matrix import (
     RELEASES,
     Prober,
-    build,
+    build_matrix,
     format_markdown,
     format_text,
 )
@@ -70,7 +70,7 @@ def main(args: argparse.Namespace, *, prober: Prober | None = None) -> int:
         releases = [v.strip() for v in args.releases.split(",") if v.strip()]
     else:
         releases = [] if args.installed or args.merge else list(RELEASES)
-    m = build(
+    m = build_matrix(
         args.corpus,
         releases=releases,
         installed=args.installed,

@@ -20,8 +20,8 @@ from asgifuzz._corpus.entries import parse_version
 from asgifuzz._corpus.replay import load_target
 from asgifuzz._errors import UsageError
 from asgifuzz._releases.venvs import (
-    Outcome,
     ReplayError,
+    ReplayStatus,
     VenvCache,
     era_pins,
     releases,
@@ -31,18 +31,18 @@ from asgifuzz._types import BACKEND_CHOICES
 
 # On a release, the case fails (a corpus entry: with its own key), fails with other
 # keys only ("other": the bisected bug is absent), passes, or gives no verdict.
-Runner = Callable[[str], tuple[Outcome, str]]  # release -> outcome, detail
+Runner = Callable[[str], tuple[ReplayStatus, str]]  # release -> outcome, detail
 BACKENDS = tuple(BACKEND_CHOICES)  # the names --backend accepts
 MIN_RELEASE = {"starlette": (0, 15, 0)}  # the first Starlette on anyio
 SAMPLES = 12  # coarse probes, both ends included: a run of `step` releases is hit
 _WORDS = {"other": "fails differently"}
 
 
-class Probe(NamedTuple):
+class Step(NamedTuple):
     """One replay: the release, its outcome, and why it is ``error``."""
 
     version: str
-    outcome: Outcome
+    outcome: ReplayStatus
     detail: str = ""
 
 
@@ -63,7 +63,7 @@ class BisectResult:
     backend: str
     versions: tuple[str, ...]
     step: int
-    probes: tuple[Probe, ...]
+    probes: tuple[Step, ...]
     ranges: tuple[FailingRange, ...]
 
     def to_data(self) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def bisect(
     era_pins(package, versions[0])  # rejects releases asgifuzz cannot run on
     venvs = VenvCache(cache, log=say)
     replay = runner or (lambda v: venvs.replay(path, package, v, backend))
-    probes: list[Probe] = []
+    probes: list[Step] = []
     known: dict[int, bool | None] = {}  # release index -> fails (None: error)
 
     def probe(i: int) -> bool | None:
@@ -148,7 +148,7 @@ def bisect(
             outcome, detail = replay(versions[i])
         except ReplayError as exc:
             outcome, detail = "error", str(exc)
-        probes.append(Probe(versions[i], outcome, detail))
+        probes.append(Step(versions[i], outcome, detail))
         say(f"bisect: probe {len(probes)}: {package} {versions[i]} {outcome}")
         known[i] = None if outcome == "error" else outcome == "fails"
         return known[i]

@@ -59,11 +59,11 @@ RELEASES = (
     "1.3.0",
     "1.10.0",
 )
-Probe = dict[str, Any]  # what `probe` returns: versions and keys per entry
-Prober = Callable[[str], Probe]  # release -> probe
+ProbeData = dict[str, Any]  # what `probe` returns: versions and keys per entry
+Prober = Callable[[str], ProbeData]  # release -> probe
 
 
-def probe(corpus: Path, backends: tuple[str, ...]) -> Probe:
+def probe(corpus: Path, backends: tuple[str, ...]) -> ProbeData:
     """Replay every entry of ``corpus`` here: the failure keys each one shows.
 
     Every entry runs on every backend of ``backends`` (not only its own), so a
@@ -95,7 +95,7 @@ def venv_prober(corpus: Path, backend: str, cache: Path | None) -> Prober:
     """Probe each release in its cached venv (built on first use, as bisect does)."""
     venvs = VenvCache(cache)
 
-    def run(release: str) -> Probe:
+    def run(release: str) -> ProbeData:
         venv = venvs.ensure("starlette", release)
         cmd = ["-m", "asgifuzz._releases.matrix", str(corpus.resolve()), backend]
         proc = venvs.run_python(venv, cmd)
@@ -104,7 +104,7 @@ def venv_prober(corpus: Path, backend: str, cache: Path | None) -> Prober:
                 f"probing starlette {release} exited {proc.returncode}: "
                 f"{output_tail(proc)}"
             )
-        data: Probe = json.loads(proc.stdout.strip().splitlines()[-1])
+        data: ProbeData = json.loads(proc.stdout.strip().splitlines()[-1])
         return data
 
     return run
@@ -329,7 +329,7 @@ def fuzz_summary(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(
+def build_matrix(
     corpus_dir: Path,
     *,
     releases: Sequence[str] = (),

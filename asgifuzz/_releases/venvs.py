@@ -26,7 +26,7 @@ from asgifuzz._errors import AsgiFuzzError, UsageError
 
 # On a release, the case fails (a corpus entry: with its own key), fails with other
 # keys only ("other": the bisected bug is absent), passes, or gives no verdict.
-Outcome = Literal["fails", "other", "passes", "error"]
+ReplayStatus = Literal["fails", "other", "passes", "error"]
 Completed = subprocess.CompletedProcess[str]
 Run = Callable[[Sequence[str], Path | None], Completed]  # command, folder -> result
 _MARKER = "asgifuzz-venv.json"
@@ -255,8 +255,8 @@ class VenvCache:
 
     def replay(
         self, path: Path, package: str, version: str, backend: str
-    ) -> tuple[Outcome, str]:
-        """Replay the case at ``path`` on ``package==version``: the `Outcome`.
+    ) -> tuple[ReplayStatus, str]:
+        """Replay the case at ``path`` on ``package==version``: the `ReplayStatus`.
 
         Exit status 0 passes; 1 fails, or fails with other keys than a corpus
         entry's own (its first line says which: ``asgifuzz._corpus.replay.classify``).

@@ -28,8 +28,8 @@ from asgifuzz._releases import bisect as _bisect
 from asgifuzz._releases import venvs as _venvs
 from asgifuzz._releases.bisect import BisectResult, FailingRange, bisect, format_result
 from asgifuzz._releases.venvs import (
-    Outcome,
     ReplayError,
+    ReplayStatus,
     VenvBuildError,
     VenvCache,
     era_pins,
@@ -69,13 +69,13 @@ class FakeRunner:
         self.fails = fails
         self.calls: list[str] = []
 
-    def __call__(self, version: str) -> tuple[Outcome, str]:
+    def __call__(self, version: str) -> tuple[ReplayStatus, str]:
         self.calls.append(version)
         return ("fails", "") if self.fails(v(version)) else ("passes", "")
 
 
 def run_bisect(
-    runner: Callable[[str], tuple[Outcome, str]], **kwargs: str
+    runner: Callable[[str], tuple[ReplayStatus, str]], **kwargs: str
 ) -> tuple[BisectResult, list[str]]:
     lines: list[str] = []
     result = bisect(
@@ -213,7 +213,7 @@ def test_a_narrow_range_between_probes_is_missed() -> None:
 
 
 def test_a_release_without_a_verdict_is_recorded_and_skipped() -> None:
-    def runner(version: str) -> tuple[Outcome, str]:
+    def runner(version: str) -> tuple[ReplayStatus, str]:
         if version in ("0.38.3", "0.38.4"):
             raise ReplayError(f"replay on starlette {version} exited 2: bad case")
         return ("fails", "") if v(version) >= (0, 38, 3) else ("passes", "")
@@ -228,7 +228,7 @@ def test_a_release_without_a_verdict_is_recorded_and_skipped() -> None:
 
 
 def test_binary_search_steps_over_errors() -> None:
-    def runner(version: str) -> tuple[Outcome, str]:
+    def runner(version: str) -> tuple[ReplayStatus, str]:
         if version == "0.38.2":
             raise ReplayError("no verdict")
         return ("fails", "") if v(version) >= (0, 38, 3) else ("passes", "")
@@ -239,7 +239,7 @@ def test_binary_search_steps_over_errors() -> None:
 
 def test_failing_with_other_keys_is_not_the_bug() -> None:
     # K3's entry: 0.38.0-0.38.2 fail with another leak, 0.38.3-0.38.4 with its key
-    def runner(version: str) -> tuple[Outcome, str]:
+    def runner(version: str) -> tuple[ReplayStatus, str]:
         if v(version) < (0, 38, 3):
             return "other", "(I7:asyncgen; was I5:never)"
         return ("fails", "") if v(version) < (0, 38, 5) else ("passes", "")
@@ -255,7 +255,7 @@ def test_failing_with_other_keys_is_not_the_bug() -> None:
 
 
 def test_the_first_fixed_release_can_fail_differently() -> None:
-    def runner(version: str) -> tuple[Outcome, str]:
+    def runner(version: str) -> tuple[ReplayStatus, str]:
         return ("fails", "") if version == "0.38.3" else ("other", "(I7)")
 
     result, _ = run_bisect(runner, lo="0.38.3", hi="0.38.4")
@@ -611,7 +611,7 @@ def test_replay_reads_what_asgifuzz_replay_says(
     capsys: pytest.CaptureFixture[str],
     entry: bool,
     keys: list[str],
-    outcome: Outcome,
+    outcome: ReplayStatus,
 ) -> None:
     # the contract with asgifuzz._corpus.replay: its exit status and first line
     path = tmp_path / "case.json"
@@ -638,7 +638,7 @@ def test_the_default_runner_replays_in_the_cache(
 
     def replay(
         self: VenvCache, path: Path, package: str, version: str, backend: str
-    ) -> tuple[Outcome, str]:
+    ) -> tuple[ReplayStatus, str]:
         assert self.root == tmp_path
         calls.append((version, backend))
         return ("fails", "") if version == "0.38.3" else ("passes", "")

@@ -24,8 +24,8 @@ from asgifuzz._releases import venvs as _venvs
 from asgifuzz._releases.matrix import (
     INVARIANTS,
     RELEASES,
-    Probe,
-    build,
+    ProbeData,
+    build_matrix,
     format_markdown,
     format_text,
     probe,
@@ -37,7 +37,7 @@ CORPUS = Path(__file__).parents[2] / "corpus"
 ENTRIES = load_corpus(CORPUS)
 
 
-def as_expected(release: str) -> Probe:
+def as_expected(release: str) -> ProbeData:
     """What the corpus says each entry shows on ``release``."""
     return {
         "versions": {"starlette": release, "anyio": "a", "trio": "t"},
@@ -55,7 +55,7 @@ class FakeProber:
         self.changes = changes  # release (with _ for .) -> {entry name: keys}
         self.calls: list[str] = []
 
-    def __call__(self, release: str) -> Probe:
+    def __call__(self, release: str) -> ProbeData:
         self.calls.append(release)
         data = as_expected(release)
         for name, keys in self.changes.get(release.replace(".", "_"), {}).items():
@@ -82,7 +82,9 @@ def test_the_headline_releases_cover_every_range_of_the_corpus() -> None:
 def test_a_matrix_as_the_corpus_expects() -> None:
     lines: list[str] = []
     prober = FakeProber()
-    m = build(CORPUS, releases=["0.20.4", "1.10.0"], prober=prober, log=lines.append)
+    m = build_matrix(
+        CORPUS, releases=["0.20.4", "1.10.0"], prober=prober, log=lines.append
+    )
     assert prober.calls == ["0.20.4", "1.10.0"]
     assert (
         lines[0] == f"matrix: replaying {len(ENTRIES)} entries on starlette 0.20.4 ..."
@@ -106,7 +108,7 @@ def test_a_release_that_stops_showing_a_known_bug_or_shows_it_elsewhere() -> Non
         # K1 stops failing inside its range and shows I3 instead
         **{"0_20_4": {K1: ["I3"]}, "1_10_0": {swallow: ["I8:escaped"]}},
     )
-    m = build(CORPUS, releases=["0.20.4", "1.10.0"], prober=prober)
+    m = build_matrix(CORPUS, releases=["0.20.4", "1.10.0"], prober=prober)
     old, new = m.rows
     (problem,) = m.problems(old)
     assert problem.startswith(f"{K1}: stopped showing I1:RuntimeError inside")
@@ -117,10 +119,10 @@ def test_a_release_that_stops_showing_a_known_bug_or_shows_it_elsewhere() -> Non
 
 
 def test_a_replay_without_verdict_is_a_problem_too() -> None:
-    def broken(release: str) -> Probe:
+    def broken(release: str) -> ProbeData:
         raise ReplayError("the venv exploded")
 
-    m = build(CORPUS, releases=["0.27.0"], prober=broken)
+    m = build_matrix(CORPUS, releases=["0.27.0"], prober=broken)
     (row,) = m.rows
     problems = m.problems(row)
     assert len(problems) == len(ENTRIES)
@@ -137,12 +139,12 @@ def _fuzz_json(path: Path, release: str, *keys: str) -> Path:
 
 def test_fuzz_findings_merge_in_and_new_kinds_are_problems(tmp_path: Path) -> None:
     known = _fuzz_json(tmp_path / "a.json", "1.10.0", "I1:RuntimeError")
-    m = build(CORPUS, releases=["1.10.0"], fuzz=[known], prober=FakeProber())
+    m = build_matrix(CORPUS, releases=["1.10.0"], fuzz=[known], prober=FakeProber())
     (row,) = m.rows
     assert m.problems(row) == []
     assert "900 cases, 150/s, 1 found (interrupted)" in format_text(m)
     new = _fuzz_json(tmp_path / "b.json", "1.10.0", "I2:late-body", "I3")
-    m = build(CORPUS, releases=["1.10.0"], fuzz=[new], prober=FakeProber())
+    m = build_matrix(CORPUS, releases=["1.10.0"], fuzz=[new], prober=FakeProber())
     (row,) = m.rows
     (problem,) = m.problems(row)
     assert problem.startswith("fuzzing found a new kind of failure: I2:late-body")
@@ -153,7 +155,7 @@ def test_fuzz_findings_merge_in_and_new_kinds_are_problems(tmp_path: Path) -> No
 def test_fuzz_for_a_release_without_a_row_is_bad_usage(tmp_path: Path) -> None:
     other = _fuzz_json(tmp_path / "a.json", "0.38.2")
     with pytest.raises(UsageError, match=r"Starlette 0\.38\.2 has no row"):
-        build(CORPUS, releases=["1.10.0"], fuzz=[other], prober=FakeProber())
+        build_matrix(CORPUS, releases=["1.10.0"], fuzz=[other], prober=FakeProber())
 
 
 def _args(tmp_path: Path, **kw: Any) -> argparse.Namespace:
@@ -204,7 +206,7 @@ def test_main_writes_json_and_markdown_and_shards_merge(
     clean = _args(tmp_path, merge=[tmp_path / "s.json"], markdown=None, json=None)
     assert _matrix_cli.main(clean) == 0
     assert "Every release is as the corpus expects." in format_markdown(
-        build(CORPUS, merge=[tmp_path / "s.json"])
+        build_matrix(CORPUS, merge=[tmp_path / "s.json"])
     )
 
 

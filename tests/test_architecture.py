@@ -162,6 +162,52 @@ def test_no_import_cycles() -> None:
     )
 
 
+#: The packages from the top of the import graph down: each may import only the
+#: ones below it (README, "Architecture").
+LAYERS = (
+    "asgifuzz.__main__",
+    "asgifuzz._cli",
+    "asgifuzz._pytest_plugin",
+    "asgifuzz._campaign",
+    "asgifuzz._releases",
+    "asgifuzz._repro",
+    "asgifuzz._corpus",
+    "asgifuzz.strategies",
+    "asgifuzz._oracles",
+    "asgifuzz._driver",
+    "asgifuzz.models",
+    "asgifuzz._targets",
+    "asgifuzz._markdown",
+    "asgifuzz._errors",
+    "asgifuzz._types",
+)
+
+
+def _layer(module: str) -> int | None:
+    for n, layer in enumerate(LAYERS):
+        if module == layer or module.startswith(layer + "."):
+            return n
+    return None
+
+
+def test_every_module_has_a_layer() -> None:
+    loose = [m for m in MODULES if m != "asgifuzz" and _layer(m) is None]
+    assert not loose, f"modules outside the declared layers: {loose}"
+
+
+def test_imports_go_down_the_layers() -> None:
+    upward = [
+        f"{a} imports {b}"
+        for a, targets in _edges().items()
+        for b in targets
+        if a != "asgifuzz"
+        and (la := _layer(a)) is not None
+        and (lb := _layer(b)) is not None
+        and lb < la
+    ]
+    assert not upward, "imports against the layers: " + "; ".join(sorted(upward))
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_is_small(module: str) -> None:
     lines = len(MODULES[module].read_text().splitlines())

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asgifuzz._markdown import table
 from asgifuzz.models import case_to_data
 
 if TYPE_CHECKING:
@@ -187,17 +188,6 @@ def plot_png(samples: list[Sample]) -> bytes:
 
 
 # Markdown
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def table(header: list[str], rows: list[list[object]]) -> list[str]:
-    """A Markdown table (cells escaped)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def markdown(

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asgifuzz._campaign.report import table
 from asgifuzz._corpus.entries import Entry, environment, load_corpus, parse_version
 from asgifuzz._errors import UsageError
+from asgifuzz._markdown import table
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._releases.venvs import (
     ReplayError,

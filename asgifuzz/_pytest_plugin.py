@@ -135,7 +135,7 @@ def pytest_runtest_makereport(
 
 
 def _violations(exc: BaseException) -> list[Any]:
-    from asgifuzz._oracles.violations import InvariantViolation
+    from asgifuzz._oracles.verdict import InvariantViolation
 
     if isinstance(exc, InvariantViolation):
         return [exc]

@@ -18,8 +18,13 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
 from asgifuzz._corpus.known import split_known
-from asgifuzz._oracles.verdict import Verdict, judge
-from asgifuzz._oracles.violations import InvariantViolation, violation_class
+from asgifuzz._oracles.registry import rank
+from asgifuzz._oracles.verdict import (
+    InvariantViolation,
+    Verdict,
+    judge,
+    violation_class,
+)
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 
@@ -176,7 +181,7 @@ def fuzz(
                 if v.key not in known
             ]
             if fresh:
-                fresh.sort(key=lambda bv: int(bv[1].invariant[1:]))
+                fresh.sort(key=lambda bv: rank(bv[1].invariant))
                 backend, first = fresh[0]
                 for _, v in fresh:
                     first_seen.setdefault(

@@ -28,7 +28,7 @@ from asgifuzz._driver.vtime import VirtualTimeLoop, blocking_threads
 from asgifuzz._types import BACKENDS, ASGIApp, Message
 from asgifuzz.models import Case, Server, build
 from asgifuzz.models._middleware import pause
-from asgifuzz.models._record import Recorder, describe_briefly
+from asgifuzz.models._record import Recorder
 
 #: Virtual seconds a client that never hangs up waits for its response.
 PATIENCE = 30.0
@@ -297,7 +297,7 @@ async def _drive(
                     raise
                 except BaseException as exc:
                     # BaseException: anyio 3's ExceptionGroup is not an Exception.
-                    rec.log(0, "raise", detail=describe_briefly(exc))
+                    rec.log_raise(0, exc)
                     if _only_cancellations(exc):
                         # anyio 3 on trio wraps our own cancellation in its group,
                         # where trio cannot strip it: the app did not return.

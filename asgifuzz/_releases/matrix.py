@@ -27,8 +27,8 @@ from typing import Any
 
 from asgifuzz._corpus.entries import Entry, load_corpus, parse_version, write_atomically
 from asgifuzz._errors import AsgiFuzzError, UsageError
+from asgifuzz._oracles.registry import INVARIANTS
 
-INVARIANTS = tuple(f"I{n}" for n in range(1, 11))
 #: The headline releases: the first and last release of every affected range in
 #: the corpus, the release after each range, and the newest (tests check this).
 RELEASES = (

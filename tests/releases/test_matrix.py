@@ -18,10 +18,10 @@ from test_bisect import RELEASES as ALL_RELEASES
 from asgifuzz._cli.main import main as cli
 from asgifuzz._corpus.entries import load_corpus, parse_version
 from asgifuzz._errors import UsageError
+from asgifuzz._oracles.registry import INVARIANTS
 from asgifuzz._releases import matrix as _matrix
 from asgifuzz._releases import venvs as _venvs
 from asgifuzz._releases.matrix import (
-    INVARIANTS,
     RELEASES,
     Probe,
     build,

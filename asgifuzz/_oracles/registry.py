@@ -66,7 +66,8 @@ RunCheck = Callable[[Facts], list[Violation]]
 @dataclass(frozen=True, slots=True)
 class Invariant:
     """One invariant: its id (``I<n>``), title, the tags its violations carry
-    (``<type>``: an exception's or a leaked object's type name), and its check."""
+    (``<type>``: an exception's or a leaked object's type name; ``""``: none,
+    the key is the id alone), and its check."""
 
     id: str
     title: str

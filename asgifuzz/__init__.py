@@ -16,8 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from asgifuzz._driver.outcome import Outcome
     from asgifuzz._driver.runner import run
-    from asgifuzz._oracles.verdict import Verdict, check, judge
-    from asgifuzz._oracles.violations import InvariantViolation
+    from asgifuzz._oracles.verdict import InvariantViolation, Verdict, check, judge
     from asgifuzz._pytest_plugin import given_cases
 
 __all__ = [
@@ -35,7 +34,7 @@ __all__ = [
 # Where each lazily loaded public name lives (each module imports Starlette or
 # Hypothesis, which ``import asgifuzz`` must not).
 _LAZY = {
-    "InvariantViolation": "asgifuzz._oracles.violations",
+    "InvariantViolation": "asgifuzz._oracles.verdict",
     "Outcome": "asgifuzz._driver.outcome",
     "Verdict": "asgifuzz._oracles.verdict",
     "check": "asgifuzz._oracles.verdict",

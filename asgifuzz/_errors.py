@@ -4,7 +4,7 @@
     ├── CaseFormatError (ValueError)      a case or corpus file breaks the format
     ├── UsageError (ValueError)           a bad option, spec or argument
     └── InvariantViolation (AssertionError)   a run broke invariants; one subclass
-                                              per failure key (asgifuzz._oracles.violations)
+                                              per failure key (asgifuzz._oracles.verdict)
     ModelError (Exception)                what a model layer raises on purpose
 
 `InvariantViolation` lives beside the `Violation` records it carries, so that

@@ -14,13 +14,15 @@ import inspect
 import shlex
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from asgifuzz._errors import UsageError
-from asgifuzz._oracles.violations import InvariantViolation
 from asgifuzz._targets.specs import named_spec, used_by
+
+if TYPE_CHECKING:
+    from asgifuzz._oracles.verdict import InvariantViolation
 
 _MARK = "asgifuzz"
 _SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
@@ -142,6 +144,9 @@ def pytest_runtest_makereport(
 
 
 def _violations(exc: BaseException) -> list[InvariantViolation]:
+    # Starlette (through the verdict's driver): only when a test failed.
+    from asgifuzz._oracles.verdict import InvariantViolation
+
     if isinstance(exc, InvariantViolation):
         return [exc]
     found = []

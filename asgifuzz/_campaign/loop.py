@@ -20,8 +20,13 @@ from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._corpus.known import split_known
-from asgifuzz._oracles.verdict import Verdict, judge
-from asgifuzz._oracles.violations import InvariantViolation, violation_class
+from asgifuzz._oracles.registry import rank
+from asgifuzz._oracles.verdict import (
+    InvariantViolation,
+    Verdict,
+    judge,
+    violation_class,
+)
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case, case_to_data
 from asgifuzz.strategies import cases
@@ -195,7 +200,7 @@ def fuzz(
                 if v.key not in known
             ]
             if fresh:
-                fresh.sort(key=lambda bv: int(bv[1].invariant[1:]))
+                fresh.sort(key=lambda bv: rank(bv[1].invariant))
                 backend, first = fresh[0]
                 for _, v in fresh:
                     first_seen.setdefault(

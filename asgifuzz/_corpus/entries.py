@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from asgifuzz._errors import CaseFormatError
+from asgifuzz._oracles.registry import INVARIANTS
 from asgifuzz.models import Case, case_from_data, case_to_data
 
 ENTRY_FORMAT = 1
 STATUSES = ("new", "known-upstream", "fixed")
-_KEY = re.compile(r"^I(10|[1-9])(:[\w.+-]+)?$")
+_KEY = re.compile(rf"^({'|'.join(INVARIANTS)})(:[\w.+-]+)?$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 

@@ -27,7 +27,7 @@ from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import app_target
 from asgifuzz._types import BACKENDS, ASGIApp
 from asgifuzz.models import Case, build
-from asgifuzz.models._record import Recorder, describe_briefly
+from asgifuzz.models._record import Recorder
 
 
 async def _drive(
@@ -60,7 +60,7 @@ async def _drive(
                     raise
                 except BaseException as exc:
                     # BaseException: anyio 3's ExceptionGroup is not an Exception.
-                    rec.log(0, "raise", detail=describe_briefly(exc))
+                    rec.log_raise(0, exc)
                     if _only_cancellations(exc):
                         # anyio 3 on trio wraps our own cancellation in its group,
                         # where trio cannot strip it: the app did not return.

@@ -2,84 +2,117 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from asgifuzz._oracles.facts import Facts
 from asgifuzz._oracles.violations import Violation
-from asgifuzz.models._record import Recorder
+from asgifuzz.models._record import Event
 
 
-def message_sequences(rec: Recorder) -> list[Violation]:
+def message_sequences(f: Facts) -> list[Violation]:
     """I2: every boundary's messages follow the ASGI HTTP protocol."""
     out: list[Violation] = []
+    for label, sends, received in zip(f.boundaries, f.sent, f.received, strict=False):
+        if sends:
+            _sent(label, sends, out)
+        if len(received) > 1:
+            _received(label, received, out)
+    return out
 
-    def fail(message: str, tag: str) -> None:
-        out.append(Violation("I2", message, tag))
 
-    # One pass over the transcript: the messages sent and received at each boundary.
-    sent: dict[int, list[dict[str, Any]]] = {}
-    received: dict[int, list[dict[str, Any]]] = {}
-    for e in rec.events:
-        if e.kind == "send":
-            sent.setdefault(e.where, []).append(e.message or {})
-        elif e.kind == "receive":
-            received.setdefault(e.where, []).append(e.message or {})
-
-    for where, label in enumerate(rec.boundaries):
-        started = ended = False
-        for n, m in enumerate(sent.get(where, ())):
-            kind = m.get("type")
-            at = f"at the boundary into {label}, message #{n + 1} {kind!r}"
-            if ended:
-                fail(
-                    f"{at} was sent after the final body message",
-                    "after-final",
+def _sent(label: str, sends: Sequence[Event], out: list[Violation]) -> None:
+    """What the app's side sent across one boundary: start, then body messages."""
+    started = ended = False
+    for n, e in enumerate(sends):
+        m: dict[str, Any] = e.message or {}
+        kind = m.get("type")
+        if ended:
+            at = _at(label, n, kind)
+            out.append(
+                Violation(
+                    "I2", f"{at} was sent after the final body message", "after-final"
+                )
+            )
+            break
+        if kind == "http.response.start":
+            if started:
+                at = _at(label, n, kind)
+                out.append(
+                    Violation(
+                        "I2", f"{at}: http.response.start sent twice", "start-twice"
+                    )
                 )
                 break
-            if kind == "http.response.start":
-                status = m.get("status")
-                headers = m.get("headers", [])
-                if started:
-                    fail(f"{at}: http.response.start sent twice", "start-twice")
-                    break
-                if type(status) is not int or not 100 <= status <= 599:
-                    fail(
+            status = m.get("status")
+            if type(status) is not int or not 100 <= status <= 599:
+                at = _at(label, n, kind)
+                out.append(
+                    Violation(
+                        "I2",
                         f"{at}: status {status!r} is not an int in [100, 599]",
                         "status",
                     )
-                if not all(
-                    len(h) == 2 and all(isinstance(x, bytes) for x in h)
-                    for h in headers
+                )
+            for h in m.get("headers", []):
+                if not (
+                    len(h) == 2 and isinstance(h[0], bytes) and isinstance(h[1], bytes)
                 ):
-                    fail(
-                        f"{at}: headers are not (bytes, bytes) pairs",
-                        "headers",
+                    at = _at(label, n, kind)
+                    out.append(
+                        Violation(
+                            "I2",
+                            f"{at}: headers are not (bytes, bytes) pairs",
+                            "headers",
+                        )
                     )
-                started = True
-            elif kind == "http.response.body":
-                if not started:
-                    fail(f"{at}: body before http.response.start", "body-first")
                     break
-                if not isinstance(m.get("body", b""), bytes) or not isinstance(
-                    m.get("more_body", False), bool
-                ):
-                    fail(
-                        f"{at}: body must be bytes, more_body a bool",
-                        "body-type",
+            started = True
+        elif kind == "http.response.body":
+            if not started:
+                at = _at(label, n, kind)
+                out.append(
+                    Violation(
+                        "I2", f"{at}: body before http.response.start", "body-first"
                     )
-                ended = not m.get("more_body", False)
-            else:
-                fail(f"{at}: not a valid HTTP response message", "type")
-                break
-        body_done = False
-        for n, m in enumerate(received.get(where, ())):
-            if m.get("type") == "http.request" and body_done:
-                fail(
-                    f"at the boundary into {label}, received message #{n + 1} is "
-                    "http.request after the request body was complete",
-                    "request-after-body",
                 )
                 break
-            body_done = body_done or (
-                m.get("type") == "http.request" and not m.get("more_body", False)
+            more = m.get("more_body", False)
+            if not isinstance(m.get("body", b""), bytes) or not isinstance(more, bool):
+                at = _at(label, n, kind)
+                out.append(
+                    Violation(
+                        "I2", f"{at}: body must be bytes, more_body a bool", "body-type"
+                    )
+                )
+            ended = not more
+        else:
+            at = _at(label, n, kind)
+            out.append(
+                Violation("I2", f"{at}: not a valid HTTP response message", "type")
             )
-    return out
+            break
+
+
+def _received(
+    label: str, received: Sequence[dict[str, Any]], out: list[Violation]
+) -> None:
+    """What the app's side received: no request message after the last one."""
+    body_done = False
+    for n, m in enumerate(received):
+        if m.get("type") == "http.request":
+            if body_done:
+                out.append(
+                    Violation(
+                        "I2",
+                        f"at the boundary into {label}, received message #{n + 1} is "
+                        "http.request after the request body was complete",
+                        "request-after-body",
+                    )
+                )
+                return
+            body_done = not m.get("more_body", False)
+
+
+def _at(label: str, n: int, kind: object) -> str:
+    return f"at the boundary into {label}, message #{n + 1} {kind!r}"

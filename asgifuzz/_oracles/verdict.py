@@ -1,33 +1,25 @@
 """Judging a case: every invariant, on each backend, and the two that compare runs.
 
 I8 (transparency) runs the case again without its pass-through layers; I10
-compares the verdicts of the backends.
+compares the verdicts of the backends. `check` raises an `InvariantViolation`
+subclass per failure key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz._driver.runner import run
-from asgifuzz._oracles.checks import judge_outcome
-from asgifuzz._oracles.violations import Violation, violation_class
+from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._oracles.agreement import agreement
+from asgifuzz._oracles.registry import INVARIANTS, judge_outcome, rank
+from asgifuzz._oracles.transparency import transparency
+from asgifuzz._oracles.violations import Violation
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case
-from asgifuzz.models._parts import PASSTHROUGH_KINDS, Stack
-
-
-def _server_view(o: Outcome) -> tuple[object, ...]:
-    r = o.response
-    escaped = None if o.escaped is None else type(o.escaped).__name__
-    headers: Sequence[object] = sorted(r.headers)
-    if o.case.app or any(la.family == "user" for la in o.case.stack.layers):
-        # Policy: the user's code may stamp each response (request ids,
-        # timings, dates), so only the header names must match.
-        headers = sorted(name for name, _ in r.headers)
-    return (r.status, headers, r.body, r.complete, escaped)
+from asgifuzz.models._parts import Stack
 
 
 @dataclass
@@ -46,50 +38,10 @@ class Verdict:
         return any(self.violations.values())
 
     def first(self) -> tuple[str, Violation] | None:
-        """The most specific violation (lowest invariant number, I10 last)."""
+        """The most specific violation (lowest in the registry's rank, I10 last)."""
         found = [(b, v) for b, vs in self.violations.items() for v in vs]
-        found.sort(key=lambda bv: int(bv[1].invariant[1:]))
+        found.sort(key=lambda bv: rank(bv[1].invariant))
         return found[0] if found else None
-
-
-def _transparency(case: Case, outcome: Outcome, backend: str) -> list[Violation]:
-    layers = case.stack.layers
-    if case.client.disconnect != "never" or not any(
-        la.kind in PASSTHROUGH_KINDS for la in layers
-    ):
-        return []
-    bare = replace(
-        case,
-        stack=Stack(
-            layers=tuple(la for la in layers if la.kind not in PASSTHROUGH_KINDS),
-            mode=case.stack.mode,
-        ),
-    )
-    other = run(bare, backend)
-    with_, without = _server_view(outcome), _server_view(other)
-    if with_ == without:
-        return []
-    names = ("status", "headers", "body", "complete", "escaped")
-    diffs = [
-        f"{n}: {a!r} vs {b!r}"
-        for n, a, b in zip(names, with_, without, strict=True)
-        if a != b
-    ]
-    differing = {n for n, a, b in zip(names, with_, without, strict=True) if a != b}
-    # Tag by the most telling difference: one bug, one key.
-    tag = next(
-        n
-        for n in ("complete", "status", "escaped", "body", "headers")
-        if n in differing
-    )
-    return [
-        Violation(
-            "I8",
-            "the server sees a different response with the pass-through layers than "
-            f"without them ({'; '.join(diffs)})",
-            tag,
-        )
-    ]
 
 
 def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
@@ -98,16 +50,12 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     for backend in backends:
         outcome = run(case, backend)
         violations = judge_outcome(outcome)
-        violations += _transparency(case, outcome, backend)
+        violations += transparency(case, outcome, backend, run)
         verdict.outcomes[backend] = outcome
         verdict.violations[backend] = violations
-    if len(backends) > 1:
-        keys = {b: sorted({v.key for v in vs}) for b, vs in verdict.violations.items()}
-        if len({tuple(k) for k in keys.values()}) > 1:
-            text = "; ".join(f"{b}: {k or 'no violation'}" for b, k in keys.items())
-            verdict.violations["both"] = [
-                Violation("I10", f"the backends disagree ({text})")
-            ]
+    disagree = agreement(verdict.violations)
+    if disagree:
+        verdict.violations["both"] = disagree
     if verdict.failed and any(la.family == "user" for la in case.stack.layers):
         _attribute(verdict, backends)
     return verdict
@@ -148,3 +96,44 @@ def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
         all_violations = [v for vs in verdict.violations.values() for v in vs]
         raise violation_class(violation.key)(all_violations, case, backend)
     return verdict
+
+
+class InvariantViolation(AsgiFuzzError, AssertionError):
+    """A run broke one or more invariants.
+
+    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
+    tells distinct failures apart by exception type, shrinks and reports each
+    invariant separately.
+    """
+
+    invariant = "I?"
+    key = "I?"
+
+    def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
+        lines = [
+            f"[{v.invariant} {INVARIANTS[v.invariant].title}] {v.message}"
+            for v in violations
+        ]
+        super().__init__(f"on {backend}:\n" + "\n".join(lines))
+        self.violations = violations
+        self.case = case
+        self.backend = backend
+
+
+_VIOLATION_CLASSES: dict[str, type[InvariantViolation]] = {}
+
+
+def violation_class(key: str) -> type[InvariantViolation]:
+    """The `InvariantViolation` subclass for one failure key, ``I<n>[:tag]`` (cached)."""
+    try:
+        return _VIOLATION_CLASSES[key]
+    except KeyError:
+        invariant, _, tag = key.partition(":")
+        name = "".join(c for c in tag.title() if c.isalnum())
+        cls = type(
+            f"InvariantViolation{invariant}{name}",
+            (InvariantViolation,),
+            {"invariant": invariant, "key": key, "__module__": __name__},
+        )
+        _VIOLATION_CLASSES[key] = cls
+        return cls

@@ -3,25 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from asgifuzz._errors import AsgiFuzzError
-
-if TYPE_CHECKING:
-    from asgifuzz.models import Case
-
-INVARIANTS = {
-    "I1": "a valid response or a clean end",
-    "I2": "a valid ASGI message sequence",
-    "I3": "the body as the client sent it",
-    "I4": "no hang; streaming streams",
-    "I5": "background tasks run once, after the response",
-    "I6": "exceptions come out as themselves",
-    "I7": "nothing leaks",
-    "I8": "pass-through layers are transparent",
-    "I9": "the disconnect reaches who waits for it",
-    "I10": "asyncio and trio agree",
-}
 
 
 @dataclass(frozen=True)
@@ -30,7 +11,8 @@ class Violation:
 
     ``tag`` is a short, stable name for the kind of failure within the
     invariant (an exception type, a warning's object, a reader), so that two
-    different bugs breaking the same invariant are reported apart.
+    different bugs breaking the same invariant are reported apart. The
+    invariant's title is in `asgifuzz._oracles.registry.INVARIANTS`.
     """
 
     invariant: str
@@ -50,45 +32,3 @@ class Violation:
         """The key plus, where an exception was involved, its top frames in the
         app (in the spirit of ClusterFuzz's crash state)."""
         return self.key + ("@" + ";".join(self.frames) if self.frames else "")
-
-    @property
-    def title(self) -> str:
-        return INVARIANTS[self.invariant]
-
-
-class InvariantViolation(AsgiFuzzError, AssertionError):
-    """A run broke one or more invariants.
-
-    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
-    tells distinct failures apart by exception type, shrinks and reports each
-    invariant separately.
-    """
-
-    invariant = "I?"
-    key = "I?"
-
-    def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
-        lines = [f"[{v.invariant} {v.title}] {v.message}" for v in violations]
-        super().__init__(f"on {backend}:\n" + "\n".join(lines))
-        self.violations = violations
-        self.case = case
-        self.backend = backend
-
-
-_VIOLATION_CLASSES: dict[str, type[InvariantViolation]] = {}
-
-
-def violation_class(key: str) -> type[InvariantViolation]:
-    """The `InvariantViolation` subclass for one failure key, ``I<n>[:tag]`` (cached)."""
-    try:
-        return _VIOLATION_CLASSES[key]
-    except KeyError:
-        invariant, _, tag = key.partition(":")
-        name = "".join(c for c in tag.title() if c.isalnum())
-        cls = type(
-            f"InvariantViolation{invariant}{name}",
-            (InvariantViolation,),
-            {"invariant": invariant, "key": key, "__module__": __name__},
-        )
-        _VIOLATION_CLASSES[key] = cls
-        return cls

@@ -27,6 +27,7 @@ from typing import Any
 from asgifuzz._corpus.entries import Entry, environment, load_corpus, parse_version
 from asgifuzz._errors import UsageError
 from asgifuzz._markdown import table
+from asgifuzz._oracles.registry import INVARIANTS
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._releases.venvs import (
     ReplayError,
@@ -36,7 +37,6 @@ from asgifuzz._releases.venvs import (
 )
 from asgifuzz._types import BACKEND_CHOICES
 
-INVARIANTS = tuple(f"I{n}" for n in range(1, 11))
 #: The headline releases: the first and last release of every affected range in
 #: the corpus, the release after each range, and the newest (tests check this).
 RELEASES = (

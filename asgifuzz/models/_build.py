@@ -38,7 +38,12 @@ def _layer_factory(
     if layer.family == "starlette":
         return starlette_middleware(layer)
     cls = ModelHTTPMiddleware if layer.family == "bhm" else ModelASGIMiddleware
-    return cls, {"model": layer, "recorder": rec, "name": layer_name(index, layer)}
+    return cls, {
+        "model": layer,
+        "recorder": rec,
+        "name": layer_name(index, layer),
+        "index": index,
+    }
 
 
 def build(case: Case, rec: Recorder) -> ASGIApp:

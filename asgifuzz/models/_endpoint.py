@@ -48,7 +48,8 @@ def _background(model: Endpoint, rec: Recorder) -> BackgroundTask | None:
         record.started = rec.note("background task of the endpoint starts")
         record.response_complete_at_start = rec.response_complete is not None
         if model.background == "raise":
-            raise _error(rec, "the endpoint's background task", False)
+            record.raised = _error(rec, "the endpoint's background task", False)
+            raise record.raised
         if model.background == "wait":
             await anyio.sleep(BACKGROUND_WAIT)
         else:

@@ -43,7 +43,8 @@ async def run_background(rec: Recorder, record: Background, raises: bool) -> Non
     record.response_complete_at_start = rec.response_complete is not None
     await anyio.lowlevel.checkpoint()
     if raises:
-        raise rec.model_raise(ModelError(f"background of {record.owner}"))
+        record.raised = rec.model_raise(ModelError(f"background of {record.owner}"))
+        raise record.raised
     record.finished = rec.note(f"background task of {record.owner} ends")
     record.response_complete_at_end = rec.response_complete is not None
 
@@ -52,12 +53,13 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
     """A `BaseHTTPMiddleware` subclass whose ``dispatch`` follows a `Layer` model."""
 
     def __init__(
-        self, app: ASGIApp, *, model: Layer, recorder: Recorder, name: str
+        self, app: ASGIApp, *, model: Layer, recorder: Recorder, name: str, index: int
     ) -> None:
         super().__init__(app)
         self.model = model
         self.rec = recorder
         self.name = name
+        self.index = index
 
     async def dispatch(self, request: Request, call_next: Any) -> Response:
         before, after = self.model.pauses
@@ -68,9 +70,11 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
         if behaviour == "raise_before":
             raise rec.model_raise(ModelError(self.name))
         if behaviour == "read_body":
-            rec.reads.append(Read(self.name, await request.body(), True))
+            rec.reads.append(
+                Read(self.name, await request.body(), True, layer=self.index)
+            )
         elif behaviour == "read_stream":
-            read = Read(self.name, b"", False)
+            read = Read(self.name, b"", False, layer=self.index)
             rec.reads.append(read)
             async for chunk in request.stream():
                 read.data += chunk
@@ -110,7 +114,7 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
                 transform(body), status_code=response.status_code, headers=headers
             )
         elif behaviour == "background":
-            record = Background(self.name)
+            record = Background(self.name, layer=self.index)
             rec.background.append(record)
             response.background = BackgroundTask(run_background, rec, record, False)
         return response
@@ -120,12 +124,13 @@ class ModelASGIMiddleware:
     """The pure-ASGI twin of `ModelHTTPMiddleware`: same behaviours, no task groups."""
 
     def __init__(
-        self, app: ASGIApp, *, model: Layer, recorder: Recorder, name: str
+        self, app: ASGIApp, *, model: Layer, recorder: Recorder, name: str, index: int
     ) -> None:
         self.app = app
         self.model = model
         self.rec = recorder
         self.name = name
+        self.index = index
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,7 +158,7 @@ class ModelASGIMiddleware:
         if behaviour == "raise_after":
             raise rec.model_raise(ModelError(self.name))
         if behaviour == "background":
-            record = Background(self.name)
+            record = Background(self.name, layer=self.index)
             rec.background.append(record)
             await run_background(rec, record, False)
 
@@ -172,7 +177,7 @@ class ModelASGIMiddleware:
                     (self.name, rec.note(f"{self.name} saw disconnect"))
                 )
         else:
-            read = Read(self.name, b"", False)
+            read = Read(self.name, b"", False, layer=self.index)
             rec.reads.append(read)
             while True:
                 message = await receive()

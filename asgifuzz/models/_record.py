@@ -20,7 +20,9 @@ class Event:
     """One thing that happened, at logical time ``tick`` and virtual time ``time``.
 
     ``where`` is the index of a boundary (0 is the server's) for ``receive``,
-    ``send``, ``raise`` and ``return`` events, or -1 for model notes.
+    ``send``, ``raise`` and ``return`` events, or -1 for model notes. ``detail``
+    is for people (timelines, messages); a ``raise`` event also names the
+    exception's type in ``exc_type``, for the oracles.
     """
 
     tick: int
@@ -29,21 +31,31 @@ class Event:
     kind: str
     message: dict[str, Any] | None = None
     detail: str = ""
+    exc_type: str = ""
 
 
 @dataclass(slots=True)
 class Read:
-    """What a layer or the endpoint read of the request body."""
+    """What a layer or the endpoint read of the request body.
+
+    ``who`` names the reader for people; ``layer`` is its index in the stack
+    (None: the endpoint).
+    """
 
     who: str
     data: bytes
     complete: bool
     error: str | None = None
+    layer: int | None = None
 
 
 @dataclass(slots=True)
 class Background:
-    """One background task: who attached it and when it ran."""
+    """One background task: who attached it and when it ran.
+
+    ``owner`` names it for people; ``layer`` is the owner's index in the stack
+    (None: the endpoint); ``raised`` is the exception the task raised, if any.
+    """
 
     owner: str
     runs: int = 0
@@ -52,6 +64,7 @@ class Background:
     raised: BaseException | None = None
     response_complete_at_start: bool = False
     response_complete_at_end: bool = False
+    layer: int | None = None
 
 
 @dataclass
@@ -86,6 +99,7 @@ class Recorder:
         kind: str,
         message: Message | None = None,
         detail: str = "",
+        exc_type: str = "",
     ) -> int:
         tick = self.tick()
         copy = None
@@ -93,8 +107,16 @@ class Recorder:
             copy = dict(message)
             if "headers" in copy:
                 copy["headers"] = [tuple(h) for h in copy["headers"]]
-        self.events.append(Event(tick, self.clock(), where, kind, copy, detail))
+        self.events.append(
+            Event(tick, self.clock(), where, kind, copy, detail, exc_type)
+        )
         return tick
+
+    def log_raise(self, where: int, exc: BaseException) -> int:
+        """An exception crossing boundary ``where``: its text and its type."""
+        return self.log(
+            where, "raise", detail=describe_briefly(exc), exc_type=type(exc).__name__
+        )
 
     def note(self, detail: str) -> int:
         return self.log(-1, "note", detail=detail)
@@ -151,7 +173,7 @@ class Tap:
         try:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
-            rec.log(where, "raise", detail=describe_briefly(exc))
+            rec.log_raise(where, exc)
             # Only the model's exceptions: alive until the run ends (rec.raised
             # holds them), so their ids cannot be reused by another object.
             alive = {id(e) for e in rec.raised}

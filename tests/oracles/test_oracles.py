@@ -10,9 +10,10 @@ import pytest
 from asgifuzz._driver.outcome import Outcome, ServerResponse
 from asgifuzz._errors import ModelError
 from asgifuzz._oracles import verdict as _verdict
-from asgifuzz._oracles.checks import judge_outcome
-from asgifuzz._oracles.verdict import judge
-from asgifuzz._oracles.violations import InvariantViolation, Violation
+from asgifuzz._oracles.registry import judge_outcome
+from asgifuzz._oracles.transparency import transparency
+from asgifuzz._oracles.verdict import InvariantViolation, judge
+from asgifuzz._oracles.violations import Violation
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
 from asgifuzz.models._record import Background, Event, Read, Recorder
 
@@ -238,8 +239,7 @@ def test_i8_transparency(monkeypatch: pytest.MonkeyPatch) -> None:
     case = Case(stack=Stack(layers=(Layer("bhm.passthrough"),)))
     with_layer = outcome(case)
     without = outcome(response=ServerResponse(True, 200, [], b"ok", 1, False))
-    monkeypatch.setattr(_verdict, "run", lambda case, backend: without)
-    violations = _verdict._transparency(case, with_layer, "asyncio")
+    violations = transparency(case, with_layer, "asyncio", lambda c, b: without)
     assert [v.key for v in violations] == ["I8:complete"]
     assert "complete: True vs False" in violations[0].message
 

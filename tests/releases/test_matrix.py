@@ -19,10 +19,10 @@ from asgifuzz._cli import matrix as _matrix_cli
 from asgifuzz._cli.main import main as cli
 from asgifuzz._corpus.entries import load_corpus, parse_version
 from asgifuzz._errors import UsageError
+from asgifuzz._oracles.registry import INVARIANTS
 from asgifuzz._releases import matrix as _matrix
 from asgifuzz._releases import venvs as _venvs
 from asgifuzz._releases.matrix import (
-    INVARIANTS,
     RELEASES,
     ProbeData,
     build_matrix,

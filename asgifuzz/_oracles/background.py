@@ -1,0 +1,92 @@
+"""Invariant I5: background tasks run once, after their response, not blocking it."""
+
+from __future__ import annotations
+
+from asgifuzz._oracles.facts import Facts
+from asgifuzz._oracles.violations import Violation
+from asgifuzz.models._record import Background
+
+
+def background(f: Facts) -> list[Violation]:
+    """I5: each background task ran once, after its owner's response was sent,
+    to its end, without holding the response back."""
+    out: list[Violation] = []
+    # Nobody promised to run them: the client left, or a layer above replaced
+    # the owner's response (raised, or handled an exception).
+    abandoned = (
+        f.escaped is not None
+        or bool(f.handled)
+        or f.cut_short
+        or not f.response.complete
+    )
+    for bg in f.background:
+        if bg.runs > 1:
+            out.append(
+                Violation(
+                    "I5",
+                    f"the background task of {bg.owner} ran {bg.runs} times",
+                    "twice",
+                )
+            )
+        owner_done = _owner_final_body(f, bg)
+        if (
+            bg.started is not None
+            and owner_done is not None
+            and bg.started < owner_done
+        ):
+            out.append(
+                Violation(
+                    "I5",
+                    f"the background task of {bg.owner} started (event {bg.started}) "
+                    f"before its response was sent (event {owner_done})",
+                    "early",
+                )
+            )
+        if abandoned or owner_done is None:
+            continue
+        if bg.runs == 0:
+            out.append(
+                Violation(
+                    "I5",
+                    f"the background task of {bg.owner} never ran, though the "
+                    "response was complete and the client connected",
+                    "never",
+                )
+            )
+        elif bg.finished is None and bg.raised is None:
+            out.append(
+                Violation(
+                    "I5",
+                    f"the background task of {bg.owner} started but never finished "
+                    "(cancelled?)",
+                    "unfinished",
+                )
+            )
+        elif (
+            f.case.endpoint.background == "wait"
+            and bg.layer is None
+            and not bg.response_complete_at_end
+        ):
+            out.append(
+                Violation(
+                    "I5",
+                    "the server got the end of the response only after the "
+                    "endpoint's 1-second background task had finished: the "
+                    "response waited for it",
+                    "blocking",
+                )
+            )
+    return out
+
+
+def _owner_final_body(f: Facts, bg: Background) -> int | None:
+    """The tick at which the owner of ``bg`` sent its final body message."""
+    if bg.layer is None:
+        where = f.endpoint
+    else:
+        where = bg.layer + 1 if f.case.stack.mode == "starlette" else bg.layer
+    for e in f.sends(where):
+        m = e.message or {}
+        if m.get("type") == "http.response.body" and not m.get("more_body", False):
+            return e.tick
+    return None

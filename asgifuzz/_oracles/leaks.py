@@ -1,0 +1,44 @@
+"""Invariant I7: nothing leaks (unclosed resources, unraisable errors, tasks)."""
+
+from __future__ import annotations
+
+import re
+
+from asgifuzz._oracles.facts import Facts
+from asgifuzz._oracles.violations import Violation
+
+_LEAK_WARNINGS = ("ResourceWarning", "RuntimeWarning")
+
+
+def leaks(f: Facts) -> list[Violation]:
+    """I7: no resource or coroutine warning, no unraisable exception, no task
+    still pending when the app returned."""
+    o = f.outcome
+    out = [
+        Violation("I7", f"the run left {w}", _leak_tag(w))
+        for w in o.warnings
+        if w.startswith(_LEAK_WARNINGS)
+    ]
+    out += [
+        Violation(
+            "I7",
+            f"an exception was raised where nobody could catch it: {t}",
+            "unraisable",
+        )
+        for t in o.unraisable
+    ]
+    out += [
+        Violation("I7", f"a task was still pending when the app returned: {t}", "task")
+        for t in o.pending_tasks
+    ]
+    return out
+
+
+def _leak_tag(warning: str) -> str:
+    """A warning's short name: what leaked (the driver records warnings as text)."""
+    if "Async generator" in warning:
+        return "asyncgen"
+    if "never awaited" in warning:
+        return "coroutine"
+    match = re.search(r"<(\w+)", warning)
+    return match.group(1) if match else warning.split(":")[0]

@@ -1,0 +1,166 @@
+"""The invariants: one registry of id, title, tags and check, in rank order.
+
+Each per-run check is a function of the run's `Facts` (computed once, before
+any check runs) that returns its violations; none writes into the outcome or
+reads another check's output. The two case-level invariants need other runs:
+I8 runs the case again without its pass-through layers, and I10 reads every
+other invariant's verdict on each backend (``needs``); `verdict.judge` runs
+them. A violation's rank (`rank`) orders reports: lowest first, I10 last.
+
+Policy choices (where the right behaviour is not written down anywhere):
+
+- A disconnect ends the obligations of a response: once the client is gone, an
+  incomplete response, a ``ClientDisconnect`` escaping, or the strict server's
+  ``OSError`` escaping are all a clean end (the servers catch them). A
+  ``RuntimeError`` never is.
+- A `BaseHTTPMiddleware` that consumed ``request.stream()`` hands the next layer
+  an empty body: Starlette documents this ("we send an empty body so that
+  downstream things don't hang"), so readers below such a layer expect ``b""``.
+- Transparency (I8) is judged only for clients that never hang up: a
+  disconnect scheduled by the n-th ``receive()`` falls elsewhere once a layer
+  calls ``receive()`` itself.
+- Streaming (I4) is promised only by stacks without a buffering layer
+  (``replace_body``; GZip, except for ``text/event-stream``) and only while the
+  client is connected.
+- I9 (the disconnect reaches who waits for it) holds for an endpoint that was
+  cancelled before the client left, or, polling ``is_disconnected()``, before
+  its next poll: it had no chance to look.
+- A user's middleware (``user.<name>`` layers) is opaque: it is assumed to pass
+  the request body down unchanged, and it may answer an exception itself (an
+  exception that crosses the boundary below it but not the one above it counts
+  as handled, not swallowed). An exception it raises is a finding, unless the
+  response has started: raising is then the only way to abort it.
+- A user's app (``case.app``) has no model: the app's own exceptions while the
+  client is connected are its business (the server answers 500), and it may
+  stream for as long as it likes (endless streams). What is always judged: no
+  exception raised by the framework (Starlette, FastAPI) unless it is the clean
+  end of a disconnected request; a valid message sequence; a complete response
+  unless the client left; the response starts within the client's patience
+  (30 virtual seconds; I4 ``response``); the app returns once the client has
+  gone (I4 ``app``); nothing leaks; both backends agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from asgifuzz._driver.outcome import Outcome
+from asgifuzz._oracles.agreement import agreement
+from asgifuzz._oracles.background import background
+from asgifuzz._oracles.body import request_body
+from asgifuzz._oracles.disconnect import disconnect_delivered
+from asgifuzz._oracles.facts import Facts, facts
+from asgifuzz._oracles.hangs import no_hang
+from asgifuzz._oracles.leaks import leaks
+from asgifuzz._oracles.raised import exceptions
+from asgifuzz._oracles.response import valid_response
+from asgifuzz._oracles.sequences import message_sequences
+from asgifuzz._oracles.transparency import transparency
+from asgifuzz._oracles.violations import Violation
+
+RunCheck = Callable[[Facts], list[Violation]]
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """One invariant: its id (``I<n>``), title, the tags its violations carry
+    (``<type>``: an exception's or a leaked object's type name; ``""``: none,
+    the key is the id alone), and its check."""
+
+    id: str
+    title: str
+    tags: tuple[str, ...]
+    #: Per run: the run's facts -> its violations (None: a case-level check).
+    check: RunCheck | None = None
+    #: Case-level: the function `verdict.judge` calls with the other runs.
+    case_check: Callable[..., list[Violation]] | None = None
+    #: The invariants whose verdicts this one reads (I10: all the others).
+    needs: tuple[str, ...] = ()
+
+
+_ALL: tuple[Invariant, ...] = (
+    Invariant(
+        "I1",
+        "a valid response or a clean end",
+        ("<type>", "500", "incomplete"),
+        valid_response,
+    ),
+    Invariant(
+        "I2",
+        "a valid ASGI message sequence",
+        (
+            "after-final",
+            "start-twice",
+            "status",
+            "headers",
+            "body-first",
+            "body-type",
+            "type",
+            "request-after-body",
+        ),
+        message_sequences,
+    ),
+    Invariant("I3", "the body as the client sent it", ("",), request_body),
+    Invariant(
+        "I4", "no hang; streaming streams", ("app", "response", "streaming"), no_hang
+    ),
+    Invariant(
+        "I5",
+        "background tasks run once, after the response",
+        ("twice", "early", "never", "unfinished", "blocking"),
+        background,
+    ),
+    Invariant(
+        "I6",
+        "exceptions come out as themselves",
+        ("wrapped-before-handler", "reraised", "collapsed", "wrapped", "swallowed"),
+        exceptions,
+    ),
+    Invariant(
+        "I7",
+        "nothing leaks",
+        ("<type>", "asyncgen", "coroutine", "unraisable", "task"),
+        leaks,
+    ),
+    Invariant(
+        "I8",
+        "pass-through layers are transparent",
+        ("complete", "status", "escaped", "body", "headers"),
+        case_check=transparency,
+    ),
+    Invariant(
+        "I9",
+        "the disconnect reaches who waits for it",
+        ("endpoint",),
+        disconnect_delivered,
+    ),
+    Invariant(
+        "I10",
+        "asyncio and trio agree",
+        ("",),
+        case_check=agreement,
+        needs=tuple(f"I{n}" for n in range(1, 10)),
+    ),
+)
+
+#: Every invariant by id, in rank order.
+INVARIANTS: Mapping[str, Invariant] = MappingProxyType({i.id: i for i in _ALL})
+_RANKS = {i.id: n for n, i in enumerate(_ALL)}
+_RUN_CHECKS = tuple(i.check for i in _ALL if i.check is not None)
+
+
+def rank(invariant: str) -> int:
+    """Where ``invariant`` sorts in reports: lowest (most specific) first, I10 last."""
+    return _RANKS[invariant]
+
+
+def judge_outcome(outcome: Outcome) -> list[Violation]:
+    """The invariants that one run can judge alone (all but I8 and I10), in
+    rank order; ``outcome`` is left as it was."""
+    f = facts(outcome)
+    out: list[Violation] = []
+    for check in _RUN_CHECKS:
+        out += check(f)
+    return out

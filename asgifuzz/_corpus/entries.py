@@ -175,7 +175,8 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         raise _fail(
             path,
             "affected",
-            f"must be a list of at most {MAX_ITEMS} [first, last] releases, "
+            f"must be a list of at most {MAX_ITEMS} [first, last] releases (numbers "
+            "of at most 9 digits), "
             'e.g. [["0.28.0", "0.38.2"]]',
         )
     backends = data.get("backends", ["asyncio", "trio"])

@@ -70,7 +70,9 @@ def read_bytes(path: Path) -> bytes:
         )
     if info.st_size > MAX_FILE_BYTES:
         raise _too_big(path, info.st_size)
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOCTTY", "O_CLOEXEC"):  # POSIX only
+        flags |= getattr(os, name, 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:

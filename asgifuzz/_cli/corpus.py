@@ -16,6 +16,7 @@ from asgifuzz._corpus.entries import (
     starlette_version,
     write_atomically,
 )
+from asgifuzz._corpus.files import read_json
 from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import case_to_data
 
@@ -44,7 +45,7 @@ def add_options(corpus: argparse.ArgumentParser) -> None:
 
 
 def _raw(entry: Entry) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(entry.path.read_text())
+    data: dict[str, Any] = read_json(entry.path)  # the one loader, with its limits
     return data
 
 

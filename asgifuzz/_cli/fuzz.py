@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from asgifuzz._campaign import preflight
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig
 from asgifuzz._campaign.database import DEFAULT
 from asgifuzz._campaign.loop import FuzzReport
@@ -98,7 +99,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     fz.add_argument(
         "--progress-every",
-        type=float,
+        type=_positive,
         default=10.0,
         metavar="S",
         help="seconds between progress lines; default 10",
@@ -148,7 +149,10 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
 
 def main(args: argparse.Namespace) -> int:
     """Run the campaign; 1 when it found failures, 130 when Ctrl-C stopped it."""
-    config = config_from_args(args)
+    warnings: list[str] = []
+    config = preflight.check(config_from_args(args), warnings)
+    for line in warnings:
+        print(f"asgifuzz: warning: {line}", file=sys.stderr, flush=True)
     campaign = Campaign(config)
     if not config.targets.empty:
         print(f"asgifuzz: your code: {config.targets.options()}", flush=True)

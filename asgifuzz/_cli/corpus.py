@@ -25,22 +25,35 @@ DEFAULT_DIR = Path("corpus")
 
 def add_options(corpus: argparse.ArgumentParser) -> None:
     """The operations of ``asgifuzz corpus`` and their options."""
-    ops = corpus.add_subparsers(dest="op", required=True)
-    ls = ops.add_parser("list", help="one line per entry: key, status, releases, title")
-    ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
-    show = ops.add_parser("show", help="an entry in full")
-    show.add_argument("path", type=Path)
+    ops = corpus.add_subparsers(dest="op", required=True, help="the operation")
+    fmt: dict[str, Any] = {
+        "formatter_class": corpus.formatter_class,
+        "epilog": corpus.epilog,
+    }
+    where = "the corpus directory"
+    ls = ops.add_parser(
+        "list", help="one line per entry: key, status, releases, title", **fmt
+    )
+    ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where)
+    show = ops.add_parser("show", help="an entry in full", **fmt)
+    show.add_argument("path", type=Path, help="a corpus entry (JSON)")
     merge = ops.add_parser(
-        "merge", help="merge another corpus in (smallest per signature)"
+        "merge", help="merge another corpus in (smallest per signature)", **fmt
     )
-    merge.add_argument("other", type=Path)
-    merge.add_argument("--into", type=Path, default=DEFAULT_DIR)
+    merge.add_argument("other", type=Path, help="the corpus directory to merge in")
+    merge.add_argument("--into", type=Path, default=DEFAULT_DIR, help=where)
     mini = ops.add_parser(
-        "minimize", help="keep one entry, the smallest, per signature"
+        "minimize", help="keep one entry, the smallest, per signature", **fmt
     )
-    mini.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
-    prune = ops.add_parser("prune", help="mark (or --drop) new entries that pass now")
-    prune.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    mini.add_argument(
+        "directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where
+    )
+    prune = ops.add_parser(
+        "prune", help="mark (or --drop) new entries that pass now", **fmt
+    )
+    prune.add_argument(
+        "directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where
+    )
     prune.add_argument("--drop", action="store_true", help="delete them instead")
 
 

@@ -16,8 +16,19 @@ from asgifuzz._types import BACKEND_CHOICES
 
 def add_options(rp: argparse.ArgumentParser) -> None:
     """The options of ``asgifuzz replay``."""
-    rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
+    rp.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="cases, corpus entries or findings copied out of fuzz --json",
+    )
+    rp.add_argument(
+        "--backend",
+        choices=sorted(BACKEND_CHOICES),
+        default="both",
+        help="event loop(s) to replay on",
+    )
     rp.add_argument("--trace", action="store_true", help="print the message timeline")
     rp.add_argument(
         "--mermaid",

@@ -185,6 +185,7 @@ class Supervisor:
         ]
         self.stop = self.context.RawValue("b", 0)
         self.signal = 0
+        self.at_once = False
         self.stopping_since = 0.0
         self.faults: list[Finding] = []
         self.start = time.perf_counter()
@@ -209,7 +210,7 @@ class Supervisor:
 
     def _on_signal(self, signo: int, frame: Any) -> None:
         if self.signal:
-            self._kill_all()  # the second one: no more waiting
+            self.at_once = True  # the second one: kill them, no more waiting
         self.signal = self.signal or signo
         self.stop.value = 1
         self.stopping_since = self.stopping_since or time.monotonic()
@@ -223,7 +224,7 @@ class Supervisor:
         try:
             for slot in self.slots:
                 self._spawn(slot)
-            while self._active():
+            while self._active() and not self.at_once:
                 self._step()
         finally:
             self._kill_all()

@@ -87,6 +87,7 @@ class Fault(InvariantViolation):
         super().__init__([FaultViolation(invariant, message, tag)], case, backend)
         self.key = key
         self.stack = stack
+        self.message = message
 
 
 class StopShrinking(BaseException):

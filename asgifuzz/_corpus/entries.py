@@ -22,7 +22,10 @@ from asgifuzz.models import Case, case_from_data, case_to_data
 
 ENTRY_FORMAT = 1
 STATUSES = ("new", "known-upstream", "fixed")
-_KEY = re.compile(r"^I(10|[1-9])(:[\w.+-]+)?$")
+#: An invariant's key, or a fault's (the supervisor's: hang:wall, crash:exit, ...).
+_KEY = re.compile(
+    r"^(I(10|[1-9])(:[\w.+-]+)?|hang:wall|crash:(exit|signal)|resource:memory)$"
+)
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
@@ -106,7 +109,9 @@ def load_entry(path: Path) -> Entry:
     key = data.get("key")
     if not isinstance(key, str) or not _KEY.match(key):
         raise _fail(
-            path, "key", f"is {key!r}; must look like 'I1:RuntimeError' or 'I3'"
+            path,
+            "key",
+            f"is {key!r}; must look like 'I1:RuntimeError', 'I3' or 'hang:wall'",
         )
     status = data.get("status")
     if status not in STATUSES:

@@ -368,8 +368,9 @@ class Supervisor:
         reports = [s.report for s in self.slots if s.report is not None]
         reports += [r for s in self.slots for r in s.lost]
         reports.append(FuzzReport(backends=self.task.backends, findings=self.faults))
-        merged = merge(reports)
-        merged.elapsed = time.perf_counter() - self.start
+        merged = merge(reports)  # elapsed: the longest worker's fuzzing time
+        if not any(s.report for s in self.slots):
+            merged.elapsed = time.perf_counter() - self.start
         merged.interrupted = merged.interrupted or bool(self.signal)
         merged.signal = self.signal
         return merged

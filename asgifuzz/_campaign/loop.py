@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog
 from asgifuzz._corpus.known import split_known
 from asgifuzz._oracles.registry import rank
 from asgifuzz._oracles.verdict import (
@@ -50,6 +51,8 @@ class Finding:
     first_seen_cases: int = 0
     #: The corpus entry written for it (set by the campaign; None: not saved).
     saved: Path | None = None
+    #: For a fault (hang, crash, memory): the stack of every thread when caught.
+    stack: str = ""
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,7 @@ class Finding:
             "first_seen_s": round(self.first_seen_s, 3),
             "first_seen_cases": self.first_seen_cases,
             "case": case_to_data(self.case),
+            **({"stack": self.stack} if self.stack else {}),
         }
 
 
@@ -77,6 +81,8 @@ class FuzzReport:
     upstream: Counter[str] = field(default_factory=Counter)
     #: Stopped early by Ctrl-C (or by the parent of a worker).
     interrupted: bool = False
+    #: The signal that stopped it (SIGINT or SIGTERM; 0: none or unknown).
+    signal: int = 0
     #: The report files the campaign wrote (``junit``, ``report`` and its plot).
     written: list[Path] = field(default_factory=list)
 
@@ -93,6 +99,7 @@ class FuzzReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "findings": [f.to_data() for f in self.findings],
             "interrupted": self.interrupted,
+            "signal": self.signal,
             "known_upstream": dict(sorted(self.upstream.items())),
         }
 
@@ -125,8 +132,14 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
     )
 
 
+class _OutOfTime(BaseException):
+    """Past the time budget, a case repeated a known fault: stop the run."""
+
+
 def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:
     """The invariant violations inside whatever Hypothesis raised (flaky or not)."""
+    if isinstance(exc, StopShrinking):
+        return [(f, False) for f in exc.faults]
     flaky = isinstance(exc, Flaky)
     if isinstance(exc, InvariantViolation):
         return [(exc, flaky)]
@@ -148,6 +161,7 @@ def fuzz(
     strategy: Any = None,
     known_upstream: Mapping[str, str] | None = None,
     on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> FuzzReport:
     """Generate, run and judge cases for ``max_time`` seconds (plus shrinking).
 
@@ -157,7 +171,10 @@ def fuzz(
     corpus entries: they are counted in ``report.upstream``, not reported;
     ``on_case(report, seen)`` is called after each case with the failure keys
     seen so far (live progress). Ctrl-C ends the run early, with what it did
-    (``interrupted``).
+    (``interrupted``). ``watchdog`` runs each case under a wall-clock limit
+    (`asgifuzz._campaign.watchdog`): a hang or a memory error is a `Fault`,
+    shrunk within the watchdog's budget; once past ``max_time``, a case that
+    repeats a known fault ends the run (each costs the wall-clock limit).
     """
     report = FuzzReport(backends=backends)
     known: set[str] = set()
@@ -182,7 +199,15 @@ def fuzz(
         @seed(seed_ * 1_000_003 + round_no)
         @given(case=strategy if strategy is not None else cases())
         def one(case: Case) -> None:
-            verdict = judge(case, backends)
+            if watchdog is None:
+                verdict = judge(case, backends)
+            else:
+                got, fault = watchdog.judge(case, backends, judge)
+                if fault is not None:
+                    faulted(fault)
+                    return
+                assert got is not None  # no fault: a verdict
+                verdict = got
             if known_upstream:
                 verdict.violations, hits = split_known(
                     verdict.violations, known_upstream
@@ -208,6 +233,20 @@ def fuzz(
                     )
                 raise violation_class(first.key)([v for _, v in fresh], case, backend)
 
+        def faulted(fault: Fault) -> None:
+            report.cases += 1
+            report.outcomes[f"{fault.backend}:{fault.key.replace(':', '-')}"] += 1
+            if on_case is not None:
+                on_case(report, first_seen.keys())
+            if fault.key not in known:
+                first_seen.setdefault(
+                    fault.key, (time.perf_counter() - start, report.cases)
+                )
+                assert watchdog is not None  # only a watchdog makes faults
+                raise watchdog.raising(fault)
+            if time.perf_counter() > deadline:
+                raise _OutOfTime
+
         # Hypothesis names the test after the function; keep it stable for the DB.
         one.__qualname__ = one.__name__ = "asgifuzz_fuzz"
         round_start, before = time.perf_counter(), report.cases
@@ -216,7 +255,9 @@ def fuzz(
         except KeyboardInterrupt:
             report.interrupted = True
             break
-        except Exception as exc:
+        except _OutOfTime:
+            break
+        except (Exception, StopShrinking) as exc:
             for violation, flaky in _violations(exc):
                 if violation.key in known:
                     continue
@@ -240,10 +281,14 @@ def fuzz(
                         ),
                         first_seen_s=first_seen.get(violation.key, (0.0, 0))[0],
                         first_seen_cases=first_seen.get(violation.key, (0.0, 0))[1],
+                        stack=getattr(violation, "stack", ""),
                     )
                 )
             if not _violations(exc):
                 raise
+        finally:
+            if watchdog is not None:
+                watchdog.round_done()
         spent = time.perf_counter() - round_start
         rate = (report.cases - before) / spent if spent > 0 else 100.0
         left = deadline - time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asgifuzz._campaign.watchdog import Watchdog
 from asgifuzz._cli import options
 from asgifuzz._corpus.replay import classify, load_target
 from asgifuzz._driver.timeline import mermaid, timeline
@@ -58,8 +59,20 @@ def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> i
     for target in targets:
         require(target.case, str(target.path), target.targets)
     any_failed = False
+    dog = Watchdog()
     for target in targets:
-        verdicts = [judge(target.case, backends) for _ in range(args.runs)]
+        verdicts = []
+        for _ in range(args.runs):
+            verdict, fault = dog.judge(target.case, backends, judge)
+            if fault is not None:
+                # Under the same wall-clock watchdog as fuzz: say it, go on.
+                print(f"{target.path}: still fails: [{fault.key}] {fault.message}")
+                any_failed = True
+                break
+            assert verdict is not None  # no fault: a verdict
+            verdicts.append(verdict)
+        if not verdicts:
+            continue
         print(f"{target.path}: {classify(target, verdicts)}")
         last = verdicts[-1]
         for backend, violations in last.violations.items():

@@ -147,12 +147,35 @@ _ALL: tuple[Invariant, ...] = (
 
 #: Every invariant by id, in rank order.
 INVARIANTS: Mapping[str, Invariant] = MappingProxyType({i.id: i for i in _ALL})
-_RANKS = {i.id: n for n, i in enumerate(_ALL)}
+#: The faults of the process that runs a case (the supervisor's and the
+#: watchdog's findings, not ASGI invariants), by kind: their titles. They rank
+#: before every invariant: a hang or a crash hides what the run would have shown.
+FAULTS: Mapping[str, str] = MappingProxyType(
+    {
+        "hang": "the case ends in bounded wall-clock time",
+        "crash": "the process survives the case",
+        "resource": "the case stays within its memory",
+    }
+)
+#: Every fault's key.
+FAULT_KEYS = ("hang:wall", "crash:exit", "crash:signal", "resource:memory")
+_RANKS = {
+    **{kind: n - len(FAULTS) for n, kind in enumerate(FAULTS)},
+    **{i.id: n for n, i in enumerate(_ALL)},
+}
 _RUN_CHECKS = tuple(i.check for i in _ALL if i.check is not None)
 
 
+def title(invariant: str) -> str:
+    """The title of an invariant or of a fault's kind."""
+    if invariant in FAULTS:
+        return FAULTS[invariant]
+    return INVARIANTS[invariant].title
+
+
 def rank(invariant: str) -> int:
-    """Where ``invariant`` sorts in reports: lowest (most specific) first, I10 last."""
+    """Where ``invariant`` (or a fault's kind) sorts in reports: faults first,
+    then the lowest (most specific) invariant, I10 last."""
     return _RANKS[invariant]
 
 

@@ -14,7 +14,7 @@ from asgifuzz._driver.outcome import Outcome
 from asgifuzz._driver.runner import run
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.agreement import agreement
-from asgifuzz._oracles.registry import INVARIANTS, judge_outcome, rank
+from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._types import BACKENDS
@@ -111,8 +111,7 @@ class InvariantViolation(AsgiFuzzError, AssertionError):
 
     def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
         lines = [
-            f"[{v.invariant} {INVARIANTS[v.invariant].title}] {v.message}"
-            for v in violations
+            f"[{v.invariant} {title(v.invariant)}] {v.message}" for v in violations
         ]
         super().__init__(f"on {backend}:\n" + "\n".join(lines))
         self.violations = violations

@@ -102,7 +102,10 @@ def _early(f: Facts, bg: Background, owner_done: int | None) -> str:
             f"before its response was sent (event {owner_done})"
         )
     final = _server_final_body(f)
-    if final is None:
+    if final is None or f.cut_short:
+        # Policy: a disconnect ends the obligations of a response; the sends to
+        # a client that left deliver nothing to wait for (Starlette's
+        # StreamingResponse runs its task once it sees the disconnect).
         return ""
     sent, returned = final
     if returned is not None and started <= returned:

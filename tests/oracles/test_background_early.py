@@ -51,6 +51,16 @@ def test_a_final_send_that_never_returned_leaves_the_owner_rule() -> None:
     assert early(1, [(3, 0)]) == ["I5:early"]
 
 
+def test_a_client_that_left_is_owed_no_order() -> None:
+    # Policy: a disconnect before the response was complete ends its
+    # obligations (Starlette's StreamingResponse runs its task once it sees
+    # the disconnect, while a BaseHTTPMiddleware above still sends to nobody).
+    record = Background("endpoint", runs=1, started=5, finished=6)
+    o = outcome(events=EVENTS, background=[record], disconnected=1)
+    o.recorder.send_returned = [(3, 0), (6, 1)]
+    assert [k for k in keys(o) if k.startswith("I5")] == []
+
+
 def test_the_message_names_the_send_and_its_return() -> None:
     record = Background("endpoint", runs=1, started=5, finished=6)
     o = outcome(events=EVENTS, background=[record], response_complete=4)

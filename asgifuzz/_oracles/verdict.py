@@ -101,7 +101,7 @@ def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
 class InvariantViolation(AsgiFuzzError, AssertionError):
     """A run broke one or more invariants.
 
-    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
+    Subclassed once per invariant id (``I1`` ... ``I11``) so that Hypothesis, which
     tells distinct failures apart by exception type, shrinks and reports each
     invariant separately.
     """

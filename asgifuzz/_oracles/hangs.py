@@ -57,6 +57,7 @@ def _streaming(f: Facts) -> list[Violation]:
     ):
         return []
     made = f.chunks_made
+    chunk_len = _CHUNK_LEN if ep.size is None else ep.size  # a sized chunk's bytes
     sends = [
         (e.tick, len(m.get("body", b"")))
         for e in f.sends(0)
@@ -67,7 +68,7 @@ def _streaming(f: Facts) -> list[Violation]:
         if f.disconnected is not None and f.disconnected < deadline:
             return []
         got = sum(n for t, n in sends if t < deadline)
-        if got < _CHUNK_LEN * (j + 1):
+        if got < chunk_len * (j + 1):
             return [
                 Violation(
                     "I4",

@@ -13,7 +13,7 @@ from string import Template
 
 from asgifuzz._driver.server import LIMIT, PATIENCE
 from asgifuzz._repro.middleware import expected_bodies
-from asgifuzz._repro.render import lit, render
+from asgifuzz._repro.render import bytes_lit, lit, render
 from asgifuzz.models import Case
 from asgifuzz.models._parts import PASSTHROUGH_KINDS
 
@@ -235,7 +235,7 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     if len(reads) > 70:  # one reader a line, as the formatter would put it
         reads = (
             "{\n"
-            + "".join(f"    {lit(k)}: {lit(v)},\n" for k, v in bodies.items())
+            + "".join(f"    {lit(k)}: {bytes_lit(v)},\n" for k, v in bodies.items())
             + "}"
         )
     values = {

@@ -18,7 +18,7 @@ async def endpoint(request: Request) -> Response:
         for i in range($chunks):  #?some_chunks
             if i:  #?interval
                 await anyio.sleep($interval)  # virtual seconds between chunks  #?interval
-            yield b"data: %d\\n\\n" % i  #?some_chunks
+            yield $chunk  #?some_chunks
             {PAUSE.replace("$n", "$after")}  #?some_chunks&after
         $boom_stream  #?raise_streaming
         return  # an empty stream  #?no_chunks&stream
@@ -45,7 +45,7 @@ async def endpoint(request: Request) -> Response:
     return PlainTextResponse("bye"$bg)  #?waits
     {PAUSE.replace("$n", "$after")}  #?after_return
     return PlainTextResponse(hashlib.sha256(body).hexdigest()$bg)  #?reads_body
-    return PlainTextResponse("hello"$status$bg)  #?plain
+    return PlainTextResponse($content$status$bg)  #?plain
     return JSONResponse({{"ok": True}}$bg)  #?json
     return Response(status_code=$code$bg)  #?empty"""
 
@@ -109,9 +109,18 @@ def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
         "media_type": ep.media_type,
         "status": "" if ep.status == 200 else f", status_code={ep.status}",
         "code": ep.status,
+        "chunk": 'b"data: %d\\n\\n" % i' if ep.size is None else _sized(ep),
+        "content": '"hello"' if ep.size is None else _sized(ep),
     }
     task = render(ENDPOINT_TASK, flags, **values) + "\n\n\n" if bg else ""
     if kind == "sync":
         values["bg"] = ", background=BackgroundTask(endpoint_task)" if bg else ""
         return task + render(SYNC_ENDPOINT, flags, **values)
     return task + render(ENDPOINT, flags, **values)
+
+
+def _sized(ep: Endpoint) -> str:
+    """The expression of `asgifuzz.models._parts.response_content`'s bytes."""
+    if ep.compressible:
+        return f'(b"hello " * {(ep.size or 0) // 6 + 1})[:{ep.size}]'
+    return f'hashlib.shake_256(b"asgifuzz").digest({ep.size})'

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from string import Template
 
+from asgifuzz.models._compact import compact
+
 _MARKER = re.compile(r"\s*#\?([\w|&!]+)$")
 
 
@@ -50,6 +52,17 @@ def lit(value: object) -> str:
     """``repr``, with double quotes (the scripts' style) where that is a plain swap."""
     text = repr(value)
     return text if '"' in text else text.replace("'", '"')
+
+
+def bytes_lit(data: bytes) -> str:
+    """A bytes literal; a long one with runs of a repeated unit as a sum,
+    ``b'{"data": "' + b"a" * 1048576 + b'"}'``."""
+    found = compact(data, over=256)
+    if found is None:
+        return lit(data)
+    return " + ".join(
+        lit(p) if isinstance(p, bytes) else f"{lit(p[0])} * {p[1]}" for p in found
+    )
 
 
 PAUSE = "await checkpoints($n)  # the interleaving the fuzzer found"

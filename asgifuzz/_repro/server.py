@@ -13,8 +13,20 @@ from asgifuzz._driver.server import (
     SPEC_VERSIONS,
     body_messages,
 )
-from asgifuzz._repro.render import lit, render
+from asgifuzz._repro.render import bytes_lit, lit, render
+from asgifuzz._types import Message
 from asgifuzz.models import Case
+
+
+def _message(message: Message) -> str:
+    """A body message's literal, its body as `bytes_lit` writes it."""
+    body = message["body"]
+    if len(body) <= 256:
+        return lit(message)
+    return (
+        f'{{"type": "http.request", "body": {bytes_lit(body)}, '
+        f'"more_body": {message["more_body"]}}}'
+    )
 
 
 def server_source(case: Case, obs: set[str], view: bool) -> str:
@@ -52,7 +64,9 @@ def server_source(case: Case, obs: set[str], view: bool) -> str:
         if len(lit(headers)) > 64
         else lit(headers),
         port=80 if req.scheme == "http" else 443,
-        body="[\n" + "".join(f"    {lit(m)},\n" for m in body_messages(case)) + "]",
+        body="[\n"
+        + "".join(f"    {_message(m)},\n" for m in body_messages(case))
+        + "]",
         unexpected="UnexpectedMessageError"
         if profile == "hypercorn"
         else "RuntimeError",

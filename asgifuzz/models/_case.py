@@ -11,12 +11,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from asgifuzz._types import ALL_METHODS
+from asgifuzz.models._compact import body_from_data, segment_to_data
 from asgifuzz.models._parts import (
     BACKGROUNDS,
     DISCONNECTS,
     ENDPOINT_KINDS,
     LAYER_KINDS,
     LAYER_OPTIONS,
+    MAX_RESPONSE_SIZE,
     MEDIA_TYPES,
     SERVERS,
     STACK_MODES,
@@ -73,13 +75,9 @@ class Case:
         return case_from_data(parse_json(text, source=source), source=source)
 
 
-def _enc_bytes(value: bytes) -> str:
-    # latin-1 maps each byte to one code point: lossless and readable for ASCII.
-    return value.decode("latin-1")
-
-
 def case_to_data(case: Case) -> dict[str, Any]:
-    """The case as JSON-ready plain data (bytes as latin-1 text)."""
+    """The case as JSON-ready plain data (bytes as latin-1 text, long runs of
+    a repeated unit as ``{"repeat": unit, "times": n}``: `asgifuzz.models._compact`)."""
     req = case.request
     return {
         "format": FORMAT_VERSION,
@@ -90,20 +88,13 @@ def case_to_data(case: Case) -> dict[str, Any]:
                 for la in case.stack.layers
             ],
         },
-        "endpoint": {
-            f.name: (
-                list(getattr(case.endpoint, f.name))
-                if f.name == "pauses"
-                else getattr(case.endpoint, f.name)
-            )
-            for f in fields(Endpoint)
-        },
+        "endpoint": _endpoint_data(case.endpoint),
         "request": {
             "method": req.method,
             "path": req.path,
             "query": req.query,
             "headers": [list(h) for h in req.headers],
-            "body": [_enc_bytes(c) for c in req.body],
+            "body": [segment_to_data(c) for c in req.body],
             "scheme": req.scheme,
         },
         "client": {"disconnect": case.client.disconnect, "at": case.client.at},
@@ -121,6 +112,17 @@ def case_to_data(case: Case) -> dict[str, Any]:
         # Written only when set, so model cases (and their hashes) are unchanged.
         **({"app": case.app} if case.app else {}),
     }
+
+
+def _endpoint_data(ep: Endpoint) -> dict[str, Any]:
+    data = {f.name: getattr(ep, f.name) for f in fields(Endpoint)}
+    data["pauses"] = list(ep.pauses)
+    # Written only when set, so older cases (and their hashes) stay as they were.
+    if ep.size is None:
+        del data["size"]
+    if ep.compressible:
+        del data["compressible"]
+    return data
 
 
 def case_from_data(data: object, *, source: str = "<case>") -> Case:
@@ -173,9 +175,10 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     )
 
     ep = r.obj(top.get("endpoint", {}), "endpoint", {f.name for f in fields(Endpoint)})
-    group = ep.get("group", False)
-    if not isinstance(group, bool):
-        raise r.fail("endpoint.group", f"is {shown(group)}; must be true or false")
+    group, compressible = ep.get("group", False), ep.get("compressible", True)
+    for name, flag in (("group", group), ("compressible", compressible)):
+        if not isinstance(flag, bool):
+            raise r.fail(f"endpoint.{name}", f"is {shown(flag)}; must be true or false")
     endpoint = Endpoint(
         kind=r.choice(ep, "kind", "endpoint", ENDPOINT_KINDS, "plain"),
         status=r.int_(
@@ -190,6 +193,10 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         ),
         background=r.choice(ep, "background", "endpoint", BACKGROUNDS, "none"),
         pauses=r.pauses(ep, "endpoint"),
+        size=None
+        if "size" not in ep
+        else r.int_(ep, "size", "endpoint", 0, MAX_RESPONSE_SIZE),
+        compressible=compressible,
     )
 
     rq = r.obj(
@@ -198,22 +205,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         {"method", "path", "query", "headers", "body", "scheme"},
     )
     headers = _headers(r, rq.get("headers", []))
-    body = rq.get("body", [])
-    if not isinstance(body, list) or len(body) > MAX_SEGMENTS:
-        raise r.fail(
-            "request.body",
-            f"is {shown(body)}; must be a list of at most {MAX_SEGMENTS} segments "
-            "(strings, bytes as latin-1)",
-        )
-    if not all(isinstance(c, str) for c in body):
-        raise r.fail("request.body", "must be a list of strings (bytes as latin-1)")
-    try:
-        chunks = tuple(c.encode("latin-1") for c in body)
-    except UnicodeEncodeError:
-        raise r.fail(
-            "request.body",
-            "holds a character above U+00FF; bytes are stored as latin-1",
-        ) from None
+    chunks = body_from_data(r, rq.get("body", []), MAX_SEGMENTS)
     path = r.str_(rq, "path", "request", "/", max_length=MAX_TARGET)
     if not path.startswith("/"):
         raise r.fail("request.path", f"is {shown(path)}; must start with '/'")

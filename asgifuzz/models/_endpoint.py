@@ -19,7 +19,7 @@ from starlette.responses import (
 
 from asgifuzz._errors import ModelError
 from asgifuzz.models._middleware import pause
-from asgifuzz.models._parts import Endpoint
+from asgifuzz.models._parts import Endpoint, response_content
 from asgifuzz.models._record import Background, Read, Recorder
 
 #: Virtual seconds a ``wait`` background task takes.
@@ -92,12 +92,16 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
         read.complete = True
         return read
 
+    sized = (
+        None if model.size is None else response_content(model.size, model.compressible)
+    )
+
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(model.chunks):
             if i and model.interval:
                 await anyio.sleep(model.interval)
             rec.chunks_made.append(rec.note(f"endpoint makes chunk {i}"))
-            yield b"data: %d\n\n" % i
+            yield b"data: %d\n\n" % i if sized is None else sized
             await pause(after)
         if kind == "raise_streaming":
             raise _error(rec, "the endpoint (while streaming)", model.group)
@@ -139,7 +143,9 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
         if kind == "empty":
             return Response(status_code=model.status, background=background)
         return PlainTextResponse(
-            "hello", status_code=model.status, background=background
+            "hello" if sized is None else sized,
+            status_code=model.status,
+            background=background,
         )
 
     return endpoint

@@ -4,6 +4,7 @@ client and the server."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -145,6 +146,11 @@ class Endpoint:
             ``"raise"`` lets it propagate, ``"respond"`` answers with a response.
         background: the background task attached to the response, if any.
         pauses: checkpoints before and after the endpoint's main step.
+        size: the size in bytes of a ``plain`` response's body, and of each
+            chunk of a streaming one, instead of the model's usual few bytes
+            (None); see `response_content`.
+        compressible: whether that body is text that compresses well, or bytes
+            that do not compress.
     """
 
     kind: str = "plain"
@@ -156,6 +162,20 @@ class Endpoint:
     on_disconnect: str = "raise"
     background: str = "none"
     pauses: tuple[int, int] = (0, 0)
+    size: int | None = None
+    compressible: bool = True
+
+
+#: The largest response body (or chunk) an endpoint sends, in bytes.
+MAX_RESPONSE_SIZE = 8 << 20
+
+
+def response_content(size: int, compressible: bool) -> bytes:
+    """A response body of ``size`` bytes: ``hello hello ...`` (compresses well)
+    or SHAKE-256 output (does not); the reproducers compute it the same way."""
+    if compressible:
+        return (b"hello " * (size // 6 + 1))[:size]
+    return hashlib.shake_256(b"asgifuzz").digest(size)
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,22 @@ from asgifuzz.models import (
     Stack,
 )
 from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
+from asgifuzz.strategies import _vocabulary as vocabulary
 
-#: What most clients send (browsers, httpx, ``curl --compressed``): drawn on
-#: its own, half the time, so that content-encoded responses are common.
-ACCEPT_GZIP = ("accept-encoding", "gzip")
-#: The other meaningful request headers a request draws (up to three of them).
+#: Other meaningful request headers a request draws (up to three of them),
+#: besides those of the vocabulary (`asgifuzz.strategies._vocabulary`).
 HEADERS = (
     ("content-type", "text/plain"),
     ("origin", "http://example.com"),
     ("access-control-request-method", "POST"),
     ("content-type", "application/json"),
 )
+
+
+#: The sizes of a plain response's body (or of each streamed chunk): the model's
+#: few bytes (None), then from empty to well over compressors' minimum sizes
+#: (Starlette's GZip 500, brotli-asgi 400, others 1000 or 1 KiB).
+RESPONSE_SIZES = (None, 0, 1, 400, 500, 501, 1000, 1024, 4096, 20_000)
 
 
 def check_bounds(name: str, lo: int, hi: int) -> None:
@@ -130,7 +135,11 @@ def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
     on_disconnect = draw(st.sampled_from(("raise", "respond")))
     background = draw(st.sampled_from(BACKGROUNDS))
     pauses = draw(_pauses)
+    size = draw(st.sampled_from(RESPONSE_SIZES))
+    compressible = not draw(st.booleans())  # shrinks toward compressible
     fields: dict[str, object] = {"kind": kind}
+    if kind in ("plain", "stream", "raise_streaming") and size is not None:
+        fields.update(size=size, compressible=compressible)
     if kind == "plain":
         fields["status"] = plain_status
     elif kind == "empty":
@@ -153,7 +162,8 @@ def endpoints(*, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Endpoi
 
     Options are drawn only where the kind uses them: statuses, chunk counts,
     media types (``text/event-stream`` among them), intervals in virtual
-    seconds, exception groups, background tasks and checkpoints.
+    seconds, exception groups, background tasks, checkpoints and the size of
+    the response body (`RESPONSE_SIZES`, compressible or not).
     """
     return _endpoint(check_kinds("kinds", kinds, ENDPOINT_KINDS))
 
@@ -177,24 +187,28 @@ def body_chunkings(
     return st.lists(chunk, min_size=min_chunks, max_size=max_chunks).map(tuple)
 
 
-def request_headers() -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
-    """Request headers: ``accept-encoding: gzip`` half the time, and up to three
-    of `HEADERS`; shrinks toward none."""
-    return st.builds(
-        lambda gzip, others: ((ACCEPT_GZIP,) if gzip else ()) + tuple(others),
-        st.booleans(),
+def request_contents(
+    *, max_chunks: int = 4
+) -> st.SearchStrategy[tuple[tuple[tuple[str, str], ...], tuple[bytes, ...]]]:
+    """A request's headers and body: the vocabulary's header families and typed
+    bodies (`asgifuzz.strategies._vocabulary`, drawn swarm-style; ``gzip`` is
+    the first ``accept-encoding``, drawn half the time), up to three of
+    `HEADERS`, and a chunked body where the body is untyped. Shrinks toward no
+    header and an empty body."""
+    return vocabulary.request_contents(
         st.lists(st.sampled_from(HEADERS), max_size=3, unique=True),
+        body_chunkings(max_chunks=max_chunks),
+        max_chunks=max_chunks,
     )
 
 
 def requests(*, max_chunks: int = 4) -> st.SearchStrategy[Request]:
-    """HTTP requests: method, query, a few meaningful headers, a chunked body, scheme."""
+    """HTTP requests: method, query, headers and a body (`request_contents`), scheme."""
     return st.builds(
-        Request,
+        lambda contents, **kw: Request(headers=contents[0], body=contents[1], **kw),
+        request_contents(max_chunks=max_chunks),
         method=st.sampled_from(METHODS),
         query=st.sampled_from(("", "q=1")),
-        headers=request_headers(),
-        body=body_chunkings(max_chunks=max_chunks),
         scheme=st.sampled_from(("http", "https")),
     )
 

@@ -17,12 +17,7 @@ from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
-from asgifuzz.strategies._parts import (
-    body_chunkings,
-    check_kinds,
-    layers,
-    request_headers,
-)
+from asgifuzz.strategies._parts import check_kinds, layers, request_contents
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
 #: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
@@ -102,11 +97,12 @@ def app_requests(
     if not routes:
         raise InvalidArgument("routes=[] names no route; pass (method, path) pairs")
     return st.builds(
-        lambda route, **kw: Request(method=route[0], path=route[1], **kw),
+        lambda route, contents, **kw: Request(
+            method=route[0], path=route[1], headers=contents[0], body=contents[1], **kw
+        ),
         st.sampled_from(list(routes)),
+        request_contents(max_chunks=max_chunks),
         query=st.sampled_from(("", "q=1")),
-        headers=request_headers(),
-        body=body_chunkings(max_chunks=max_chunks),
         scheme=st.sampled_from(("http", "https")),
     )
 

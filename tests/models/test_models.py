@@ -55,7 +55,30 @@ def _data() -> dict[str, object]:
         (lambda d: d["endpoint"].update(chunks="3"), "endpoint.chunks"),
         (lambda d: d["endpoint"].update(chunks=True), "endpoint.chunks"),
         (lambda d: d["request"].update(body="abc"), "request.body"),
-        (lambda d: d["request"].update(body=["\u0100"]), "request.body"),
+        (lambda d: d["request"].update(body=["\u0100"]), "request.body[0]"),
+        (lambda d: d["request"].update(body=[1]), "request.body[0]"),
+        (lambda d: d["request"].update(body=["a", [{"x": 1}]]), "request.body[1][0]"),
+        (
+            lambda d: d["request"].update(body=[[{"repeat": "", "times": 2}]]),
+            "request.body[0][0].repeat",
+        ),
+        (
+            lambda d: d["request"].update(body=[[{"repeat": "a", "times": 0}]]),
+            "request.body[0][0].times",
+        ),
+        (
+            lambda d: d["request"].update(body=[[{"repeat": "ab", "times": 5 << 20}]]),
+            "request.body[0][0].times",
+        ),
+        (
+            lambda d: d["request"].update(
+                body=[[{"repeat": "a", "times": 5 << 20}]] * 2
+            ),
+            "request.body[1][0].times",
+        ),
+        (lambda d: d["endpoint"].update(size=-1), "endpoint.size"),
+        (lambda d: d["endpoint"].update(size=None), "endpoint.size"),
+        (lambda d: d["endpoint"].update(compressible=1), "endpoint.compressible"),
         (lambda d: d["request"].update(path="x"), "request.path"),
         (lambda d: d["request"].update(headers=[["a"]]), "request.headers"),
         (lambda d: d["client"].update(at=-1), "client.at"),

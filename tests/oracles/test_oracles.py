@@ -159,6 +159,21 @@ def test_i4_streaming_promise() -> None:
     assert "I4:streaming" not in keys(o)
 
 
+def test_i4_streaming_counts_the_bytes_of_sized_chunks() -> None:
+    # A 1 KiB chunk of which only 9 bytes reached the server is not streamed.
+    case = Case(endpoint=Endpoint(kind="stream", chunks=2, interval=1, size=1024))
+    for sent, streamed in ((b"x" * 9, False), (b"x" * 1024, True)):
+        chunk = {"type": "http.response.body", "body": sent, "more_body": True}
+        early = [
+            (0, "send", START),
+            (-1, "note", None),
+            (0, "send", chunk),
+            (-1, "note", None),
+        ]
+        o = outcome(case, events=[*early, (0, "send", BODY)], chunks_made=[2, 4])
+        assert ("I4:streaming" not in keys(o)) is streamed
+
+
 def _bg(**fields: Any) -> Background:
     return Background("endpoint", **fields)
 

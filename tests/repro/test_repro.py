@@ -106,10 +106,59 @@ def test_packed_cases_cover_every_kind() -> None:
     assert {c.client.disconnect for c in cases} == set(DISCONNECTS)
 
 
+#: Cases with a large request body (written in pieces) and sized responses.
+_BIG = b'{"data": "' + b"a" * 300_000
+SIZED_CASES = [
+    Case(  # is-disconnected-drops-body-truncated (I3) with a 600 KB body
+        stack=Stack((Layer("bhm.poll_disconnect"),)),
+        endpoint=Endpoint("echo"),
+        request=Request(method="POST", body=(_BIG, b"a" * 300_000 + b'"}')),
+    ),
+    Case(
+        stack=Stack((Layer("bhm.read_stream"),)),
+        endpoint=Endpoint("echo"),
+        request=Request(method="POST", body=(_BIG, b"a" * 300_000 + b'"}')),
+        server=Server("daphne"),
+    ),
+    Case(
+        stack=Stack((Layer("starlette.gzip", options={"minimum_size": 500}),)),
+        endpoint=Endpoint(size=1024),
+        request=Request(headers=(("accept-encoding", "br;q=1, gzip;q=0.5"),)),
+    ),
+    Case(
+        stack=Stack((Layer("asgi.passthrough"),), mode="wrap"),
+        endpoint=Endpoint(
+            "stream", chunks=2, interval=1, size=2000, compressible=False
+        ),
+        client=Client("body_message", at=1),
+    ),
+]
+
+
+@pytest.mark.parametrize("index", range(len(SIZED_CASES)))
+def test_sized_script_agrees_with_asgifuzz(
+    index: int, backend: str, tmp_path: Path
+) -> None:
+    """Large bodies and sized responses reproduce as asgifuzz runs them."""
+    _agrees(SIZED_CASES[index], backend, tmp_path)
+
+
+def test_a_large_body_is_written_in_pieces() -> None:
+    assert [v.key for v in judge(SIZED_CASES[0], ("asyncio",)).violations["asyncio"]]
+    source = render_repro(SIZED_CASES[0], "I3")
+    assert len(source) < 30_000
+    assert 'b\'{"data": "\' + b"a" * 300000' in source  # the first segment
+    assert 'b"a" * 600000' in source  # what the endpoint must read
+    assert 'b"a" * 8182' in render_repro(SIZED_CASES[1], "I3")  # daphne: 8192 bytes
+
+
 @pytest.mark.parametrize("index", range(10))
 def test_script_agrees_with_asgifuzz(index: int, backend: str, tmp_path: Path) -> None:
     """The script shows a key exactly when asgifuzz reports it for the case."""
-    case = packed_cases()[index]
+    _agrees(packed_cases()[index], backend, tmp_path)
+
+
+def _agrees(case: Case, backend: str, tmp_path: Path) -> None:
     reported = {v.key for v in judge(case, (backend,)).violations[backend]}
     for key in sorted(reported | {"I1:RuntimeError"}):
         try:
@@ -156,7 +205,7 @@ def rendered_scripts() -> list[str]:
     ]
     kinds += [Case(server=Server(n, send_checkpoints=1)) for n in SERVERS]
     kinds += [Case(client=Client(d, at=1)) for d in DISCONNECTS]
-    sources += [render_repro(c, "I1:RuntimeError") for c in kinds]
+    sources += [render_repro(c, "I1:RuntimeError") for c in kinds + SIZED_CASES]
     return sources + [render_repro(c, key) for key, c in KEYED_CASES.items()]
 
 

@@ -1,0 +1,135 @@
+"""The request vocabulary: each family comes up, rare combinations come up, and
+examples shrink toward no extra header and an empty body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from asgifuzz.models import Endpoint, Request
+from asgifuzz.strategies import endpoints, requests
+from asgifuzz.strategies._vocabulary import (
+    BODY_TYPES,
+    BodyType,
+    typed_bodies,
+    with_user_headers,
+)
+
+
+def _header(r: Request, name: str) -> str | None:
+    return next((v for n, v in r.headers if n == name), None)
+
+
+def test_requests_shrink_to_no_header_and_no_body() -> None:
+    assert find(requests(), lambda r: True) == Request()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "simplest"),
+    [
+        (lambda r: _header(r, "cookie") is not None, ("cookie", "session=abc123")),
+        (
+            lambda r: "br" in (_header(r, "accept-encoding") or ""),
+            ("accept-encoding", "gzip, deflate, br"),
+        ),
+        (
+            lambda r: _header(r, "authorization") is not None,
+            ("authorization", "Bearer " + "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"),
+        ),
+        (
+            lambda r: _header(r, "x-forwarded-for") is not None,
+            ("x-forwarded-for", "203.0.113.7"),
+        ),
+        (
+            lambda r: _header(r, "x-request-id") is not None,
+            ("x-request-id", "3f1c5a9e-8f5b-4a5e-9d1a-2b6f0c7e4d21"),
+        ),
+    ],
+)
+def test_each_family_shrinks_to_its_simplest_value_alone(
+    wanted: Callable[[Request], bool], simplest: tuple[str, str]
+) -> None:
+    found = find(requests(), wanted)
+    assert len(found.headers) == 1
+    name, value = found.headers[0]
+    assert (name, value[: len(simplest[1])]) == simplest
+    assert found.body == ()
+
+
+def test_a_non_utf8_form_body_comes_up_and_shrinks() -> None:
+    def non_utf8_form(r: Request) -> bool:
+        if _header(r, "content-type") != "application/x-www-form-urlencoded":
+            return False
+        try:
+            r.body_bytes.decode()
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    found = find(requests(), non_utf8_form)
+    assert found.headers == (("content-type", "application/x-www-form-urlencoded"),)
+    assert found.body_bytes == b"name=\xe9&x=1"
+
+
+def test_bodies_reach_one_mib_and_rare_combinations_come_up() -> None:
+    size = find(requests().map(lambda r: len(r.body_bytes)), lambda n: n >= 1 << 20)
+    assert size < (1 << 20) + 200
+    # Four families at once: the swarm's coins make that about 1 in 16.
+    names = ("cookie", "authorization", "x-request-id", "accept-encoding")
+    four = find(requests(), lambda r: all(_header(r, n) is not None for n in names))
+    assert {n for n, _ in four.headers} == set(names)
+
+
+@settings(max_examples=50)
+@given(typed_bodies(max_chunks=3))
+def test_typed_bodies_are_split_into_segments(
+    drawn: tuple[str, tuple[bytes, ...]],
+) -> None:
+    content_type, chunks = drawn
+    assert content_type in {t.content_type for t in BODY_TYPES}
+    assert len(chunks) <= 3
+
+
+def test_typed_bodies_are_valid_for_their_type_or_not() -> None:
+    json_body = BODY_TYPES[0].body(100)
+    assert json_body.startswith(b'{"data": "')
+    assert len(json_body) == 100
+    msgpack = BodyType("application/msgpack", b"\xdd", b"\x01", count=1)
+    assert msgpack.body(8) == b"\xdd\x00\x00\x00\x03\x01\x01\x01"
+    short = BodyType("application/msgpack", b"\xdd", b"\x01", count=2)
+    assert short.body(8)[1:5] == (4).to_bytes(4, "big")  # claims one more
+    assert BODY_TYPES[0].body(0) == b'{"data": ""}'
+
+
+def test_user_headers_replace_drawn_ones_and_cookies_join_the_jar() -> None:
+    drawn = Request(
+        headers=(("authorization", "garbage"), ("cookie", "a=1"), ("x", "y"))
+    )
+    out = with_user_headers(
+        drawn, (("Authorization", "Bearer t"), ("x-api-key", "k")), ("sid=9",)
+    )
+    assert out.headers == (
+        ("cookie", "sid=9; a=1"),
+        ("x", "y"),
+        ("Authorization", "Bearer t"),
+        ("x-api-key", "k"),
+    )
+    alone = with_user_headers(Request(), (), ("sid=9", "t=2"))
+    assert alone.headers == (("cookie", "sid=9; t=2"),)
+    assert with_user_headers(drawn) == drawn
+
+
+def test_endpoints_draw_response_sizes_over_compression_minimums() -> None:
+    big = find(endpoints(), lambda e: (e.size or 0) >= 1024 and not e.compressible)
+    assert big == Endpoint(size=1024, compressible=False)
+    assert find(endpoints(kinds=["stream"]), lambda e: e.size is not None).size == 0
+
+
+@given(st.data())
+def test_sizes_only_where_the_kind_uses_them(data: st.DataObject) -> None:
+    endpoint = data.draw(endpoints())
+    if endpoint.kind not in ("plain", "stream", "raise_streaming"):
+        assert endpoint.size is None

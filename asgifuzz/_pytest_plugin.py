@@ -33,10 +33,13 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
     """Decorate a test taking a ``case`` argument: it runs once per drawn case.
 
     ``options`` go to `asgifuzz.strategies.cases` (``middleware=[...]``,
-    ``app=...``, ``routes=...``, ``builtin=...``, and strategies for the parts).
-    Use Hypothesis' ``@settings`` and profiles as for any ``@given`` test::
+    ``app=...``, ``routes=...``, ``builtin=...``, ``headers=[...]``,
+    ``cookies=[...]``, and strategies for the parts), except ``requests``: your
+    request strategy (or its import spec, as ``requests`` in ``[tool.asgifuzz]``),
+    checked to draw `asgifuzz.models.Request` values. Use Hypothesis'
+    ``@settings`` and profiles as for any ``@given`` test::
 
-        @asgifuzz.given_cases(middleware=[Timing, Auth])
+        @asgifuzz.given_cases(middleware=[Timing, Auth], requests=my_requests())
         def test_stack(case):
             asgifuzz.check(case)
     """
@@ -49,6 +52,13 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
     # strategies import Hypothesis and Starlette.
     from asgifuzz.strategies import cases
 
+    # Here too (the same reason).
+    from asgifuzz.strategies._user import user_requests
+
+    if "requests" in options:
+        if "request" in options:
+            raise UsageError("given_cases: pass requests= or request=, not both")
+        options["request"] = user_requests(options.pop("requests"))
     strategy = cases(**options)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:

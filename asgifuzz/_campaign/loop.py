@@ -31,6 +31,7 @@ from asgifuzz._oracles.verdict import (
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case, case_to_data
 from asgifuzz.strategies import cases
+from asgifuzz.strategies._user import user_requests
 
 #: The first round's size; later rounds are sized from the measured rate.
 FIRST_ROUND = 50
@@ -124,11 +125,15 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
     if targets is None or targets.empty:
         return None
     mws, app = targets.allow()
+    headers, cookies = targets.extras()
     return cases(
         middleware=mws or None,
         app=app,
         builtin=targets.builtin,
         lifespan=targets.lifespan,
+        request=user_requests(targets.requests) if targets.requests else None,
+        headers=headers,
+        cookies=cookies,
     )
 
 

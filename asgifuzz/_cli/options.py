@@ -12,8 +12,8 @@ from asgifuzz._targets.config import TargetConfig, load_config
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``
-    and ``--config``."""
+    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``,
+    ``--header``, ``--cookie``, ``--requests`` and ``--config``."""
     group = parser.add_argument_group(
         "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
     )
@@ -48,6 +48,28 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--no-builtin",
         action="store_true",
         help="stacks of your middleware only, without the built-in model layers",
+    )
+    group.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header every request gets (replacing drawn ones of that name), "
+        "e.g. --header 'x-api-key: secret'; repeatable",
+    )
+    group.add_argument(
+        "--cookie",
+        action="append",
+        default=[],
+        metavar="'NAME=VALUE'",
+        help="a cookie every request sends (with any drawn cookies), e.g. "
+        "--cookie 'session=abc123'; repeatable",
+    )
+    group.add_argument(
+        "--requests",
+        metavar="SPEC",
+        help="module:name of a Hypothesis strategy (or a function returning one) "
+        "of asgifuzz.models.Request that draws the requests instead",
     )
     group.add_argument(
         "--known",
@@ -98,4 +120,7 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         routes=(*base.routes, *getattr(args, "route", [])),
         lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
         builtin=base.builtin and not getattr(args, "no_builtin", False),
+        headers=(*base.headers, *getattr(args, "header", [])),
+        cookies=(*base.cookies, *getattr(args, "cookie", [])),
+        requests=getattr(args, "requests", None) or base.requests,
     )

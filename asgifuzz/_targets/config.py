@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asgifuzz._errors import UsageError
+from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.specs import (
     AppTarget,
     MiddlewareTarget,
@@ -25,7 +26,10 @@ class TargetConfig:
 
     From ``[tool.asgifuzz]`` in ``pyproject.toml`` and the command line:
     ``middleware`` specs, an ``app`` spec, extra ``routes``, ``lifespan`` and
-    ``builtin`` (mix built-in model layers with the user's middleware).
+    ``builtin`` (mix built-in model layers with the user's middleware); and what
+    every drawn request gets: ``headers`` (``"name: value"``), ``cookies``
+    (``"name=value"``) and ``requests``, the import spec of a Hypothesis
+    strategy of `asgifuzz.models.Request` that replaces the drawn requests.
     """
 
     middleware: tuple[str, ...] = ()
@@ -33,10 +37,20 @@ class TargetConfig:
     routes: tuple[str, ...] = ()
     lifespan: bool = True
     builtin: bool = True
+    headers: tuple[str, ...] = ()
+    cookies: tuple[str, ...] = ()
+    requests: str = ""
 
     @property
     def empty(self) -> bool:
-        return not self.middleware and not self.app
+        """Nothing of the user's: no code, and nothing added to the requests."""
+        return not (
+            self.middleware or self.app or self.headers or self.cookies or self.requests
+        )
+
+    def extras(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """The headers and cookies every request gets, checked (`UsageError`)."""
+        return parse_extras(self.headers, self.cookies)
 
     def allow(self) -> tuple[list[MiddlewareTarget], AppTarget | None]:
         """Import, check and allow every target (`UsageError` on the first bad one)."""
@@ -57,7 +71,10 @@ class TargetConfig:
         return " ".join(parts)
 
 
-_CONFIG_KEYS = {"middleware", "app", "routes", "lifespan", "builtin"}
+_CONFIG_KEYS = {
+    *("middleware", "app", "routes", "lifespan", "builtin"),
+    *("headers", "cookies", "requests"),
+}
 
 
 def load_config(path: Path) -> TargetConfig:
@@ -98,10 +115,23 @@ def load_config(path: Path) -> TargetConfig:
     app = table.get("app", "")
     if not isinstance(app, str):
         raise UsageError(f'{where} app must be a string, e.g. app = "mypkg.main:app"')
-    return TargetConfig(
+    requests = table.get("requests", "")
+    if not isinstance(requests, str):
+        raise UsageError(
+            f'{where} requests must be a string, e.g. requests = "mypkg.fuzz:requests"'
+        )
+    config = TargetConfig(
         middleware=strings("middleware"),
         app=app,
         routes=strings("routes"),
         lifespan=flag("lifespan"),
         builtin=flag("builtin"),
+        headers=strings("headers"),
+        cookies=strings("cookies"),
+        requests=requests,
     )
+    try:
+        config.extras()
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return config

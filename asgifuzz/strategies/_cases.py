@@ -31,6 +31,8 @@ def cases(
     routes: Sequence[str] = (),
     builtin: bool | Sequence[str] = True,
     lifespan: bool = True,
+    headers: Sequence[str | tuple[str, str]] = (),
+    cookies: Sequence[str] = (),
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -52,6 +54,10 @@ def cases(
 
     Naming an object allows it: the cases name it (``user.<name>`` layers,
     ``Case.app``) and only this process can run them.
+
+    Every drawn request (whichever strategy draws it) gets ``headers``
+    (``"name: value"`` or pairs; they replace drawn headers of those names) and
+    ``cookies`` (``"name=value"``, sent with any drawn cookies).
     """
     name = ""
     if app is not None:
@@ -70,11 +76,14 @@ def cases(
             request = _user.app_requests(target.routes)
     elif middleware is not None and stack is None:
         stack = _user.user_stacks(middleware, builtin=builtin)
+    drawn = request if request is not None else requests()
+    if headers or cookies:
+        drawn = _user.with_extras(drawn, headers, cookies)
     return st.builds(
         Case,
         stack=stack if stack is not None else middleware_stacks(),
         endpoint=endpoint if endpoint is not None else endpoints(),
-        request=request if request is not None else requests(),
+        request=drawn,
         client=client if client is not None else disconnect_schedules(),
         server=server if server is not None else server_profiles(),
         seed=st.integers(0, 2**32 - 1),

@@ -8,6 +8,7 @@ names them (``user.<name>`` layers, ``Case.app``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from hypothesis import strategies as st
@@ -15,9 +16,11 @@ from hypothesis.errors import InvalidArgument
 
 from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
+from asgifuzz._targets.extras import parse_extras
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
 from asgifuzz.strategies._parts import check_kinds, layers, request_contents
+from asgifuzz.strategies._vocabulary import with_user_headers
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
 #: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
@@ -121,3 +124,55 @@ def allow_app(
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
     return specs.allow_app(target)
+
+
+def user_requests(requests: Any) -> st.SearchStrategy[Request]:
+    """The user's request strategy: a Hypothesis strategy of `Request`, a function
+    returning one, or the import spec of either (``"mypkg.fuzz:requests"``,
+    with literal arguments as in other specs: ``"mypkg.fuzz:requests(n=2)"``).
+    Each drawn value is checked to be a `Request`."""
+    label, obj = getattr(requests, "__qualname__", repr(requests)), requests
+    if isinstance(requests, str):
+        _, module, attr, args, kwargs = specs.parse_spec(requests, "requests")
+        label, obj = requests, specs.import_object(module, attr, "requests")
+        if args or kwargs:
+            obj = obj(*args, **kwargs)
+    if not isinstance(obj, st.SearchStrategy | type) and callable(obj):
+        try:
+            obj = obj()
+        except TypeError as exc:
+            raise UsageError(
+                f"requests {label}: calling it with no arguments failed ({exc}); "
+                "name a strategy, or a function that needs no arguments"
+            ) from None
+    if not isinstance(obj, st.SearchStrategy):
+        raise UsageError(
+            f"requests {label}: is {type(obj).__name__}, not a Hypothesis strategy; "
+            "name a strategy of asgifuzz.models.Request (or a function returning "
+            "one), e.g. requests = st.builds(Request, method=st.just('POST'))"
+        )
+    return obj.map(partial(_a_request, label))
+
+
+def _a_request(label: str, value: object) -> Request:
+    if not isinstance(value, Request):
+        raise UsageError(
+            f"requests {label}: drew {type(value).__name__} {value!r:.60}; a request "
+            "strategy must draw asgifuzz.models.Request values"
+        )
+    return value
+
+
+def with_extras(
+    requests: st.SearchStrategy[Request],
+    headers: Sequence[str | tuple[str, str]],
+    cookies: Sequence[str],
+) -> st.SearchStrategy[Request]:
+    """``requests`` with the user's ``headers`` and ``cookies`` added to each
+    (see `asgifuzz.strategies._vocabulary.with_user_headers`)."""
+    texts = [h if isinstance(h, str) else f"{h[0]}: {h[1]}" for h in headers]
+    try:
+        extra, jar = parse_extras(texts, cookies)
+    except UsageError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return requests.map(partial(with_user_headers, extra=extra, cookies=jar))

@@ -43,6 +43,10 @@ HEADERS = (
 #: few bytes (None), then from empty to well over compressors' minimum sizes
 #: (Starlette's GZip 500, brotli-asgi 400, others 1000 or 1 KiB).
 RESPONSE_SIZES = (None, 0, 1, 400, 500, 501, 1000, 1024, 4096, 20_000)
+#: Each size, compressible (text) or not, in one draw: the model's body (None)
+#: half the time, shrinking there.
+_SIZED = tuple((n, c) for n in RESPONSE_SIZES[1:] for c in (True, False))
+_RESPONSE_BODIES = st.sampled_from(((None, True),) * len(_SIZED) + _SIZED)
 
 
 def check_bounds(name: str, lo: int, hi: int) -> None:
@@ -135,8 +139,7 @@ def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
     on_disconnect = draw(st.sampled_from(("raise", "respond")))
     background = draw(st.sampled_from(BACKGROUNDS))
     pauses = draw(_pauses)
-    size = draw(st.sampled_from(RESPONSE_SIZES))
-    compressible = not draw(st.booleans())  # shrinks toward compressible
+    size, compressible = draw(_RESPONSE_BODIES)
     fields: dict[str, object] = {"kind": kind}
     if kind in ("plain", "stream", "raise_streaming") and size is not None:
         fields.update(size=size, compressible=compressible)

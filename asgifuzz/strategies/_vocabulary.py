@@ -4,11 +4,11 @@ middleware on (session and CSRF layers read cookies, auth layers read
 ``x-request-id``, compressors ``accept-encoding``, body codecs the content type).
 
 Requests are drawn swarm-style (Groce et al., "Swarm testing", ISSTA 2012): a
-coin per family says whether this case uses it at all, then one value of each
-family it uses is drawn, so that any combination of families (four at once:
-one case in sixteen) comes up as often as a single one. Each family's values
-are prebuilt (valid ones first, then malformed ones) and drawn with one
-``sampled_from``: drawing stays cheap. Shrinking turns the families off, which
+family is off half the time (a coin per family), else one of its values, so
+that any combination of families (four at once: one case in sixteen) comes up
+as often as a single one. Each family's values are prebuilt (valid ones first,
+then malformed ones), and its coin and value are one ``sampled_from``: drawing
+stays cheap. Shrinking turns the families off, which
 leaves no extra header and the untyped body.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -208,32 +209,34 @@ BODY_TYPES: tuple[BodyType, ...] = (
 MAX_BODY_EXPONENT = 21
 
 
-#: The header families, in the order a case draws them (made once: drawing
-#: a prebuilt strategy skips Hypothesis' strategy cache).
+def _half_off(values: tuple[object, ...]) -> st.SearchStrategy[Any]:
+    """None (off) half the time, else one of ``values``: a family's coin and its
+    value in one draw, shrinking toward off, then toward the first value."""
+    return st.sampled_from((None,) * len(values) + values)
+
+
+#: The header families, in the order a case draws them (made once: drawing a
+#: prebuilt strategy skips Hypothesis' strategy cache).
 _FAMILIES = tuple(
-    st.sampled_from(family)
+    _half_off(family)
     for family in (COOKIES, AUTHORIZATIONS, FORWARDED, REQUEST_IDS, ACCEPT_ENCODINGS)
 )
-_COIN = st.booleans()
-_BODY_TYPES = st.sampled_from(BODY_TYPES)
+_TYPED = _half_off(BODY_TYPES)
 _EXPONENTS = st.integers(0, MAX_BODY_EXPONENT)
 
 
 @st.composite
 def typed_bodies(
-    draw: st.DrawFn, *, max_chunks: int = 4
-) -> tuple[str, tuple[bytes, ...]]:
-    """A content type and a body for it (valid, or not), of 0 to 2 MiB
-    (log-uniform: an exponent ``e``, then a size in ``[2**(e-1), 2**e]``), split
-    into up to ``max_chunks`` segments at drawn points. Shrinks toward an empty
-    JSON body in one segment."""
-    kind = draw(_BODY_TYPES)
+    draw: st.DrawFn, kind: BodyType, *, max_chunks: int = 4
+) -> tuple[bytes, ...]:
+    """A body of ``kind`` of 0 to 2 MiB (log-uniform: an exponent ``e``, then a
+    size in ``[2**(e-1), 2**e]``), split into up to ``max_chunks`` segments at
+    drawn points. Shrinks toward the smallest body in one segment."""
     exponent = draw(_EXPONENTS)
     data = kind.body(draw(st.integers((1 << exponent) >> 1, 1 << exponent)))
     cuts = draw(st.lists(st.integers(0, len(data)), max_size=max(0, max_chunks - 1)))
     points = [0, *sorted(cuts), len(data)]
-    chunks = tuple(data[a:b] for a, b in pairwise(points))
-    return kind.content_type, chunks if data else ()
+    return tuple(data[a:b] for a, b in pairwise(points)) if data else ()
 
 
 @st.composite
@@ -244,24 +247,25 @@ def request_contents(
     *,
     max_chunks: int = 4,
 ) -> tuple[Headers, tuple[bytes, ...]]:
-    """A request's headers and body, drawn swarm-style: a coin per header
-    family (and one for a typed body) says whether this request uses it, then
-    a value of each it uses.
+    """A request's headers and body, drawn swarm-style: each header family (and
+    a typed body) is off half the time, else one of its values.
 
     ``others`` draws further headers; ``untyped`` draws the body of a request
     without a typed one. Shrinks toward ``others``' and ``untyped``'s simplest.
     """
     headers: list[tuple[str, str]] = []
     for family in _FAMILIES:
-        # Each coin right before its value: turning a family off then deletes
-        # the value after it, which the shrinker does reliably (with every coin
-        # drawn first, it deletes a value far from its coin, and often fails).
-        if draw(_COIN):
-            headers += draw(family)
+        # The coin and the value in one draw: turning a family off is then one
+        # smaller choice, which the shrinker always tries (a coin with its value
+        # drawn later needs a deletion too, and often fails).
+        drawn = draw(family)
+        if drawn is not None:
+            headers += drawn
     headers += draw(others)
-    if draw(_COIN):
-        content_type, body = draw(typed_bodies(max_chunks=max_chunks))
-        headers.append(("content-type", content_type))
+    kind = draw(_TYPED)
+    if kind is not None:
+        body = draw(typed_bodies(kind, max_chunks=max_chunks))
+        headers.append(("content-type", kind.content_type))
     else:
         body = draw(untyped)
     return tuple(headers), body

@@ -59,7 +59,11 @@ def test_cases_shrink_toward_simple() -> None:
     # Hypothesis does not always delete every extra layer, but each is the simplest.
     assert 1 <= len(case.stack.layers) <= 3
     assert all(la == Layer("bhm.passthrough") for la in case.stack.layers)
-    assert case.client == Client(disconnect="receive", at=0)
+    # One of the two simplest schedules: moving from the branch without ``at``
+    # to the one with it needs a new choice, which the shrinker does not always
+    # find (measured over 8 seeds: 5 reach "receive" before the request
+    # vocabulary, 7 after).
+    assert case.client in (Client("receive", at=0), Client("response_start"))
     assert case.request.body == ()
     assert case.seed == 0
     assert case == Case(stack=case.stack, client=case.client)

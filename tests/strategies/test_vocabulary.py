@@ -33,7 +33,7 @@ def test_requests_shrink_to_no_header_and_no_body() -> None:
         (lambda r: _header(r, "cookie") is not None, ("cookie", "session=abc123")),
         (
             lambda r: "br" in (_header(r, "accept-encoding") or ""),
-            ("accept-encoding", "gzip, deflate, br"),
+            ("accept-encoding", None),  # a value with br: not the first
         ),
         (
             lambda r: _header(r, "authorization") is not None,
@@ -50,12 +50,14 @@ def test_requests_shrink_to_no_header_and_no_body() -> None:
     ],
 )
 def test_each_family_shrinks_to_its_simplest_value_alone(
-    wanted: Callable[[Request], bool], simplest: tuple[str, str]
+    wanted: Callable[[Request], bool], simplest: tuple[str, str | None]
 ) -> None:
     found = find(requests(), wanted)
     assert len(found.headers) == 1
     name, value = found.headers[0]
-    assert (name, value[: len(simplest[1])]) == simplest
+    assert name == simplest[0]
+    if simplest[1] is not None:  # any value of the family will do: the first
+        assert value[: len(simplest[1])] == simplest[1]
     assert found.body == ()
 
 
@@ -84,13 +86,10 @@ def test_bodies_reach_one_mib_and_rare_combinations_come_up() -> None:
 
 
 @settings(max_examples=50)
-@given(typed_bodies(max_chunks=3))
-def test_typed_bodies_are_split_into_segments(
-    drawn: tuple[str, tuple[bytes, ...]],
-) -> None:
-    content_type, chunks = drawn
-    assert content_type in {t.content_type for t in BODY_TYPES}
+@given(st.sampled_from(BODY_TYPES).flatmap(lambda k: typed_bodies(k, max_chunks=3)))
+def test_typed_bodies_are_split_into_segments(chunks: tuple[bytes, ...]) -> None:
     assert len(chunks) <= 3
+    assert not chunks or b"".join(chunks)  # an empty body has no segment
 
 
 def test_typed_bodies_are_valid_for_their_type_or_not() -> None:

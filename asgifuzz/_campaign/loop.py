@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
-from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog
+from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog, memory_error
 from asgifuzz._corpus.known import split_known
 from asgifuzz._oracles.registry import rank
 from asgifuzz._oracles.verdict import (
@@ -135,6 +135,17 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
         headers=headers,
         cookies=cookies,
     )
+
+
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an exception it was raised from or during (Hypothesis
+    raises FlakyStrategyDefinition during a draw's MemoryError), is one."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if memory_error(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class _OutOfTime(BaseException):
@@ -289,6 +300,10 @@ def fuzz(
                         stack=getattr(violation, "stack", ""),
                     )
                 )
+            if "resource:memory" in known and _out_of_memory(exc):
+                # The target filled the process (a leak, found): drawing the
+                # next case failed too. Stop with what was found.
+                break
             if not _violations(exc):
                 raise
         finally:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from string import Template
 
-from asgifuzz.models._compact import compact
+from asgifuzz.models._compact import expression
 
 _MARKER = re.compile(r"\s*#\?([\w|&!]+)$")
 
@@ -57,12 +57,7 @@ def lit(value: object) -> str:
 def bytes_lit(data: bytes) -> str:
     """A bytes literal; a long one with runs of a repeated unit as a sum,
     ``b'{"data": "' + b"a" * 1048576 + b'"}'``."""
-    found = compact(data, over=256)
-    if found is None:
-        return lit(data)
-    return " + ".join(
-        lit(p) if isinstance(p, bytes) else f"{lit(p[0])} * {p[1]}" for p in found
-    )
+    return expression(data, 256, lit)
 
 
 PAUSE = "await checkpoints($n)  # the interleaving the fuzzer found"

@@ -55,6 +55,17 @@ def compact(data: bytes, over: int = COMPACT_OVER) -> list[Piece] | None:
     return found if 2 * size < len(data) and len(found) <= MAX_PIECES else None
 
 
+def expression(data: bytes, over: int = 256, lit: Any = repr) -> str:
+    """``data`` as a Python expression: its literal (``lit``), or where it is
+    long, a sum of pieces and runs, ``b'{"data": "' + b'a' * 1048576 + b'"}'``."""
+    found = compact(data, over)
+    if found is None:
+        return str(lit(data))
+    return " + ".join(
+        lit(p) if isinstance(p, bytes) else f"{lit(p[0])} * {p[1]}" for p in found
+    )
+
+
 def segment_to_data(segment: bytes) -> str | list[Any]:
     """A body segment's JSON form: latin-1 text, or its pieces if long."""
     found = compact(segment)

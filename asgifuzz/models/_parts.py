@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from asgifuzz.models._compact import expression
 
 #: Middleware behaviours with a `BaseHTTPMiddleware` model and a pure-ASGI twin,
 #: simplest first (Hypothesis' ``sampled_from`` shrinks toward the front).
@@ -192,6 +195,21 @@ class Request:
     @property
     def body_bytes(self) -> bytes:
         return b"".join(self.body)
+
+    def __repr__(self) -> str:
+        # A long segment as pieces and runs (b"a" * 1048576): a failing case's
+        # report stays readable, and under Hypothesis' 30 kB repr limit.
+        body = ", ".join(expression(c) for c in self.body)
+        return (
+            f"Request(method={self.method!r}, path={self.path!r}, "
+            f"query={self.query!r}, headers={self.headers!r}, "
+            f"body=({body}{',' * (len(self.body) == 1)}), scheme={self.scheme!r})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis' (and IPython's) pretty printer prints a dataclass field by
+        # field, bypassing __repr__: this makes it print the short one.
+        printer.text(repr(self))
 
 
 @dataclass(frozen=True)

@@ -100,13 +100,15 @@ def app_requests(
     if not routes:
         raise InvalidArgument("routes=[] names no route; pass (method, path) pairs")
     return st.builds(
-        lambda route, contents, **kw: Request(
-            method=route[0], path=route[1], headers=contents[0], body=contents[1], **kw
+        lambda route, query, contents, scheme: Request(
+            route[0], route[1], query, contents[0], contents[1], scheme
         ),
         st.sampled_from(list(routes)),
+        # In the order of the fields, as before the vocabulary: shrinking
+        # within a budget (of a hang) gets as far as it did.
+        st.sampled_from(("", "q=1")),
         request_contents(max_chunks=max_chunks),
-        query=st.sampled_from(("", "q=1")),
-        scheme=st.sampled_from(("http", "https")),
+        st.sampled_from(("http", "https")),
     )
 
 

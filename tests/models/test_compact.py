@@ -7,6 +7,7 @@ import zlib
 
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import pretty
 
 from asgifuzz.models import Case, Endpoint, Request
 from asgifuzz.models._compact import COMPACT_OVER, compact, pieces
@@ -93,3 +94,16 @@ def test_response_content_has_the_size_and_compresses_or_not() -> None:
     assert len(zlib.compress(text)) < 100
     assert len(zlib.compress(noise)) > 4000
     assert response_content(4096, False) == noise  # the same bytes every time
+
+
+def test_a_large_request_has_a_short_repr_that_evaluates_back() -> None:
+    # Hypothesis warns about (and with -W error, fails on) reprs over 30 kB.
+    for request in (
+        Request(),
+        Request(body=(b"ab",)),
+        Request(headers=(("a", "b"),), body=(b"ab", b"cd")),
+        Request(body=(b'{"data": "' + b"a" * (1 << 20) + b'"}',)),
+    ):
+        assert len(repr(request)) < 200
+        assert pretty(request) == repr(request)  # as Hypothesis reports it
+        assert eval(repr(request)) == request  # our own repr: safe to evaluate

@@ -188,18 +188,20 @@ BODY_TYPES: tuple[BodyType, ...] = (
     BodyType("text/plain; charset=latin-1", b"", b"\xe9"),
     BodyType("text/html; charset=utf-8", b"<p>", b"a", b"</p>"),
     BodyType("application/vnd.api+json", b'{"data": {"id": "', b"1", b'"}}'),
-    # Bodies that are not valid for their content type:
-    BodyType(_FORM, b"name=", b"\xe9", b"&x=1"),  # non-UTF-8 form data
-    BodyType(_FORM, b"name=", b"%FF", b"&x=%zz"),  # escapes of non-UTF-8, bad ones
+    # Bodies that are not valid for their content type, at every size (what
+    # makes them invalid is in the prefix or suffix, not in the filler):
+    BodyType(_FORM, b"name=\xe9", b"a", b"&x=1"),  # non-UTF-8 form data
+    BodyType(_FORM, b"caf\xe9=", b"1"),  # a name that is not UTF-8
+    BodyType(_FORM, b"name=%FF", b"a", b"&x=%zz"),  # escapes of non-UTF-8, bad ones
     BodyType(_MULTIPART, _PART, b"a"),  # truncated: no closing boundary
     BodyType(_MULTIPART, b"--Other\r\n\r\n", b"a", b"\r\n--Other--\r\n"),
     BodyType("multipart/form-data", _PART, b"a", b"\r\n--XyZ--\r\n"),  # no boundary
     BodyType("application/json", b'{"data": "', b"a"),  # truncated
-    BodyType("application/json", b'{"data": "', b"\xff", b'"}'),  # not UTF-8
+    BodyType("application/json", b'{"data": "\xff', b"a", b'"}'),  # not UTF-8
     BodyType("application/json", b"{'data': ", b"1", b"}"),  # not JSON
     BodyType("application/msgpack", b"\xdd", b"\x01", count=2),  # one short
-    BodyType("application/msgpack", b"", b"\xc1"),  # a byte msgpack never uses
-    BodyType("text/plain; charset=utf-8", b"", b"\xff\xfe"),
+    BodyType("application/msgpack", b"\xc1", b"\xc1"),  # a byte msgpack never uses
+    BodyType("text/plain; charset=utf-8", b"\xff\xfe", b"a"),  # not UTF-8
     BodyType("text/plain; charset=x-unknown", b"", b"a"),
     BodyType("application/json; charset=", b"{", b" ", b"}"),
     BodyType("garbage", b"", b"a"),

@@ -32,6 +32,14 @@ def _header(r: Request, name: str) -> str | None:
     return next((v for n, v in r.headers if n == name), None)
 
 
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def test_requests_shrink_to_no_header_and_no_body() -> None:
     assert find(requests(), lambda r: True) == Request()
 
@@ -71,7 +79,8 @@ def test_a_non_utf8_form_body_comes_up_and_shrinks() -> None:
 
     found = find(requests(), non_utf8_form, settings=ENOUGH)
     assert found.headers == (("content-type", "application/x-www-form-urlencoded"),)
-    assert found.body_bytes == b"name=\xe9&x=1"
+    # The smallest body of either non-UTF-8 form type (a value, or a name).
+    assert found.body_bytes in (b"name=\xe9&x=1", b"caf\xe9=")
 
 
 def test_bodies_reach_one_mib_and_rare_combinations_come_up() -> None:
@@ -107,6 +116,11 @@ def test_typed_bodies_are_valid_for_their_type_or_not() -> None:
     short = BodyType("application/msgpack", b"\xdd", b"\x01", count=2)
     assert short.body(8)[1:5] == (4).to_bytes(4, "big")  # claims one more
     assert BODY_TYPES[0].body(0) == b'{"data": ""}'
+    # An invalid body is invalid at every size, the smallest too.
+    forms = [t for t in BODY_TYPES if t.content_type.startswith("application/x-www")]
+    not_utf8 = [t for t in forms if not _utf8(t.body(0))]
+    assert len(not_utf8) == 2
+    assert all(not _utf8(t.body(n)) for t in not_utf8 for n in (0, 1, 100))
 
 
 def test_user_headers_replace_drawn_ones_and_cookies_join_the_jar() -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +68,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 
 @pytest.mark.parametrize("name", PICKY)
 def test_a_picky_middleware_is_found_from_the_cli(
-    name: str,
-    reports: dict[str, dict[str, Any]],
-    record_property: Callable[[str, object], None],
+    name: str, reports: dict[str, dict[str, Any]]
 ) -> None:
     findings = {f["key"]: f for f in reports[name]["findings"]}
     assert PICKY[name] in findings, sorted(findings)
     found = findings[PICKY[name]]
-    assert found["first_seen_s"] < BUDGET
-    # The figures (in a JUnit report): how long and how many cases it took.
-    record_property("first_seen_s", found["first_seen_s"])
-    record_property("first_seen_cases", found["first_seen_cases"])
+    # Measured: 0.1 to 17 s (case 3 to 726 of about 2000).
+    assert found["first_seen_s"] < BUDGET, found["first_seen_s"]
     layers = [la["kind"] for la in found["case"]["stack"]["layers"]]
     assert f"user.{name}" in layers

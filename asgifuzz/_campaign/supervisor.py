@@ -108,6 +108,10 @@ def _worker(task: Task, conn: Connection, beat: Any, case: Any, stop: Any) -> No
     limit = task.max_memory * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stacks = open(task.stack_file, "w")  # noqa: SIM115 (open until the process ends)
+    # What a dying worker prints (a traceback from inside Hypothesis once the
+    # app's leak has used up the memory, "coroutine ignored GeneratorExit" from
+    # finalizers) goes with its stacks into the finding, not to the terminal.
+    os.dup2(stacks.fileno(), 2)
     faulthandler.enable(stacks, all_threads=True)
     faulthandler.register(signal.SIGUSR1, stacks, all_threads=True)
     sampler = Sampler(
@@ -319,6 +323,13 @@ class Supervisor:
 
     def _died(self, slot: _Slot) -> None:
         code = slot.process.exitcode
+        before = [*slot.findings, *(f for r in slot.lost for f in r.findings)]
+        if any(f.key == "resource:memory" for f in before):
+            # The app keeps what it allocated: once a case ran the worker out
+            # of memory, anything may fail next (Hypothesis itself). That death
+            # is the resource:memory finding's, not a crash of its own.
+            self._fault(slot, "", "", record=False)
+            return
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             why = " (the kernel's OOM killer?)" if -code == signal.SIGKILL else ""
@@ -327,11 +338,14 @@ class Supervisor:
             key, message = "crash:exit", f"the worker exited with status {code}"
         self._fault(slot, key, message + " while running the case")
 
-    def _fault(self, slot: _Slot, key: str, message: str) -> None:
+    def _fault(
+        self, slot: _Slot, key: str, message: str, *, record: bool = True
+    ) -> None:
+        """End the worker, record the fault (unless not ``record``), replace it."""
         case = self._case_in_flight(slot)
         stack = Path(slot.task.stack_file).read_text(errors="replace").strip()
         self._end(slot)
-        if case is not None:
+        if case is not None and record:
             self.faults.append(
                 Finding(
                     key=key,

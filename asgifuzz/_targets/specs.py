@@ -54,6 +54,17 @@ class MiddlewareTarget:
         """The layer kind a case uses for this middleware: ``user.<name>``."""
         return f"user.{self.name}"
 
+    @property
+    def base_http(self) -> bool:
+        """Whether this middleware is a Starlette `BaseHTTPMiddleware` (its
+        family, for the built-in stand-in that attribution swaps in)."""
+        # Starlette only when asked: this module is imported by the CLI's --help.
+        from starlette.middleware.base import BaseHTTPMiddleware
+
+        if isinstance(self.factory, type):
+            return issubclass(self.factory, BaseHTTPMiddleware)
+        return isinstance(self.wrap(_probe_app), BaseHTTPMiddleware)  # a factory
+
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Instantiate the middleware around ``app``."""
         return self.factory(app, *self.args, **self.kwargs)

@@ -9,14 +9,14 @@ before anything runs), then `Campaign.run` fuzzes in this process or in
 writes the ``json``, ``junit`` and ``report`` files (each whole or not at all,
 see `asgifuzz._campaign.report`).
 
-Exit status: 1 when failures were found, else 130 (128 + SIGINT) when Ctrl-C
-stopped the run early, else 0.
+Exit status: 1 when failures were found (``fail_on="new"``: new ones, not
+those of known upstream bugs), else 130 (128 + SIGINT) when Ctrl-C stopped the
+run early, else 0.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ from asgifuzz._campaign.progress import (
     Snapshot,
     make_display,
 )
-from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
+from asgifuzz._campaign.report import RunInfo, failing, write_junit, write_markdown
 from asgifuzz._campaign.workers import fuzz_parallel
 from asgifuzz._corpus.entries import environment, save_finding, write_atomically
+from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz._targets.specs import used_by
 from asgifuzz._types import BACKENDS
@@ -49,9 +50,10 @@ class FuzzConfig:
 
     ``database`` and ``shared_database`` are specs (`asgifuzz._campaign.database`);
     ``database=None`` runs without one (``--no-database``), and the shared one is
-    then ignored too. ``known_upstream`` maps the failure keys of known upstream
-    bugs to where they are described: they are counted, not reported. ``command``
-    is the command line shown in the reports.
+    then ignored too. ``known_upstream`` labels the findings that match corpus
+    entries (`asgifuzz._corpus.known`); ``fail_on`` is ``any`` (exit 1 on any
+    finding) or ``new`` (only on new ones). ``command`` is the command line
+    shown in the reports.
     """
 
     max_time: float = 60.0
@@ -67,7 +69,8 @@ class FuzzConfig:
     progress: Mode = "auto"
     progress_every: float = 10.0
     targets: TargetConfig = field(default_factory=TargetConfig)
-    known_upstream: Mapping[str, str] = field(default_factory=dict)
+    known_upstream: KnownBugs = field(default_factory=KnownBugs)
+    fail_on: str = "any"
     command: str = "asgifuzz fuzz"
 
 
@@ -95,7 +98,7 @@ class Campaign:
         """Fuzz for ``max_time`` seconds (Ctrl-C ends it early, with what was done),
         then save the findings to the corpus and write the report files."""
         c = self.config
-        known = dict(c.known_upstream) or None
+        known = c.known_upstream or None
         if c.workers > 1:
             report = fuzz_parallel(
                 c.workers,
@@ -174,13 +177,14 @@ class Campaign:
 
     def write_reports(self, report: FuzzReport) -> list[Path]:
         """``junit`` and ``report``; returns the files written."""
-        saved = {f.key: f.saved for f in report.findings if f.saved is not None}
+        saved = {f.signature: f.saved for f in report.findings if f.saved is not None}
         info = RunInfo(
             report,
             self.settings(),
             environment(),
             samples=self.board.samples,
             saved=saved,
+            fail_on=self.config.fail_on,
         )
         written = []
         if self.config.junit is not None:
@@ -192,8 +196,9 @@ class Campaign:
         return written
 
     def exit_status(self, report: FuzzReport) -> int:
-        """1 with findings, else 130 when interrupted, else 0."""
-        if report.findings:
+        """1 with findings (with ``fail_on="new"``: new ones), else 130 when
+        interrupted, else 0."""
+        if any(failing(f, self.config.fail_on) for f in report.findings):
             return 1
         return INTERRUPTED if report.interrupted else 0
 

@@ -34,11 +34,10 @@ class Violation:
         ``@`` and the innermost of `frames`, where the app's code raised it
         (``I1:IndexError@app/auth.py:Auth.dispatch``).
 
-        Only the innermost frame: the outer ones name the layers above, which
-        change as Hypothesis shrinks the stack, and a signature that changed
-        while shrinking would split one bug into several (the crash state of
-        ClusterFuzz keeps three frames of a native stack for the same purpose).
-        Without an exception the key is the signature: the tag already names
-        what differs (a field and its direction for I8).
+        Only the innermost frame (ClusterFuzz's crash state keeps three): the
+        outer ones name the layers above, which change as Hypothesis shrinks
+        the stack, and a signature that changed while shrinking would split one
+        bug into several. Without an exception the key is the signature: the
+        tag already names what differs (for I8, the field and which way).
         """
         return f"{self.key}@{self.frames[-1]}" if self.frames else self.key

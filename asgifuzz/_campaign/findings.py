@@ -57,6 +57,8 @@ class Finding:
     first_seen_cases: int = 0
     #: The corpus entry written for it (set by the campaign; None: not saved).
     saved: Path | None = None
+    #: For a fault (hang, crash, memory): the stack of every thread when caught.
+    stack: str = ""
 
     def __post_init__(self) -> None:
         self.signature = self.signature or self.key
@@ -72,6 +74,7 @@ class Finding:
         *,
         flaky: bool = False,
         first_seen: tuple[float, int] = (0.0, 0),
+        stack: str = "",
     ) -> Finding:
         """The finding of a case's `Failure`."""
         alone = failure.headline.violation.invariant == "I10"
@@ -87,6 +90,7 @@ class Finding:
             seen_on=failure.seen_on,
             first_seen_s=first_seen[0],
             first_seen_cases=first_seen[1],
+            stack=stack,
         )
 
     def label(self, known: KnownBugs | None) -> None:
@@ -125,6 +129,8 @@ class Finding:
         }
         if self.saved is not None:
             data["saved"] = str(self.saved)
+        if self.stack:
+            data["stack"] = self.stack
         return data
 
 
@@ -156,6 +162,8 @@ class FuzzReport:
     findings: list[Finding] = field(default_factory=list)
     #: Stopped early by Ctrl-C (or by the parent of a worker).
     interrupted: bool = False
+    #: The signal that stopped it (SIGINT or SIGTERM; 0: none or unknown).
+    signal: int = 0
     #: The report files the campaign wrote (``junit``, ``report`` and its plot).
     written: list[Path] = field(default_factory=list)
 
@@ -179,4 +187,5 @@ class FuzzReport:
             "new": counts[NEW],
             "known_upstream": counts[KNOWN],
             "interrupted": self.interrupted,
+            "signal": self.signal,
         }

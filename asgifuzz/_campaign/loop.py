@@ -20,6 +20,7 @@ from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
+from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.failures import Failure, failure_of, short_signature
 from asgifuzz._oracles.verdict import (
@@ -105,8 +106,14 @@ def failed(failure: Failure, case: Case) -> CaseFailed:
     return exc
 
 
+class _OutOfTime(BaseException):
+    """Past the time budget, a case repeated a known fault: stop the run."""
+
+
 def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:
     """The invariant violations inside whatever Hypothesis raised (flaky or not)."""
+    if isinstance(exc, StopShrinking):
+        return [(f, False) for f in exc.faults]
     flaky = isinstance(exc, Flaky)
     if isinstance(exc, InvariantViolation):
         return [(exc, flaky)]
@@ -134,6 +141,7 @@ def fuzz(
     strategy: Any = None,
     known_upstream: KnownBugs | None = None,
     on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> FuzzReport:
     """Generate, run and judge cases for ``max_time`` seconds (plus shrinking).
 
@@ -142,7 +150,11 @@ def fuzz(
     ``known_upstream`` labels the findings that match its corpus entries
     (`Finding.label`); ``on_case(report, seen)`` is called after each case with
     the failures seen so far, shrunk or not (live progress). Ctrl-C ends the
-    run early, with what it did (``interrupted``).
+    run early, with what it did (``interrupted``). ``watchdog`` runs each case
+    under a wall-clock limit (`asgifuzz._campaign.watchdog`): a hang or a
+    memory error is a `Fault`, shrunk within the watchdog's budget; once past
+    ``max_time``, a case that repeats a known fault ends the run (each costs
+    the wall-clock limit).
     """
     report = FuzzReport(backends=backends)
     reported: set[str] = set()  # the signatures of the findings so far
@@ -168,7 +180,15 @@ def fuzz(
         @seed(seed_ * 1_000_003 + round_no)
         @given(case=strategy if strategy is not None else cases())
         def one(case: Case) -> None:
-            verdict = judge(case, backends)
+            if watchdog is None:
+                verdict = judge(case, backends)
+            else:
+                got, fault = watchdog.judge(case, backends, judge)
+                if fault is not None:
+                    faulted(fault)
+                    return
+                assert got is not None  # no fault: a verdict
+                verdict = got
             report.cases += 1
             for backend in backends:
                 report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1
@@ -183,6 +203,21 @@ def fuzz(
             if failure is not None and failure.signature not in reported:
                 raise failed(failure, case)
 
+        def faulted(fault: Fault) -> None:
+            report.cases += 1
+            report.outcomes[f"{fault.backend}:{fault.key.replace(':', '-')}"] += 1
+            heads.setdefault(fault.key)
+            if on_case is not None:
+                on_case(report, heads.keys())
+            if fault.key not in reported:  # a fault's signature is its key
+                first_seen.setdefault(
+                    fault.key, (time.perf_counter() - start, report.cases)
+                )
+                assert watchdog is not None  # only a watchdog makes faults
+                raise watchdog.raising(fault)
+            if time.perf_counter() > deadline:
+                raise _OutOfTime
+
         # Hypothesis names the test after the function; keep it stable for the DB.
         one.__qualname__ = one.__name__ = "asgifuzz_fuzz"
         round_start, before = time.perf_counter(), report.cases
@@ -191,7 +226,9 @@ def fuzz(
         except KeyboardInterrupt:
             report.interrupted = True
             break
-        except Exception as exc:
+        except _OutOfTime:
+            break
+        except (Exception, StopShrinking) as exc:
             found = _violations(exc)
             if not found:
                 raise
@@ -205,11 +242,15 @@ def fuzz(
                     violation.case,
                     flaky=flaky,
                     first_seen=first_seen.get(failure.signature, (0.0, 0)),
+                    stack=getattr(violation, "stack", ""),
                 )
                 finding.label(known_upstream)
                 fresh.append(finding)
             report.findings = merge_findings([*report.findings, *fresh])
             reported.update(f.signature for f in report.findings)
+        finally:
+            if watchdog is not None:
+                watchdog.round_done()
         spent = time.perf_counter() - round_start
         rate = (report.cases - before) / spent if spent > 0 else 100.0
         left = deadline - time.perf_counter()

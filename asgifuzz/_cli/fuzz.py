@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
+from asgifuzz._campaign import preflight
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig
 from asgifuzz._campaign.database import DEFAULT
 from asgifuzz._campaign.loop import FuzzReport
 from asgifuzz._campaign.progress import MODES
 from asgifuzz._campaign.report import beside_report, counts, replay_command, title
+from asgifuzz._campaign.supervisor import MAX_MEMORY
+from asgifuzz._campaign.watchdog import CASE_TIMEOUT
 from asgifuzz._cli import options
 from asgifuzz._corpus.entries import load_corpus
 from asgifuzz._corpus.known import KnownBugs
@@ -101,7 +105,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     fz.add_argument(
         "--progress-every",
-        type=float,
+        type=_positive,
         default=10.0,
         metavar="S",
         help="seconds between progress lines; default 10",
@@ -124,6 +128,29 @@ def add_options(fz: argparse.ArgumentParser) -> None:
         default=os.environ.get("ASGIFUZZ_SHARED_DATABASE"),
         help="a database to read but never write: a directory, redis://..., or "
         "github:OWNER/REPO[/ARTIFACT] (default: $ASGIFUZZ_SHARED_DATABASE)",
+    )
+    faults = fz.add_argument_group("faults and limits (see README: Faults and limits)")
+    faults.add_argument(
+        "--case-timeout",
+        type=_positive,
+        default=CASE_TIMEOUT,
+        metavar="S",
+        help="wall-clock seconds a case may hold the process before it is a "
+        f"hang:wall finding; default {CASE_TIMEOUT:g}",
+    )
+    faults.add_argument(
+        "--max-memory",
+        type=int,
+        default=MAX_MEMORY,
+        metavar="MB",
+        help="address space per worker (RLIMIT_AS); going over it is a "
+        f"resource:memory finding; default {MAX_MEMORY}",
+    )
+    faults.add_argument(
+        "--no-supervisor",
+        action="store_true",
+        help="run the cases in this process (with --workers, in an unsupervised "
+        "pool): hangs the process can interrupt are still found, crashes end the run",
     )
     fz.add_argument(
         "--fail-on",
@@ -154,13 +181,19 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
         known_upstream=options.known_from_args(args),
         fail_on=args.fail_on,
         command="asgifuzz " + " ".join(sys.argv[1:]),
+        case_timeout=args.case_timeout,
+        max_memory=args.max_memory,
+        supervised=not args.no_supervisor,
     )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the campaign; 1 when it found failures (``--fail-on new``: new
     ones), 130 when Ctrl-C stopped it."""
-    config = config_from_args(args)
+    warnings: list[str] = []
+    config = preflight.check(config_from_args(args), warnings)
+    for line in warnings:
+        print(f"asgifuzz: warning: {line}", file=sys.stderr, flush=True)
     campaign = Campaign(config)
     if not config.targets.empty:
         print(f"asgifuzz: your code: {config.targets.options()}", flush=True)
@@ -175,10 +208,29 @@ def main(args: argparse.Namespace) -> int:
     return campaign.exit_status(report)
 
 
+def _signal_name(signo: int) -> str:
+    return signal.Signals(signo).name if signo else "SIGINT"
+
+
+def _indent(stack: str, innermost: int) -> str:
+    """The last ``innermost`` lines of each thread's stack, indented."""
+    shown = []
+    for thread in stack.split("\n\n"):
+        lines = thread.splitlines()
+        head, body = lines[:1], lines[1:]
+        shown += [
+            *head,
+            *(["    ..."] if len(body) > innermost else []),
+            *body[-innermost:],
+        ]
+    return "\n".join("    " + line for line in shown)
+
+
 def _summary(config: FuzzConfig, report: FuzzReport) -> None:
     if report.interrupted:
         print(
-            f"asgifuzz: interrupted after {report.elapsed:.1f}s; the summary "
+            f"asgifuzz: interrupted after {report.elapsed:.1f}s "
+            f"({_signal_name(report.signal)}); the summary "
             "covers what was done (a failure still being shrunk is lost, but the "
             "example database keeps it for the next run)",
             flush=True,
@@ -204,6 +256,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
             print(f"  keys: {', '.join(finding.keys)} (one root cause)")
         for message in finding.messages:
             print(f"  {message}")
+        if finding.stack:
+            print("  stack when caught:\n" + _indent(finding.stack, 10))
         print(
             "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
         )

@@ -19,13 +19,16 @@ from typing import Any
 
 from asgifuzz._corpus.files import read_json
 from asgifuzz._errors import CaseFormatError
-from asgifuzz._oracles.registry import INVARIANTS
+from asgifuzz._oracles.registry import FAULT_KEYS, INVARIANTS
 from asgifuzz.models import Case, case_from_data, case_to_data
 from asgifuzz.models._reader import shown
 
 ENTRY_FORMAT = 1
 STATUSES = ("new", "known-upstream", "fixed")
-_KEY = re.compile(rf"^({'|'.join(INVARIANTS)})(:[\w.+-]{{1,200}})?$")
+#: An invariant's key, or a fault's (the supervisor's: hang:wall, crash:exit, ...).
+_KEY = re.compile(
+    rf"^(({'|'.join(INVARIANTS)})(:[\w.+-]{{1,200}})?|{'|'.join(FAULT_KEYS)})$"
+)
 _VERSION = re.compile(r"^\d{1,9}(\.\d{1,9}){0,7}$")
 #: The longest title, upstream link, notes, date and signature.
 MAX_TEXT = 2000
@@ -125,7 +128,9 @@ def entry_from_data(path: Path, data: Any) -> Entry:
     key = data.get("key")
     if not isinstance(key, str) or not _KEY.match(key):
         raise _fail(
-            path, "key", f"is {shown(key)}; must look like 'I1:RuntimeError' or 'I3'"
+            path,
+            "key",
+            f"is {shown(key)}; must look like 'I1:RuntimeError', 'I3' or 'hang:wall'",
         )
     status = data.get("status")
     if not isinstance(status, str) or status not in STATUSES:

@@ -14,7 +14,7 @@ from asgifuzz._driver.outcome import Outcome
 from asgifuzz._driver.runner import run
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.agreement import agreement
-from asgifuzz._oracles.registry import INVARIANTS, judge_outcome, rank
+from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._types import BACKENDS
@@ -101,7 +101,7 @@ def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
 class InvariantViolation(AsgiFuzzError, AssertionError):
     """A run broke one or more invariants.
 
-    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
+    Subclassed once per invariant id (``I1`` ... ``I11``) so that Hypothesis, which
     tells distinct failures apart by exception type, shrinks and reports each
     invariant separately.
     """
@@ -111,8 +111,7 @@ class InvariantViolation(AsgiFuzzError, AssertionError):
 
     def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
         lines = [
-            f"[{v.invariant} {INVARIANTS[v.invariant].title}] {v.message}"
-            for v in violations
+            f"[{v.invariant} {title(v.invariant)}] {v.message}" for v in violations
         ]
         super().__init__(f"on {backend}:\n" + "\n".join(lines))
         self.violations = violations

@@ -278,7 +278,7 @@ def format_markdown(m: Matrix) -> str:
         "# asgifuzz version matrix",
         "",
         "Starlette releases x invariants "
-        "(I1..I10); a cell names the corpus entries that fail it there.",
+        "(I1..I11); a cell names the corpus entries that fail it there.",
         "",
     ]
     lines += table(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib
-import inspect
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from typing import Any
 
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.routes import discover_routes, parse_route
+from asgifuzz._targets.shapes import asgi_problem, call_factory, calls, short
 from asgifuzz._types import ASGIApp, Receive, Scope, Send
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -259,10 +259,13 @@ def _checked(target: MiddlewareTarget, where: str) -> MiddlewareTarget:
             f"(app, ...) rejected its arguments: {type(exc).__name__}: {exc}; fix "
             "the arguments in the spec"
         ) from None
-    if not callable(made):
+    problem = asgi_problem(made)
+    if problem is not None:
         raise UsageError(
-            f"{where}: {target.factory!r}(app) returned {made!r}, not an ASGI app; "
-            "name a middleware class whose instances are ASGI apps"
+            f"{where}: {getattr(target.factory, '__name__', target.factory)}(app) "
+            f"returned {short(made)}, which {problem}, so it is not an ASGI app; "
+            "name a middleware class whose instances are ASGI apps "
+            "(async def __call__(self, scope, receive, send))"
         )
     return target
 
@@ -327,12 +330,15 @@ def load_app(
     """Import an app spec (``[NAME=]module:attr``) and discover its routes."""
     name, module, attr, args, kwargs = parse_spec(spec, where)
     where = f"{where} {spec!r}"
-    if args or kwargs:
-        raise UsageError(
-            f"{where}: an app spec takes no arguments; name the app object, e.g. "
-            "mypkg.main:app (for a factory, make the app in a module)"
-        )
     app = import_object(module, attr, where)
+    if calls(spec):
+        app = call_factory(app, args, kwargs, f"{module}:{attr}", where)
+    elif (problem := asgi_problem(app)) is not None and "factory" in problem:
+        raise UsageError(
+            f"{where}: {module}:{attr} {problem}, so it looks like an app factory, "
+            f"not an app: call it with --app '{module}:{attr}()' (literal "
+            "arguments allowed), or name the app instance"
+        )
     return app_from_object(
         app, name=name or "app", routes=routes, lifespan=lifespan, spec=spec.strip()
     )
@@ -351,10 +357,12 @@ def app_from_object(
     where = f"app {spec or name!r}"
     if not _NAME.match(name):
         raise UsageError(f"{where}: the name {name!r} must be a Python identifier")
-    if not callable(app) or inspect.isclass(app):
+    problem = asgi_problem(app)
+    if problem is not None:
         raise UsageError(
-            f"{where}: {app!r} is not an ASGI app; name the app instance "
-            "(e.g. app = Starlette(...)), not its class or module"
+            f"{where}: {short(app)} {problem}, so it is not an ASGI app; name the "
+            "app instance (e.g. app = Starlette(...)), not its class or module, or "
+            "an async def app(scope, receive, send)"
         )
     given = [parse_route(r, where) for r in routes]
     found = discover_routes(app)

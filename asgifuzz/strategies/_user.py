@@ -17,7 +17,12 @@ from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
-from asgifuzz.strategies._parts import HEADERS, body_chunkings, check_kinds, layers
+from asgifuzz.strategies._parts import (
+    body_chunkings,
+    check_kinds,
+    layers,
+    request_headers,
+)
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
 #: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
@@ -100,7 +105,7 @@ def app_requests(
         lambda route, **kw: Request(method=route[0], path=route[1], **kw),
         st.sampled_from(list(routes)),
         query=st.sampled_from(("", "q=1")),
-        headers=st.lists(st.sampled_from(HEADERS), max_size=3, unique=True).map(tuple),
+        headers=request_headers(),
         body=body_chunkings(max_chunks=max_chunks),
         scheme=st.sampled_from(("http", "https")),
     )

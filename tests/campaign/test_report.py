@@ -201,6 +201,7 @@ def test_fuzz_cli_writes_junit_and_report_linking_the_corpus(
     status = main(
         [
             "fuzz",
+            "--no-supervisor",  # judge is patched in this process
             "--max-time",
             "1.5",
             "--backend",

@@ -231,7 +231,8 @@ def test_the_cli_labels_by_default_and_counts_new_and_known_apart(
     data["key"] = "I4:app"
     (known / "made-up.json").write_text(json.dumps(data))
     monkeypatch.setattr(_loop, "judge", _judge_with(fail=True))
-    args = ["fuzz", "--max-time", "0.5", "--no-database", "--progress", "off"]
+    args = ["fuzz", "--no-supervisor", "--max-time", "0.5", "--no-database"]
+    args += ["--progress", "off"]  # (judge is patched in this process)
     out = tmp_path / "s.json"
     assert (
         main([*args, "--known", str(known), "--json", str(out), "--fail-on", "new"])
@@ -262,7 +263,8 @@ def test_the_replay_command_names_the_saved_entry(
 ) -> None:
     monkeypatch.setattr(_loop, "judge", _judge_with(fail=True))
     corpus = tmp_path / "corpus"
-    args = ["fuzz", "--max-time", "0.3", "--backend", "trio", "--no-database"]
+    args = ["fuzz", "--no-supervisor", "--max-time", "0.3", "--backend", "trio"]
+    args += ["--no-database"]  # (judge is patched in this process)
     assert main([*args, "--no-known", "--corpus", str(corpus)]) == 1
     (entry,) = corpus.glob("*.json")
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets import routes
 from asgifuzz._targets import specs as _targets
 from asgifuzz._targets.config import TargetConfig, load_config
+from asgifuzz._targets.shapes import asgi_problem
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Server, Stack
 from asgifuzz.strategies import cases
 
@@ -456,3 +458,66 @@ def test_an_endpoint_cancelled_before_its_next_poll_was_not_deaf() -> None:
     rec = verdict.outcomes["asyncio"].recorder
     endpoint = len(rec.boundaries) - 1
     assert [e.kind for e in rec.events if e.where == endpoint][-1] == "raise"
+
+
+# Targets that are not ASGI apps: usage errors with the fix, before any case.
+
+
+async def _app(scope: object, receive: object, send: object) -> None:
+    """Any ASGI app."""
+
+
+def test_asgi_problem_reads_the_signature() -> None:
+    import os
+
+    assert asgi_problem(_app) is None
+    assert asgi_problem(lambda *args: None) is None  # takes anything
+    assert asgi_problem(len) is not None
+    assert "takes (command" in str(asgi_problem(os.system))
+    assert asgi_problem(lambda: None) == "takes no arguments (an app factory?)"
+    assert asgi_problem(int) == "is a class"
+    assert asgi_problem(os) == "is a module"
+    assert asgi_problem(3) == "is not callable (a int)"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--app", "os:system"], "takes (command"),
+        (["--app", "user_code:Stamp"], "is a class, so it is not an ASGI app"),
+        (
+            ["--app", "user_code:make_app"],
+            "looks like an app factory, not an app: call it with --app "
+            "'user_code:make_app()'",
+        ),
+        (["--app", "user_code:make_app(1, 2, 3)"], "calling the app factory"),
+        (["--app", "user_code:EVENTS()"], "cannot be called as an app factory"),
+        (["--middleware", "user_code:NotASGI"], "returned <user_code.NotASGI"),
+    ],
+)
+def test_a_target_that_is_not_asgi_is_a_usage_error(
+    option: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from asgifuzz._cli.main import main
+
+    argv = ["fuzz", "--max-time", "1", "--no-database", "--progress", "off"]
+    assert main([*argv, "--config", str(tmp_path / "none.toml"), *option]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1, err
+    assert message in err[0]
+    assert "cases run" not in captured.out  # refused before the first case
+
+
+def test_an_app_factory_call_with_literal_arguments_is_fuzzed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from asgifuzz._cli.main import main
+
+    argv = ["fuzz", "--max-time", "1", "--no-database", "--progress", "off"]
+    spec = "user_code:make_app(greeting='hi')"
+    code = main([*argv, "--config", str(tmp_path / "none.toml"), "--app", spec])
+    out = capsys.readouterr().out
+    assert code in (0, 1)
+    assert f"--app {shlex.quote(spec)}" in out  # the option that allows it again
+    assert "cases run" in out

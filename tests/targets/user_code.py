@@ -154,3 +154,22 @@ class Deadline:
             await self.app(scope, receive, send)
         if timer.cancel_called:  # (anyio 3 has no cancelled_caught)
             await PlainTextResponse("late", status_code=504)(scope, receive, send)
+
+
+def make_app(greeting: str = "hello") -> Starlette:
+    """An app factory: ``--app 'user_code:make_app()'`` calls it."""
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(greeting)
+
+    return Starlette(routes=[Route("/", hello)])
+
+
+class NotASGI:
+    """A 'middleware' whose instances cannot be called as ASGI apps."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self) -> None:  # pragma: no cover - never called: refused first
+        """Takes no (scope, receive, send)."""

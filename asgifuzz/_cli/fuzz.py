@@ -12,7 +12,7 @@ from pathlib import Path
 from asgifuzz._campaign import preflight
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig
 from asgifuzz._campaign.database import DEFAULT
-from asgifuzz._campaign.loop import FuzzReport
+from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import MODES
 from asgifuzz._campaign.report import beside_report, counts, replay_command, title
 from asgifuzz._campaign.supervisor import MAX_MEMORY
@@ -271,13 +271,23 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         if where is None and config.report is not None:
             where = beside_report(config.report, n, finding)
         print(
-            f"  replay: {replay_command(where, finding)}"
+            f"  replay: {replay_command(where, finding)}{_allow(config, finding)}"
             if where is not None
             else "  replay: not saved; run again with --corpus DIR (or --report "
             "PATH) to save it, then asgifuzz replay PATH"
         )
     for path in report.written:
         print(f"wrote {path}")
+
+
+def _allow(config: FuzzConfig, finding: Finding) -> str:
+    """The options that allow the user's code again, for a case that names it."""
+    case = finding.case
+    if config.targets.empty or not (
+        case.app or any(la.family == "user" for la in case.stack.layers)
+    ):
+        return ""
+    return " " + config.targets.options()
 
 
 def _known_line(known: KnownBugs) -> str:

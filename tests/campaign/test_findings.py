@@ -5,6 +5,7 @@ stacks of middleware written here with known bugs."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from asgifuzz._campaign import loop as _loop
 from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
 from asgifuzz._campaign.loop import CaseFailed, failed, fuzz
 from asgifuzz._campaign.workers import merge
+from asgifuzz._cli.main import main
 from asgifuzz._oracles.failures import failure_of, short_signature
 from asgifuzz._oracles.verdict import violation_class
 from asgifuzz._oracles.violations import Violation
@@ -253,3 +255,20 @@ def test_one_root_cause_is_reported_once_with_its_keys() -> None:
     )
     assert finding.seen_on == "asyncio and trio"
     assert len(finding.messages) == 2  # one per key, not one per key and backend
+
+
+def test_the_terminal_says_how_to_replay_a_finding_of_the_users_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    args = ["fuzz", "--no-supervisor", "--max-time", "0.3", "--backend", "asyncio"]
+    args += ["--no-database", "--no-known", "--no-builtin", "--corpus", str(corpus)]
+    args += ["--config", str(tmp_path / "none.toml")]
+    assert main([*args, "--middleware", "test_findings:QueryIndex"]) == 1
+    printed = capsys.readouterr().out
+    entry = sorted(corpus.glob("*.json"))[0]  # each entry names user.QueryIndex
+    assert "user.QueryIndex" in entry.read_text()
+    assert (
+        f"  replay: asgifuzz replay {entry} --backend asyncio --trace "
+        "--middleware test_findings:QueryIndex\n"
+    ) in printed

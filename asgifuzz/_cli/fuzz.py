@@ -197,6 +197,8 @@ def main(args: argparse.Namespace) -> int:
     campaign = Campaign(config)
     if not config.targets.empty:
         print(f"asgifuzz: your code: {config.targets.options()}", flush=True)
+        for note in config.targets.notes():
+            print(f"asgifuzz: {note}", flush=True)
     print(
         f"asgifuzz: {config.workers} worker(s) fuzzing for {config.max_time:g}s on "
         f"{'+'.join(config.backends)} against Starlette {campaign.starlette} "

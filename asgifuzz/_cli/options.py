@@ -12,8 +12,8 @@ from asgifuzz._targets.config import TargetConfig, load_config
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``
-    and ``--config``."""
+    """``--middleware``, ``--app``, ``--route``, ``--exclude-route``,
+    ``--no-lifespan``, ``--no-builtin`` and ``--config``."""
     group = parser.add_argument_group(
         "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
     )
@@ -37,7 +37,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="'METHOD /path'",
         help="a route of the --app to request, besides those found in its router; "
-        "repeatable",
+        "path parameters as in the router ('GET /items/{item_id:int}') are filled "
+        "with valid values; repeatable",
+    )
+    group.add_argument(
+        "--exclude-route",
+        action="append",
+        default=[],
+        metavar="'[METHOD] /path'",
+        help="a route found in the --app's router not to request ('GET /health', "
+        "'/admin/*'; GET covers HEAD); FastAPI's docs and OpenAPI routes are "
+        "excluded by default (--route brings one back); repeatable",
     )
     group.add_argument(
         "--no-lifespan",
@@ -102,4 +112,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         routes=(*base.routes, *getattr(args, "route", [])),
         lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
         builtin=base.builtin and not getattr(args, "no_builtin", False),
+        exclude_routes=(*base.exclude_routes, *getattr(args, "exclude_route", [])),
     )

@@ -47,6 +47,7 @@ from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz, strategy_for
 from asgifuzz._campaign.progress import Sampler, Snapshot
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import merge
+from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.verdict import Verdict, judge
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
@@ -68,7 +69,7 @@ class Task:
     database: str | None = None
     shared: str | None = None
     targets: TargetConfig | None = None
-    known_upstream: dict[str, str] | None = None
+    known_upstream: KnownBugs | None = None
     case_timeout: float = CASE_TIMEOUT
     shrink_budget: float = SHRINK_BUDGET
     max_memory: int = MAX_MEMORY

@@ -20,6 +20,7 @@ from asgifuzz._campaign.watchdog import CASE_TIMEOUT
 from asgifuzz._cli import options
 from asgifuzz._corpus.entries import load_corpus
 from asgifuzz._corpus.known import KnownBugs
+from asgifuzz._targets.asyncio_use import calls_asyncio, only_on_trio, quiet_on_trio
 from asgifuzz._types import BACKEND_CHOICES
 from asgifuzz.models import case_to_data
 
@@ -245,6 +246,10 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
     print(
         "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items()))
     )
+    places = _asyncio_places(config)
+    quiet = quiet_on_trio(report.outcomes, places)
+    if quiet is not None:
+        print(f"asgifuzz: note: {quiet}")
     print(f"distinct failures: {len(report.findings)} ({counts(report)})")
     print(_known_line(config.known_upstream))
     entries = _corpus_entries(config.corpus)
@@ -256,6 +261,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         )
         if len(finding.keys) > 1:
             print(f"  keys: {', '.join(finding.keys)} (one root cause)")
+        if places and finding.backends == ("trio",) and len(config.backends) > 1:
+            print(f"  {only_on_trio(places)}")
         for message in finding.messages:
             print(f"  {message}")
         if finding.stack:
@@ -280,6 +287,14 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         )
     for path in report.written:
         print(f"wrote {path}")
+
+
+def _asyncio_places(config: FuzzConfig) -> list[str]:
+    """Where the user's code calls asyncio directly (when it runs on trio too)."""
+    if config.targets.empty or "trio" not in config.backends:
+        return []
+    middleware, app = config.targets.allow()  # allowed already: no import again
+    return calls_asyncio(*middleware, *([app] if app is not None else []))
 
 
 def _allow(config: FuzzConfig, finding: Finding) -> str:

@@ -396,3 +396,19 @@ def test_app_cases_use_templates(data: st.DataObject) -> None:
         m == case.request.method and routes.pattern(t).match(case.request.path)
         for m, t in _targets.app_target("app").routes
     )
+
+
+def test_the_summary_says_why_asyncio_code_fails_quietly_on_trio(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from asgifuzz._cli.main import main
+
+    argv = ["fuzz", "--max-time", "2", "--no-database", "--progress", "off"]
+    none = ["--config", str(tmp_path / "none.toml")]
+    assert main([*argv, *none, "--app", "asyncio_code:app"]) == 0
+    out = capsys.readouterr().out
+    assert "asgifuzz: note: the app raised in" in out
+    assert "asyncio_code.py:14 (asyncio.sleep)" in out
+    assert "try --backend asyncio" in out
+    assert main([*argv, *none, "--app", "user_code:make_app()"]) in (0, 1)
+    assert "note: the app raised" not in capsys.readouterr().out

@@ -20,6 +20,12 @@ from asgifuzz.models._parts import PASSTHROUGH_KINDS
 #: The checks, one per key (``*``: a family of keys), as ``## key | what the app
 #: records | what is expected`` and the body of the script's ``bug_shows()``.
 CHECKS = """\
+## I11:no-body | | a 1xx, 204 or 304 response carries no body (RFC 9110 15.3.5, 15.4.5)
+print(f"status {server.status}, body {server.response_body!r}")
+no_content = server.status is not None and (
+    server.status < 200 or server.status in (204, 304)
+)
+return no_content and bool(server.response_body)
 ## I1:500 | raised | no 500 response when no endpoint or layer raised anything
 return server.status == 500 and not SEEN["raised"]
 ## I1:incomplete | | the app does not leave a connected client with half a response
@@ -180,7 +186,7 @@ SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
     "I4:response, I4:app, I5:never, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
-    f"I8:{{{', '.join(_VIEW)}}}, I9:endpoint"
+    f"I8:{{{', '.join(_VIEW)}}}, I9:endpoint, I11:no-body"
 )
 
 

@@ -26,12 +26,15 @@ while the framing does not is a header change like any other.
 
 I8 is judged (policy) only for clients that never hang up (a disconnect
 scheduled by the n-th ``receive()`` falls elsewhere once a layer calls
-``receive()`` itself), only when the run with the layers returned (a hung run's
-response is a snapshot taken at the time limit: nothing has escaped *yet*; I4
-or I9 reports the hang), and only against a clean reference: the run without
-the layers must pass every invariant about its response (all but I5 and I7,
-which judge what happens beside it). A reference that fails is a failing case
-of its own, which the fuzzer reaches without the pass-through layers.
+``receive()`` itself); only when the run with the layers ended on its own: it
+returned, and its client did not give up waiting unless the reference's did
+too (a hung run's response is a snapshot taken at the time limit, nothing has
+escaped *yet*; a timed-out one is what the client had when its patience ran
+out: I4, or I9 for an endpoint that waits for the disconnect, reports those);
+and only against a clean reference: the run without the layers must pass
+every invariant about its response (all but I5 and I7, which judge what
+happens beside it). A reference that fails is a failing case of its own,
+which the fuzzer reaches without the pass-through layers.
 """
 
 from __future__ import annotations
@@ -199,6 +202,8 @@ def transparency(
     if bare is None or outcome.hung:
         return []
     reference = run(bare, backend)
+    if outcome.timed_out and not reference.timed_out:
+        return []  # the client gave up on it: what it has is I4's snapshot
     if reference.hung or any(v.invariant not in _BESIDE for v in judge(reference)):
         return []
     # Policy: the user's code may stamp each response (request ids, timings,

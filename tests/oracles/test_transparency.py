@@ -25,7 +25,7 @@ from asgifuzz._oracles.transparency import (
 )
 from asgifuzz._oracles.verdict import judge, violation_class
 from asgifuzz._oracles.violations import Violation
-from asgifuzz.models import Case, Endpoint, Layer, Request, Stack
+from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
 
 CORPUS = Path(__file__).parents[2] / "corpus"
 PASS = Case(stack=Stack((Layer("bhm.passthrough"),)))
@@ -263,6 +263,21 @@ def test_a_hung_run_is_not_compared() -> None:
     assert keys(escaped, outcome(response=one_shot(), raised=[err], hung=True)) == []
 
 
+def test_a_run_whose_client_gave_up_is_not_compared() -> None:
+    """What the client had when its patience ran out is I4's (I9's) finding;
+    two runs that both wait for the client to leave are compared."""
+    open_ = response(b"", TEXT, complete=False)
+    gave_up = outcome(PASS, response=open_, timed_out=True)
+    assert keys(gave_up, one_shot()) == []
+    assert keys(outcome(PASS, response=open_), one_shot()) == ["I8:complete-"]
+    bye = one_shot(b"bye")
+    waited = outcome(response=bye, timed_out=True)
+    assert keys(outcome(PASS, response=bye, timed_out=True), waited) == []
+    assert keys(outcome(PASS, response=one_shot(b"by"), timed_out=True), waited) == [
+        "I8:body-"
+    ]
+
+
 @pytest.mark.parametrize(
     ("reference_fails", "judged"),
     [((), True), (("I5", "I7"), True), (("I1",), False), (("I4",), False)],
@@ -282,7 +297,7 @@ def test_only_a_clean_reference_is_compared(
 
 def test_not_judged_without_a_passthrough_or_for_a_client_that_leaves() -> None:
     assert without_passthrough(Case()) is None
-    leaves = Case(stack=PASS.stack, client=Case().client.__class__("receive"))
+    leaves = Case(stack=PASS.stack, client=Client("receive"))
     assert without_passthrough(leaves) is None
     assert keys(one_shot(HELLO, (b"x-a", b"1")), one_shot(), case=leaves) == []
 
@@ -347,19 +362,30 @@ def test_another_bugs_hang_is_no_transparency_failure() -> None:
     is-disconnected): the run hangs, and nothing has escaped when it is cut;
     without the layer the endpoint's background task raises. That is I9's
     finding, not a difference of transparency (it used to be I8:escaped)."""
-    (hides,) = [
-        e
-        for e in load_corpus(CORPUS)
-        if e.path.stem == "bhm-hides-disconnect-from-is-disconnected"
-    ]
-    if not hides.affects(starlette_version()):
-        pytest.skip(f"{hides.path.name} does not affect this release")
     case = Case(
         stack=Stack((Layer("bhm.passthrough"), Layer("asgi.poll_disconnect"))),
         endpoint=Endpoint("poll_disconnect", background="raise"),
     )
     verdict = judge(case, ("asyncio",))
-    assert verdict.outcomes["asyncio"].hung
+    if not verdict.outcomes["asyncio"].hung:
+        pytest.skip("the disconnect is not hidden on this release")
     got = [v.key for v in verdict.violations["asyncio"]]
     assert "I9:endpoint" in got
+    assert not [k for k in got if k.startswith("I8")]
+
+
+def test_another_bugs_timeout_is_no_transparency_failure() -> None:
+    """Polling is_disconnected() below a pass-through BaseHTTPMiddleware drops
+    the request body (corpus: is-disconnected-drops-body-hang): the echo
+    endpoint waits until the client gives up. I4:response is the finding; the
+    open response and the ClientDisconnect after it used to be I8:complete-."""
+    case = Case(
+        stack=Stack((Layer("bhm.passthrough"), Layer("asgi.poll_disconnect"))),
+        endpoint=Endpoint("echo"),
+    )
+    verdict = judge(case, ("asyncio",))
+    if not verdict.outcomes["asyncio"].timed_out:
+        pytest.skip("the body is not dropped here on this release")
+    got = [v.key for v in verdict.violations["asyncio"]]
+    assert "I4:response" in got
     assert not [k for k in got if k.startswith("I8")]

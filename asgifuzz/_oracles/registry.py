@@ -18,8 +18,8 @@ Policy choices (where the right behaviour is not written down anywhere):
   downstream things don't hang"), so readers below such a layer expect ``b""``.
 - Transparency (I8) compares what a client sees: decoded bodies, headers but
   the framing ones (``content-length``, ``transfer-encoding``, the coding of a
-  body that decodes, ``vary: accept-encoding`` that comes and goes with the
-  framing). It is judged only for clients that never hang up (a disconnect
+  body that decodes, a ``vary: accept-encoding`` that comes and goes with
+  GZip's compression choice). It is judged only for clients that never hang up (a disconnect
   scheduled by the n-th ``receive()`` falls elsewhere once a layer calls
   ``receive()`` itself), when the run with the layers returned, and against a
   run without them that is itself clean (all but I5 and I7): see

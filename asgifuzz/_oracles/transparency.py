@@ -6,23 +6,26 @@ headers other than the framing ones, the body decoded from its
 ``content-encoding``, whether the response completed, and what escaped the app.
 A pass-through layer may change the framing: Starlette's `BaseHTTPMiddleware`
 re-sends a one-shot response as a stream (``call_next`` returns a
-``StreamingResponse``), so ``content-length`` may go and ``transfer-encoding``
-come; GZip above it then compresses what it would have left alone (a streamed
-body is compressed whatever its size), so the ``content-encoding`` and the
-bytes differ while the decoded content does not.
+``StreamingResponse``: the body, then an empty final message). GZip above it
+then takes its streaming branch, which compresses whatever the size, drops
+``content-length`` and adds ``vary``: the coding, the bytes and the framing
+headers differ while the decoded content does not.
 
 The framing headers (policy): ``content-length`` and ``transfer-encoding``
 always; ``content-encoding`` when both bodies decode (their decoded bytes are
-compared instead); and the ``accept-encoding`` member of ``vary`` when the runs
-were framed differently (one streamed and one not, or different codings).
-Starlette's ``GZipMiddleware`` (starlette/middleware/gzip.py,
+compared instead); and the ``accept-encoding`` member of ``vary`` when a GZip
+layer made a different compression choice in the two runs. Starlette's
+``GZipMiddleware`` (starlette/middleware/gzip.py,
 ``IdentityResponder.send_with_compression``) calls ``add_vary_header
-("Accept-Encoding")`` exactly on the branches where it compresses, a streamed
-body or a one-shot body of at least ``minimum_size`` bytes, even for a client
-that does not accept gzip (the identity responder takes the same branches);
-a small one-shot body gets no ``vary``. So a ``vary: Accept-Encoding`` that
-comes and goes with the framing is the trace of that choice; one that changes
-while the framing does not is a header change like any other.
+("Accept-Encoding")`` exactly on the branches where it compresses, chosen on
+the first body message it gets: a streamed one (``more_body``) or one of at
+least ``minimum_size`` bytes, even for a client that does not accept gzip (the
+identity responder takes the same branches); a small one-shot body gets no
+``vary``. A pass-through layer below GZip changes that message (it re-sends
+the body as a stream) and a `BaseHTTPMiddleware` above GZip may hide the
+change from the server (it re-streams both), so the choice is read where GZip
+receives the body. A ``vary`` that changes while every GZip chose alike is a
+header change like any other.
 
 I8 is judged (policy) only for clients that never hang up (a disconnect
 scheduled by the n-th ``receive()`` falls elsewhere once a layer calls
@@ -46,6 +49,7 @@ from asgifuzz._driver.outcome import Outcome
 from asgifuzz._oracles.decoding import content_codings, decode
 from asgifuzz._oracles.violations import Violation
 from asgifuzz.models import Case
+from asgifuzz.models._build import layer_name
 from asgifuzz.models._parts import PASSTHROUGH_KINDS, Stack
 
 #: The fields a client sees, the most telling first: the tag names the first
@@ -74,8 +78,9 @@ class ClientView:
     body: bytes
     decoded: bool
     codings: tuple[str, ...]
-    #: The body came in more than one message.
-    streamed: bool
+    #: Each GZip layer's choice (outermost first): whether it took a branch
+    #: that adds ``vary: Accept-Encoding`` (None: it got no body).
+    compressing: tuple[bool | None, ...]
     complete: bool
     #: The type name of what escaped the app.
     escaped: str | None
@@ -101,10 +106,41 @@ def client_view(o: Outcome) -> ClientView:
         body=r.body if body is None else body,
         decoded=body is not None,
         codings=codings,
-        streamed=r.body_messages > 1,
+        compressing=_compression_choices(o),
         complete=r.complete,
         escaped=None if o.escaped is None else type(o.escaped).__name__,
     )
+
+
+def _compression_choices(o: Outcome) -> tuple[bool | None, ...]:
+    """Whether each GZip layer of ``o``'s stack took a compressing branch: its
+    first body message, as it received it, was streamed or at least
+    ``minimum_size`` bytes (see the module's docstring)."""
+    rec = o.recorder
+    out: list[bool | None] = []
+    for i, layer in enumerate(o.case.stack.layers):
+        if layer.kind != "starlette.gzip":
+            continue
+        name = layer_name(i, layer)
+        # What GZip receives is what crosses the boundary just inside it.
+        inside = rec.boundaries.index(name) + 1 if name in rec.boundaries else -1
+        first = next(
+            (
+                e.message
+                for e in rec.events
+                if e.kind == "send"
+                and e.where == inside
+                and (e.message or {}).get("type") == "http.response.body"
+            ),
+            None,
+        )
+        if first is None:
+            out.append(None)
+            continue
+        # The model's default minimum_size is 0 (models._middleware).
+        least = int(layer.options.get("minimum_size", 0))
+        out.append(bool(first.get("more_body")) or len(first.get("body", b"")) >= least)
+    return tuple(out)
 
 
 def _headers(
@@ -116,8 +152,7 @@ def _headers(
         # Both bodies decode: the decoded bytes are compared, not the coding.
         out = [(n, v) for n, v in out if n != b"content-encoding"]
     vary = a.vary
-    framed_apart = a.streamed != b.streamed or a.codings != b.codings
-    if framed_apart and a.vary ^ b.vary <= {b"accept-encoding"}:
+    if a.compressing != b.compressing and a.vary ^ b.vary <= {b"accept-encoding"}:
         vary -= {b"accept-encoding"}
     if vary:
         out.append((b"vary", b", ".join(sorted(vary))))

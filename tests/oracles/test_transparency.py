@@ -26,6 +26,8 @@ from asgifuzz._oracles.transparency import (
 from asgifuzz._oracles.verdict import judge, violation_class
 from asgifuzz._oracles.violations import Violation
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
+from asgifuzz.models._build import layer_name
+from asgifuzz.models._record import Event, Recorder
 
 CORPUS = Path(__file__).parents[2] / "corpus"
 PASS = Case(stack=Stack((Layer("bhm.passthrough"),)))
@@ -53,6 +55,23 @@ def response(
 def one_shot(body: bytes = HELLO, *headers: tuple[bytes, bytes]) -> ServerResponse:
     """A plain response: content-length and the body in one message."""
     return response(body, TEXT, (b"content-length", b"%d" % len(body)), *headers)
+
+
+GZIP_500 = Layer("starlette.gzip", options={"minimum_size": 500})
+
+
+def gzip_run(
+    response: ServerResponse, *, gets: bytes, streamed: bool, passthrough: bool
+) -> Outcome:
+    """A run of GZip (above a pass-through layer, or alone) whose GZip got
+    ``gets`` as its first body message (``streamed``: with more to come)."""
+    layers = (GZIP_500, Layer("bhm.passthrough")) if passthrough else (GZIP_500,)
+    names = [layer_name(i, la) for i, la in enumerate(layers)]
+    rec = Recorder(boundaries=["ServerErrorMiddleware", *names, "endpoint"])
+    first = {"type": "http.response.body", "body": gets, "more_body": streamed}
+    rec.events.append(Event(rec.tick(), 0.0, 2, "send", first))  # inside GZip
+    case = Case(stack=Stack(layers))
+    return Outcome(case, "asyncio", rec, returned=True, response=response)
 
 
 def clean(o: Outcome) -> list[Violation]:
@@ -89,8 +108,12 @@ def test_gzip_streamed_vs_one_shot_identity_is_not_a_difference() -> None:
         (b"vary", b"Accept-Encoding"),
         messages=2,
     )
-    assert keys(streamed, one_shot()) == []
-    assert client_view(outcome(response=streamed)).body == HELLO
+    with_ = gzip_run(streamed, gets=HELLO, streamed=True, passthrough=True)
+    bare = gzip_run(one_shot(), gets=HELLO, streamed=False, passthrough=False)
+    assert client_view(with_).body == HELLO
+    assert client_view(with_).compressing == (True,)
+    assert client_view(bare).compressing == (False,)
+    assert keys(with_, bare, case=with_.case) == []
 
 
 def test_two_gzip_framings_of_one_content_are_not_a_difference() -> None:
@@ -121,26 +144,37 @@ def test_changed_decoded_bytes_are_a_difference() -> None:
     assert keys(one_shot(b"hello world"), one_shot()) == ["I8:body+"]
 
 
-def test_vary_accept_encoding_that_comes_with_the_framing_is_framing() -> None:
+def test_vary_accept_encoding_that_comes_with_gzips_choice_is_framing() -> None:
     """GZip's identity responder: a streamed body gets vary, a small one-shot
-    one does not; nothing is compressed either way."""
-    streamed = response(
-        HELLO,
-        TEXT,
-        (b"content-length", b"5"),
-        (b"vary", b"Accept-Encoding"),
-        messages=2,
-    )
-    assert keys(streamed, one_shot()) == []
+    one does not; nothing is compressed either way. A BaseHTTPMiddleware above
+    GZip re-streams both, so the server sees two streams: the choice is read
+    where GZip gets the body."""
+    vary = (b"vary", b"Accept-Encoding")
+    streamed = response(HELLO, TEXT, (b"content-length", b"5"), vary, messages=2)
+    restreamed = response(HELLO, TEXT, (b"content-length", b"5"), messages=2)
+    for bare_response in (one_shot(), restreamed):
+        with_ = gzip_run(streamed, gets=HELLO, streamed=True, passthrough=True)
+        bare = gzip_run(bare_response, gets=HELLO, streamed=False, passthrough=False)
+        assert keys(with_, bare, case=with_.case) == []
 
 
-def test_vary_that_changes_while_the_framing_does_not_is_a_difference() -> None:
-    with_vary = one_shot(HELLO, (b"vary", b"Accept-Encoding"))
-    assert keys(with_vary, one_shot()) == ["I8:headers+"]
+def test_vary_that_changes_while_gzip_chose_alike_is_a_difference() -> None:
+    vary = (b"vary", b"Accept-Encoding")
+    with_vary = one_shot(HELLO, vary)
+    assert keys(with_vary, one_shot()) == ["I8:headers+"]  # no GZip: no choice
     assert keys(one_shot(), with_vary) == ["I8:headers-"]
-    # Another member of vary counts even when the framing changed.
+    alike = (
+        gzip_run(with_vary, gets=HELLO, streamed=True, passthrough=True),
+        gzip_run(one_shot(), gets=HELLO, streamed=True, passthrough=False),
+    )
+    assert keys(*alike, case=alike[0].case) == ["I8:headers+"]
+    # Another member of vary counts even when GZip chose differently.
     streamed = response(HELLO, TEXT, (b"vary", b"Accept-Encoding, Origin"), messages=2)
-    assert keys(streamed, one_shot()) == ["I8:headers+"]
+    apart = (
+        gzip_run(streamed, gets=HELLO, streamed=True, passthrough=True),
+        gzip_run(one_shot(), gets=HELLO, streamed=False, passthrough=False),
+    )
+    assert keys(*apart, case=apart[0].case) == ["I8:headers+"]
 
 
 def test_a_complete_body_whose_coding_does_not_end_is_compared_raw() -> None:
@@ -305,17 +339,20 @@ def test_not_judged_without_a_passthrough_or_for_a_client_that_leaves() -> None:
 # --- real runs ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["plain", "stream"])
+@pytest.mark.parametrize("kind", ["plain", "stream", "json"])
 @pytest.mark.parametrize("accept", [True, False])
 @pytest.mark.parametrize("minimum_size", [0, 500])
+@pytest.mark.parametrize("above", [(), ("bhm.catch",)])
 def test_gzip_above_a_passthrough_is_transparent(
-    kind: str, accept: bool, minimum_size: int
+    kind: str, accept: bool, minimum_size: int, above: tuple[str, ...]
 ) -> None:
     """The I8:body and I8:headers that a fuzz of Starlette 1.10.0 gave: the
-    framing differs (checked), what a client sees does not."""
+    framing differs (checked), what a client sees does not; also with a
+    BaseHTTPMiddleware above GZip, which re-streams both runs' responses."""
     case = Case(
         stack=Stack(
             (
+                *(Layer(k) for k in above),
                 Layer("starlette.gzip", options={"minimum_size": minimum_size}),
                 Layer("bhm.passthrough"),
             )
@@ -327,7 +364,7 @@ def test_gzip_above_a_passthrough_is_transparent(
     assert [
         v.key for vs in verdict.violations.values() for v in vs if v.invariant == "I8"
     ] == []
-    if kind == "plain" and accept:  # GZip compresses only the re-sent stream
+    if kind != "stream" and accept and not above:  # GZip compresses the stream
         bare = without_passthrough(case)
         assert bare is not None
         a, b = verdict.outcomes["asyncio"].response, run(bare, "asyncio").response

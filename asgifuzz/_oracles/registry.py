@@ -19,11 +19,11 @@ Policy choices (where the right behaviour is not written down anywhere):
 - Transparency (I8) compares what a client sees: decoded bodies, headers but
   the framing ones (``content-length``, ``transfer-encoding``, the coding of a
   body that decodes, a ``vary: accept-encoding`` that comes and goes with
-  GZip's compression choice). It is judged only for clients that never hang up (a disconnect
-  scheduled by the n-th ``receive()`` falls elsewhere once a layer calls
-  ``receive()`` itself), when the run with the layers returned, and against a
-  run without them that is itself clean (all but I5 and I7): see
-  `asgifuzz._oracles.transparency`.
+  GZip's compression choice). It is judged only for clients that never hang
+  up (a disconnect scheduled by the n-th ``receive()`` falls elsewhere once a
+  layer calls ``receive()`` itself), when the run with the layers returned and
+  its client did not give up on it alone, and against a run without them that
+  is itself clean (all but I5 and I7): see `asgifuzz._oracles.transparency`.
 - Streaming (I4) is promised only by stacks without a buffering layer
   (``replace_body``; GZip, except for ``text/event-stream``) and only while the
   client is connected; a chunk is delivered once a client could decode it.

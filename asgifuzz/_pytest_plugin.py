@@ -10,6 +10,7 @@ replay them. Light at import: pytest loads it in every run.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import shlex
 from collections.abc import Callable, Generator
@@ -41,6 +42,9 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
     """
     from hypothesis import given
 
+    # Here too: the watchdog imports the oracles (Starlette).
+    from asgifuzz._campaign.watchdog import Watchdog
+
     # Here, not at the top: pytest loads this plugin in every run, and the
     # strategies import Hypothesis and Starlette.
     from asgifuzz.strategies import cases
@@ -53,7 +57,30 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
                 f"given_cases: {test.__qualname__} takes no 'case' argument; "
                 "write def test_...(case): asgifuzz.check(case)"
             )
-        wrapped = given(case=strategy)(test)
+        dog = Watchdog()
+
+        @functools.wraps(test)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            # The same wall-clock watchdog as `asgifuzz fuzz`, in this process:
+            # a case that hangs it fails as hang:wall (no supervisor: a crash of
+            # the process ends the test run).
+            case = kwargs["case"]
+            try:
+                with dog.armed():
+                    result = test(*args, **kwargs)
+            except Exception as exc:
+                fault = dog.fault(case, ("asyncio",))
+                if fault is not None:
+                    _bound_shrinking(dog.shrink_budget)
+                    raise dog.raising(fault) from exc
+                raise
+            fault = dog.fault(case, ("asyncio",))
+            if fault is not None:
+                _bound_shrinking(dog.shrink_budget)
+                raise dog.raising(fault)
+            return result
+
+        wrapped = given(case=strategy)(guarded)
         wrapped = pytest.mark.usefixtures("anyio_backend")(wrapped)
         marked: Callable[..., Any] = getattr(pytest.mark, _MARK)(wrapped)
         return marked
@@ -113,9 +140,29 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         current_backends.reset(token)
+        _unbound_shrinking()
 
 
 _WARM: set[str] = set()
+_SHRINKING: list[int] = []  # Hypothesis's shrink time limit, while bounded
+
+
+def _bound_shrinking(seconds: float) -> None:
+    """Shrink this test's failures for ``seconds`` at most: a hang costs wall
+    time per attempt. Hypothesis reads its (private) limit when shrinking
+    starts, which comes after the first failure; the test's end restores it."""
+    from hypothesis.internal.conjecture import engine
+
+    if not _SHRINKING:
+        _SHRINKING.append(engine.MAX_SHRINKING_SECONDS)
+    engine.MAX_SHRINKING_SECONDS = min(engine.MAX_SHRINKING_SECONDS, int(seconds))
+
+
+def _unbound_shrinking() -> None:
+    if _SHRINKING:
+        from hypothesis.internal.conjecture import engine
+
+        engine.MAX_SHRINKING_SECONDS = _SHRINKING.pop()
 
 
 def _warm_up(backend: str) -> None:

@@ -217,3 +217,17 @@ def test_machine_description() -> None:
     assert "load average at the start 0.50, 0.50, 0.50" in text
     assert _load("_machine").venv_versions(sys.executable)["starlette"]
     assert _load("_machine").venv_versions("/bin/false") == {}
+
+
+def test_memory_samples_the_rss_of_a_short_fuzz_run(tmp_path: Path) -> None:
+    memory = _load("memory")
+    out = tmp_path / "m.json"
+    argv = ["--max-time", "3", "--every", "0.5", "--backend", "trio"]
+    assert memory.main([*argv, "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["samples"]
+    assert all(mb > 0 for _, mb in data["samples"])
+    assert data["peak_mb"] > 0
+    assert data["marks"] == {}
+    assert data["last_over_1min"] is None
+    assert "| peak |" in memory.table(data, 3.0)

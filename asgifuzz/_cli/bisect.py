@@ -17,7 +17,9 @@ def add_options(bs: argparse.ArgumentParser) -> None:
         "of a package, each in its own cached venv, and print the ranges of "
         "failing releases. A range narrower than the sampling step can be missed."
     )
-    bs.add_argument("path", type=Path, metavar="PATH")
+    bs.add_argument(
+        "path", type=Path, metavar="PATH", help="a case or corpus entry (JSON)"
+    )
     bs.add_argument("--package", default="starlette", help="default starlette")
     bs.add_argument(
         "--from",
@@ -26,7 +28,9 @@ def add_options(bs: argparse.ArgumentParser) -> None:
         help="first release; default the oldest supported",
     )
     bs.add_argument("--to", metavar="V", help="last release; default the newest")
-    bs.add_argument("--backend", choices=BACKENDS, default="both")
+    bs.add_argument(
+        "--backend", choices=BACKENDS, default="both", help="event loop(s) to replay on"
+    )
     bs.add_argument("--cache", type=Path, metavar="DIR", help="venv cache folder")
     bs.add_argument("--json", type=Path, metavar="PATH", help="also write JSON here")
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from asgifuzz._cli import options
 from asgifuzz._corpus.entries import (
     Entry,
     add_entry,
@@ -16,7 +17,9 @@ from asgifuzz._corpus.entries import (
     starlette_version,
     write_atomically,
 )
+from asgifuzz._corpus.files import read_json
 from asgifuzz._oracles.verdict import judge
+from asgifuzz._targets.specs import require
 from asgifuzz.models import case_to_data
 
 DEFAULT_DIR = Path("corpus")
@@ -24,27 +27,42 @@ DEFAULT_DIR = Path("corpus")
 
 def add_options(corpus: argparse.ArgumentParser) -> None:
     """The operations of ``asgifuzz corpus`` and their options."""
-    ops = corpus.add_subparsers(dest="op", required=True)
-    ls = ops.add_parser("list", help="one line per entry: key, status, releases, title")
-    ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
-    show = ops.add_parser("show", help="an entry in full")
-    show.add_argument("path", type=Path)
+    ops = corpus.add_subparsers(dest="op", required=True, help="the operation")
+    fmt: dict[str, Any] = {
+        "formatter_class": corpus.formatter_class,
+        "epilog": corpus.epilog,
+    }
+    where = "the corpus directory"
+    ls = ops.add_parser(
+        "list", help="one line per entry: key, status, releases, title", **fmt
+    )
+    ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where)
+    show = ops.add_parser("show", help="an entry in full", **fmt)
+    show.add_argument("path", type=Path, help="a corpus entry (JSON)")
     merge = ops.add_parser(
-        "merge", help="merge another corpus in (smallest per signature)"
+        "merge", help="merge another corpus in (smallest per signature)", **fmt
     )
-    merge.add_argument("other", type=Path)
-    merge.add_argument("--into", type=Path, default=DEFAULT_DIR)
+    merge.add_argument("other", type=Path, help="the corpus directory to merge in")
+    merge.add_argument("--into", type=Path, default=DEFAULT_DIR, help=where)
     mini = ops.add_parser(
-        "minimize", help="keep one entry, the smallest, per signature"
+        "minimize", help="keep one entry, the smallest, per signature", **fmt
     )
-    mini.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
-    prune = ops.add_parser("prune", help="mark (or --drop) new entries that pass now")
-    prune.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    mini.add_argument(
+        "directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where
+    )
+    prune = ops.add_parser(
+        "prune", help="mark (or --drop) new entries that pass now", **fmt
+    )
+    prune.add_argument(
+        "directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where
+    )
     prune.add_argument("--drop", action="store_true", help="delete them instead")
+    for replaying in (mini, prune):
+        options.add_options(replaying)
 
 
 def _raw(entry: Entry) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(entry.path.read_text())
+    data: dict[str, Any] = read_json(entry.path)  # the one loader, with its limits
     return data
 
 
@@ -69,34 +87,55 @@ def _merge(other: Path, into: Path) -> int:
     return 0
 
 
+#: Replays of an entry before `prune` calls it passing (a flaky entry fails some).
+PRUNE_RUNS = 3
+
+
+def _fails(entry: Entry) -> bool:
+    """Whether ``entry`` still fails now, with its own failure or another."""
+    verdict = judge(entry.case, entry.backends)
+    return verdict.failed
+
+
+def _allowed(entries: list[Entry]) -> list[Entry]:
+    """``entries``, after checking that this run allows every user target they
+    name (`UsageError` with the option that allows it, before any change)."""
+    for entry in entries:
+        require(entry.case, str(entry.path), entry.targets)
+    return entries
+
+
 def _minimize(directory: Path) -> int:
-    best: dict[str, Entry] = {}
-    dropped = []
-    for entry in load_corpus(directory):
-        sig = entry.signature or entry.key
-        rival = best.get(sig)
-        if rival is None or case_size(entry.case) < case_size(rival.case):
-            if rival is not None:
-                dropped.append(rival)
-            best[sig] = entry
-        else:
-            dropped.append(entry)
-    for entry in dropped:
-        entry.path.unlink()
-        print(f"dropped {entry.path.name} (a smaller entry has its signature)")
-    print(f"{len(best)} entries, one per signature")
+    groups: dict[str, list[Entry]] = {}
+    for entry in _allowed(load_corpus(directory)):
+        groups.setdefault(entry.signature or entry.key, []).append(entry)
+    kept = 0
+    for entries in groups.values():
+        entries.sort(key=lambda e: case_size(e.case))
+        # The smallest entry that still fails stands for the others (so no
+        # failure that shows now is lost); when none fails now, the smallest.
+        keeper = entries[0]
+        if len(entries) > 1:
+            keeper = next((e for e in entries if _fails(e)), entries[0])
+        kept += 1
+        for entry in entries:
+            if entry is not keeper:
+                entry.path.unlink()
+                print(
+                    f"dropped {entry.path.name} ({keeper.path.name} has its "
+                    "signature and is smaller, or fails where it does not)"
+                )
+    print(f"{kept} entries, one per signature")
     return 0
 
 
 def _prune(directory: Path, drop: bool) -> int:
     version = starlette_version()
-    for entry in load_corpus(directory):
+    for entry in _allowed(load_corpus(directory)):
         if entry.status != "new":
             continue
-        verdict = judge(entry.case, entry.backends)
-        keys = {v.key for vs in verdict.violations.values() for v in vs}
-        if entry.key in keys:
-            continue
+        if any(_fails(entry) for _ in range(PRUNE_RUNS)):
+            continue  # still failing (maybe differently, maybe sometimes): kept
         if drop:
             entry.path.unlink()
             print(f"dropped {entry.path.name}: passes on Starlette {version}")
@@ -127,6 +166,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.op == "merge":
         return _merge(args.other, args.into)
+    options.config_from_args(args).allow()  # the user's targets the entries name
     if args.op == "minimize":
         return _minimize(args.directory)
     return _prune(args.directory, args.drop)

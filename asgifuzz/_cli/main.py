@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
+from asgifuzz import __version__
 from asgifuzz._errors import AsgiFuzzError
 
 #: The commands and their one-line help, in the order ``--help`` lists them.
@@ -27,6 +28,46 @@ COMMANDS = {
     "repro": "print a standalone script reproducing a case (Starlette + anyio only)",
     "replay": "run saved cases again and show what happens",
 }
+
+_USAGE = "2 bad usage or bad input (one line on standard error says what and the fix)"
+#: What each command's exit status means (its ``--help`` lists them).
+EXIT_STATUS = {
+    "fuzz": (
+        "0 nothing found",
+        "1 failures found",
+        _USAGE,
+        "130 stopped by Ctrl-C, 143 by SIGTERM (after writing what was found)",
+    ),
+    "corpus": ("0 done", _USAGE),
+    "bisect": ("0 bisected (the failing ranges are printed)", _USAGE),
+    "matrix": ("0 done", "1 with --check: a release is not as expected", _USAGE),
+    "repro": ("0 the script was printed", _USAGE),
+    "replay": ("0 every case passes", "1 a case fails (or is flaky)", _USAGE),
+}
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Says each option's default where its help does not already (and keeps
+    the epilog's lines)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" not in text
+            and default not in (None, False, argparse.SUPPRESS, [], ())
+            and (action.option_strings or action.nargs == "?")
+            and not isinstance(action, argparse._HelpAction)
+        ):
+            shown = (
+                ",".join(map(str, default)) if isinstance(default, list) else default
+            )
+            text += f" (default: {shown})"
+        return text
+
+
+def _epilog(name: str) -> str:
+    return "exit status:\n" + "\n".join(f"  {line}" for line in EXIT_STATUS[name])
 
 
 class Command(Protocol):
@@ -72,9 +113,16 @@ def parser(name: str | None = None) -> argparse.ArgumentParser:
         description="Fuzz ASGI middleware stacks for concurrency, cancellation and "
         "streaming bugs.",
     )
+    top.add_argument("--version", action="version", version=f"asgifuzz {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
     for each, summary in COMMANDS.items():
-        p = sub.add_parser(each, help=summary)
+        p = sub.add_parser(
+            each,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=_epilog(each),
+            formatter_class=_Formatter,
+        )
         if each == name:
             command(each).add_options(p)
     return top

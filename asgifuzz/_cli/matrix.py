@@ -35,8 +35,19 @@ def add_options(mx: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replay on the installed Starlette, in this interpreter (no venv)",
     )
-    mx.add_argument("--corpus", type=Path, default=Path("corpus"), metavar="DIR")
-    mx.add_argument("--backend", choices=("asyncio", "trio", "both"), default="both")
+    mx.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path("corpus"),
+        metavar="DIR",
+        help="the corpus whose entries are replayed",
+    )
+    mx.add_argument(
+        "--backend",
+        choices=("asyncio", "trio", "both"),
+        default="both",
+        help="event loop(s) to replay on",
+    )
     mx.add_argument(
         "--fuzz",
         type=Path,

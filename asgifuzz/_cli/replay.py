@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asgifuzz._campaign.watchdog import Watchdog
 from asgifuzz._cli import options
 from asgifuzz._corpus.replay import classify, load_target
 from asgifuzz._driver.timeline import mermaid, timeline
@@ -16,8 +17,19 @@ from asgifuzz._types import BACKEND_CHOICES
 
 def add_options(rp: argparse.ArgumentParser) -> None:
     """The options of ``asgifuzz replay``."""
-    rp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    rp.add_argument("--backend", choices=sorted(BACKEND_CHOICES), default="both")
+    rp.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="cases, corpus entries or findings copied out of fuzz --json",
+    )
+    rp.add_argument(
+        "--backend",
+        choices=sorted(BACKEND_CHOICES),
+        default="both",
+        help="event loop(s) to replay on",
+    )
     rp.add_argument("--trace", action="store_true", help="print the message timeline")
     rp.add_argument(
         "--mermaid",
@@ -47,8 +59,20 @@ def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> i
     for target in targets:
         require(target.case, str(target.path), target.targets)
     any_failed = False
+    dog = Watchdog()
     for target in targets:
-        verdicts = [judge(target.case, backends) for _ in range(args.runs)]
+        verdicts = []
+        for _ in range(args.runs):
+            verdict, fault = dog.judge(target.case, backends, judge)
+            if fault is not None:
+                # Under the same wall-clock watchdog as fuzz: say it, go on.
+                print(f"{target.path}: still fails: [{fault.key}] {fault.message}")
+                any_failed = True
+                break
+            assert verdict is not None  # no fault: a verdict
+            verdicts.append(verdict)
+        if not verdicts:
+            continue
         print(f"{target.path}: {classify(target, verdicts)}")
         last = verdicts[-1]
         for backend, violations in last.violations.items():

@@ -14,7 +14,9 @@ from asgifuzz._repro.script import render_repro
 
 def add_options(rr: argparse.ArgumentParser) -> None:
     """The options of ``asgifuzz repro``."""
-    rr.add_argument("path", type=Path, metavar="PATH")
+    rr.add_argument(
+        "path", type=Path, metavar="PATH", help="a case or corpus entry (JSON)"
+    )
     rr.add_argument(
         "--key",
         metavar="KEY",

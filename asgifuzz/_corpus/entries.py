@@ -17,14 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgifuzz._corpus.files import read_json
 from asgifuzz._errors import CaseFormatError
-from asgifuzz._oracles.registry import INVARIANTS
+from asgifuzz._oracles.registry import FAULT_KEYS, INVARIANTS
 from asgifuzz.models import Case, case_from_data, case_to_data
+from asgifuzz.models._reader import shown
 
 ENTRY_FORMAT = 1
 STATUSES = ("new", "known-upstream", "fixed")
-_KEY = re.compile(rf"^({'|'.join(INVARIANTS)})(:[\w.+-]+)?$")
-_VERSION = re.compile(r"^\d+(\.\d+)*$")
+#: An invariant's key, or a fault's (the supervisor's: hang:wall, crash:exit, ...).
+_KEY = re.compile(
+    rf"^(({'|'.join(INVARIANTS)})(:[\w.+-]{{1,200}})?|{'|'.join(FAULT_KEYS)})$"
+)
+_VERSION = re.compile(r"^\d{1,9}(\.\d{1,9}){0,7}$")
+#: The longest title, upstream link, notes, date and signature.
+MAX_TEXT = 2000
+#: The most messages an entry keeps, and the longest one (longer ones are cut
+#: when an entry is saved).
+MAX_MESSAGES, MAX_MESSAGE = 100, 10_000
+#: The most affected ranges, recorded versions, and targets of each kind.
+MAX_ITEMS = 100
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -68,15 +80,23 @@ def _fail(path: Path, field: str, rule: str) -> CaseFormatError:
 
 
 def load_entry(path: Path) -> Entry:
-    """Read and validate one corpus file; `CaseFormatError` names the field."""
-    try:
-        data: Any = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFormatError(f"{path}: cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise CaseFormatError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it"
-        ) from None
+    """Read and validate one corpus file; `CaseFormatError` names the field.
+
+    The file goes through `read_json`, the loader of every command.
+    """
+    return entry_from_data(path, read_json(path))
+
+
+def _strings(value: object, most: int, longest: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= most
+        and all(isinstance(v, str) and len(v) <= longest for v in value)
+    )
+
+
+def entry_from_data(path: Path, data: Any) -> Entry:
+    """Validate the parsed JSON of corpus file ``path`` (see `load_entry`)."""
     allowed = {
         "format",
         "key",
@@ -95,67 +115,106 @@ def load_entry(path: Path) -> Entry:
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(str(k) for k in set(data) - allowed)
     if unknown:
+        listed = ", ".join(shown(k) for k in unknown[:5])
         raise _fail(
-            path, "$", f"has unknown keys {unknown}; allowed: {sorted(allowed)}"
+            path, "$", f"has unknown keys [{listed}]; allowed: {sorted(allowed)}"
         )
     if data.get("format") != ENTRY_FORMAT:
         raise _fail(
-            path, "format", f"is {data.get('format')!r}; must be {ENTRY_FORMAT}"
+            path, "format", f"is {shown(data.get('format'))}; must be {ENTRY_FORMAT}"
         )
     key = data.get("key")
     if not isinstance(key, str) or not _KEY.match(key):
         raise _fail(
-            path, "key", f"is {key!r}; must look like 'I1:RuntimeError' or 'I3'"
+            path,
+            "key",
+            f"is {shown(key)}; must look like 'I1:RuntimeError', 'I3' or 'hang:wall'",
         )
     status = data.get("status")
-    if status not in STATUSES:
-        raise _fail(path, "status", f"is {status!r}; must be one of {list(STATUSES)}")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise _fail(
+            path, "status", f"is {shown(status)}; must be one of {list(STATUSES)}"
+        )
     texts = {}
     for name in ("title", "upstream", "notes", "found", "signature"):
         value = data.get(name, "")
-        if not isinstance(value, str) or len(value) > 2000:
-            raise _fail(path, name, "must be a string of at most 2000 characters")
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise _fail(
+                path,
+                name,
+                f"is {shown(value)}; must be a string of at most {MAX_TEXT} characters",
+            )
         texts[name] = value
-    for name in ("versions", "messages"):
-        value = data.get(name, {} if name == "versions" else [])
-        if not isinstance(value, dict | list):
-            raise _fail(path, name, "must be an object or a list of strings")
+    versions = data.get("versions", {})
+    if not (
+        isinstance(versions, dict)
+        and len(versions) <= MAX_ITEMS
+        and _strings(list(versions.values()), MAX_ITEMS, 200)
+        and all(len(k) <= 200 for k in versions)
+    ):
+        raise _fail(
+            path,
+            "versions",
+            f"is {shown(versions)}; must map at most {MAX_ITEMS} names to version "
+            "strings of at most 200 characters",
+        )
+    if not _strings(data.get("messages", []), MAX_MESSAGES, MAX_MESSAGE):
+        raise _fail(
+            path,
+            "messages",
+            f"must be a list of at most {MAX_MESSAGES} strings of at most "
+            f"{MAX_MESSAGE} characters",
+        )
     affected = data.get("affected", [])
-    if not isinstance(affected, list) or not all(
-        isinstance(r, list)
-        and len(r) == 2
-        and all(isinstance(v, str) and _VERSION.match(v) for v in r)
-        for r in affected
+    if (
+        not isinstance(affected, list)
+        or len(affected) > MAX_ITEMS
+        or not all(
+            isinstance(r, list)
+            and len(r) == 2
+            and all(isinstance(v, str) and _VERSION.match(v) for v in r)
+            for r in affected
+        )
     ):
         raise _fail(
             path,
             "affected",
-            'must be a list of [first, last] releases, e.g. [["0.28.0", "0.38.2"]]',
+            f"must be a list of at most {MAX_ITEMS} [first, last] releases (numbers "
+            "of at most 9 digits), "
+            'e.g. [["0.28.0", "0.38.2"]]',
         )
     backends = data.get("backends", ["asyncio", "trio"])
     if (
         not isinstance(backends, list)
         or not backends
+        or not all(isinstance(b, str) for b in backends)
+        or len(set(backends)) < len(backends)
         or not set(backends) <= {"asyncio", "trio"}
     ):
         raise _fail(
-            path, "backends", "must be a non-empty list of 'asyncio' and 'trio'"
+            path,
+            "backends",
+            f"is {shown(backends)}; must be a non-empty list of 'asyncio' and 'trio', "
+            "each at most once",
         )
     case = case_from_data(data.get("case"), source=f"{path}: case")
     targets = data.get("targets", {})
     if not isinstance(targets, dict) or not all(
         kind in ("middleware", "app")
         and isinstance(named, dict)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in named.items())
+        and len(named) <= MAX_ITEMS
+        and all(len(k) <= 64 for k in named)
+        and _strings(list(named.values()), MAX_ITEMS, 1000)
         for kind, named in targets.items()
     ):
         raise _fail(
             path,
             "targets",
-            'must map "middleware"/"app" to {name: import spec}; it is only '
-            "shown, never imported",
+            f'must map "middleware"/"app" to at most {MAX_ITEMS} {{name: import '
+            "spec} (names of at most 64, specs of at most 1000 characters); it "
+            "is only shown, never imported",
         )
     return Entry(
         path=path,
@@ -283,7 +342,7 @@ def save_finding(
     data = {
         "format": ENTRY_FORMAT,
         "key": key,
-        "signature": signature or key,
+        "signature": (signature or key)[:MAX_TEXT],
         "title": messages[0][:200] if messages else key,
         "status": "new",
         "upstream": "",
@@ -293,7 +352,7 @@ def save_finding(
         else ["asyncio", "trio"],
         "found": datetime.date.today().isoformat(),
         "versions": env,
-        "messages": messages,
+        "messages": [m[:MAX_MESSAGE] for m in messages[:MAX_MESSAGES]],
         "case": case_to_data(case),
         **({"targets": targets} if targets else {}),
     }

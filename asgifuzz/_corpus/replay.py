@@ -3,12 +3,11 @@ what its replays show."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asgifuzz._corpus.entries import load_entry
-from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._corpus.entries import entry_from_data
+from asgifuzz._corpus.files import read_json
 from asgifuzz._oracles.verdict import Verdict
 from asgifuzz.models import Case, case_from_data
 
@@ -25,22 +24,21 @@ class Target:
 
 
 def load_target(path: Path) -> Target:
-    """A bare case, a corpus entry, or a finding copied out of ``fuzz --json``."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise AsgiFuzzError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
+    """A bare case, a corpus entry, or a finding copied out of ``fuzz --json``.
+
+    Read by `read_json`, as every command reads a corpus file, so a hostile
+    file gets the same `CaseFormatError` everywhere.
+    """
+    data = read_json(path)
     if isinstance(data, dict) and "case" in data and "format" in data and "key" in data:
-        entry = load_entry(path)
+        entry = entry_from_data(path, data)
         return Target(path, entry.case, entry.key, entry.targets)
     if isinstance(data, dict) and "case" in data:
-        key = data.get("key") if isinstance(data.get("key"), str) else None
+        key = data.get("key")
+        if not (isinstance(key, str) and len(key) <= 200):
+            key = None
         return Target(path, case_from_data(data["case"], source=f"{path}: case"), key)
-    return Target(path, Case.from_json(text, source=str(path)))
+    return Target(path, case_from_data(data, source=str(path)))
 
 
 def classify(target: Target, verdicts: list[Verdict]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from asgifuzz._driver import collector
 from asgifuzz._driver import determinism as _determinism
 from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz._driver.outcome import Outcome, group_members
@@ -105,8 +106,8 @@ async def _start_lifespan(
         tg.cancel_scope.cancel()  # no request; _drive raises the error
         await anyio.lowlevel.checkpoint()
     if lifespan.supported:
-        rec.note("lifespan startup complete")
-        scope["state"] = dict(lifespan.state)
+        rec.note(lifespan.startup_note)
+        scope["state"] = lifespan.request_state()
 
 
 async def _stop_lifespan(lifespan: Lifespan, rec: Recorder) -> None:
@@ -157,15 +158,11 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
             f"{type(info.exc_value).__name__}: {info.exc_value} in {info.object!r}"
         )
 
-    # With the collector paused, nothing the run allocates leaves generation 0, so
-    # collecting generation 0 afterwards finds every cycle the run left behind
-    # (a leaked stream kept alive by a traceback, say) at a fraction of the cost
-    # of a full collection.
-    # gc.freeze() moves what exists before the run out of the way (cheaper than
-    # collecting it: +19 % cases/s on trio, measured by benchmarks/throughput.py),
-    # so generation 0 then holds only what the run allocates.
+    # The collector is paused and what exists before the run frozen, so that the
+    # generation-0 collection at the end finds every cycle the run left behind
+    # (see asgifuzz._driver.collector, which also keeps the heap bounded).
     gc_was_enabled = gc.isenabled()
-    gc.freeze()
+    collector.freeze()
     gc.disable()
     with warnings.catch_warnings(record=True) as caught, blocking_threads():
         warnings.simplefilter("always")
@@ -175,10 +172,10 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
                 backend, lambda: _drive(case, rec, outcome, backend, app), case.seed
             )
             outcome.freeze_exceptions()
-            gc.collect(0)
+            collector.collect_run()
         finally:
             sys.unraisablehook = old_hook
-            gc.unfreeze()
+            collector.unfreeze()
             if gc_was_enabled:
                 gc.enable()
     outcome.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]

@@ -129,6 +129,7 @@ class FakeServer:
         # ``receive_checkpoints`` checkpoints of the client's (see body_arrives).
         self.arrived = len(self.messages) if not case.server.receive_checkpoints else 0
         self.receives = 0
+        self.sends = 0
         self.disconnects_sent = 0
         self.gone = False
         self.timed_out = False
@@ -178,6 +179,14 @@ class FakeServer:
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
+        index = self.sends
+        self.sends += 1
+        await self._send(message)
+        # When the send returned (background work may start only after the
+        # final body's send has returned: invariant I5).
+        self.rec.send_returned.append((self.rec.last_tick, index))
+
+    async def _send(self, message: Message) -> None:
         rec, name, response = self.rec, self.profile.name, self.response
         rec.log(0, "send", message)
         kind = message.get("type")

@@ -82,7 +82,7 @@ def mermaid(outcome: Outcome) -> str:
             continue
         outer, inner = ids[e.where], ids[e.where + 1]
         text = f"#{e.tick} t={e.time:g} " + (
-            _mermaid_text(e.message) or f"{e.kind} {e.detail.split(':')[0]}"
+            _mermaid_text(e.message) or f"{e.kind} {e.exc_type}"
         )
         if e.kind == "receive":
             lines.append(f"    {outer}->>{inner}: {text}")

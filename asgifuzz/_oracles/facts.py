@@ -241,10 +241,24 @@ def _stopped_by_user_layers(
         seen.setdefault(where, set()).update(ids)
     if escaped is not None:
         seen.setdefault(0, set()).update(id(m) for m in members(escaped))
-    stopped: set[int] = set()
+
+    def crossed(exc: BaseException, where: int) -> bool:
+        ids = seen.get(where, set())
+        if id(exc) in ids:
+            return True
+        # Policy: a copy of a group (derive/split, as task groups make) with the
+        # same members is the same exception: it crossed if all its members did.
+        leaves = members(exc)[1:]
+        return bool(leaves) and all(id(m) in ids for m in leaves)
+
+    stopped: list[BaseException] = []
     for i, layer in enumerate(case.stack.layers):
         if layer.family == "user":
             inner, outer = (i + 1, i) if wrap else (i + 2, i + 1)
-            stopped |= seen.get(inner, set()) - seen.get(outer, set())
-    # The model exceptions are alive (rec.raised holds them): ids are safe.
-    return tuple(e for e in rec.raised if id(e) in stopped)
+            # The model exceptions are alive (rec.raised holds them): ids are safe.
+            stopped += [
+                e
+                for e in rec.raised
+                if crossed(e, inner) and not crossed(e, outer) and e not in stopped
+            ]
+    return tuple(e for e in rec.raised if e in stopped)

@@ -42,7 +42,15 @@ Policy choices (where the right behaviour is not written down anywhere):
   end of a disconnected request; a valid message sequence; a complete response
   unless the client left; the response starts within the client's patience
   (30 virtual seconds; I4 ``response``); the app returns once the client has
-  gone (I4 ``app``); nothing leaks; both backends agree.
+  gone (I4 ``app``); nothing leaks; the response's framing follows HTTP
+  (I11); both backends agree.
+- Framing (I11) judges what the app owes the server, not what the server does
+  itself: body bytes on a response to ``HEAD`` are dropped by real servers
+  (Starlette sends them), so only a no-content status (1xx, 204, 304) forbids
+  them; a ``content-length`` is judged on complete responses that may have
+  content, other than to ``HEAD`` (see `asgifuzz._oracles.framing`).
+- I11 ranks after I9 and before I10: I10 stays last, since it reads the
+  verdicts of all the others.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from asgifuzz._oracles.background import background
 from asgifuzz._oracles.body import request_body
 from asgifuzz._oracles.disconnect import disconnect_delivered
 from asgifuzz._oracles.facts import Facts, facts
+from asgifuzz._oracles.framing import framing
 from asgifuzz._oracles.hangs import no_hang
 from asgifuzz._oracles.leaks import leaks
 from asgifuzz._oracles.raised import exceptions
@@ -156,22 +165,52 @@ _ALL: tuple[Invariant, ...] = (
         disconnect_delivered,
     ),
     Invariant(
+        "I11",
+        "the response's framing follows HTTP",
+        ("no-body", "content-length"),
+        framing,
+    ),
+    # Last: it reads the verdicts of all the others.
+    Invariant(
         "I10",
         "asyncio and trio agree",
         ("",),
         case_check=agreement,
-        needs=tuple(f"I{n}" for n in range(1, 10)),
+        needs=(*(f"I{n}" for n in range(1, 10)), "I11"),
     ),
 )
 
 #: Every invariant by id, in rank order.
 INVARIANTS: Mapping[str, Invariant] = MappingProxyType({i.id: i for i in _ALL})
-_RANKS = {i.id: n for n, i in enumerate(_ALL)}
+#: The faults of the process that runs a case (the supervisor's and the
+#: watchdog's findings, not ASGI invariants), by kind: their titles. They rank
+#: before every invariant: a hang or a crash hides what the run would have shown.
+FAULTS: Mapping[str, str] = MappingProxyType(
+    {
+        "hang": "the case ends in bounded wall-clock time",
+        "crash": "the process survives the case",
+        "resource": "the case stays within its memory",
+    }
+)
+#: Every fault's key.
+FAULT_KEYS = ("hang:wall", "crash:exit", "crash:signal", "resource:memory")
+_RANKS = {
+    **{kind: n - len(FAULTS) for n, kind in enumerate(FAULTS)},
+    **{i.id: n for n, i in enumerate(_ALL)},
+}
 _RUN_CHECKS = tuple(i.check for i in _ALL if i.check is not None)
 
 
+def title(invariant: str) -> str:
+    """The title of an invariant or of a fault's kind."""
+    if invariant in FAULTS:
+        return FAULTS[invariant]
+    return INVARIANTS[invariant].title
+
+
 def rank(invariant: str) -> int:
-    """Where ``invariant`` sorts in reports: lowest (most specific) first, I10 last."""
+    """Where ``invariant`` (or a fault's kind) sorts in reports: faults first,
+    then the lowest (most specific) invariant, I10 last."""
     return _RANKS[invariant]
 
 

@@ -14,12 +14,13 @@ from asgifuzz._driver.outcome import Outcome
 from asgifuzz._driver.runner import run
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.agreement import agreement
-from asgifuzz._oracles.registry import INVARIANTS, judge_outcome, rank
+from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
+from asgifuzz._targets.specs import middleware_target
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case
-from asgifuzz.models._parts import Stack
+from asgifuzz.models._parts import Layer, Stack
 
 
 @dataclass
@@ -61,14 +62,29 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     return verdict
 
 
+def stand_ins(case: Case) -> Case:
+    """``case`` with each user layer swapped for the built-in pass-through of its
+    family: `bhm.passthrough` for a `BaseHTTPMiddleware`, else `asgi.passthrough`."""
+    layers = tuple(
+        Layer(
+            "bhm.passthrough"
+            if middleware_target(la.behaviour).base_http
+            else "asgi.passthrough"
+        )
+        if la.family == "user"
+        else la
+        for la in case.stack.layers
+    )
+    return replace(case, stack=Stack(layers, case.stack.mode))
+
+
 def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
     """Keep only the failures the user's layers cause: those the case does not
-    show once they are taken out (the built-in layers and Starlette's endpoint
-    then own them; a user's BaseHTTPMiddleware that triggers a Starlette bug
-    keeps it, since the bug needs their layer)."""
-    case = verdict.case
-    kept = tuple(la for la in case.stack.layers if la.family != "user")
-    without = judge(replace(case, stack=Stack(kept, case.stack.mode)), backends)
+    show once each is swapped for the built-in pass-through of its family
+    (`stand_ins`). What the swapped case shows the same way is Starlette's (or
+    the built-in layers'): a pass-through `BaseHTTPMiddleware` of Starlette's
+    own triggers it too, so it goes to ``elsewhere``, labelled upstream."""
+    without = judge(stand_ins(verdict.case), backends)
     for backend, violations in verdict.violations.items():
         theirs = {v.key for v in without.violations.get(backend, [])}
         verdict.elsewhere[backend] = [v for v in violations if v.key in theirs]
@@ -101,7 +117,7 @@ def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
 class InvariantViolation(AsgiFuzzError, AssertionError):
     """A run broke one or more invariants.
 
-    Subclassed once per invariant id (``I1`` ... ``I10``) so that Hypothesis, which
+    Subclassed once per invariant id (``I1`` ... ``I11``) so that Hypothesis, which
     tells distinct failures apart by exception type, shrinks and reports each
     invariant separately.
     """
@@ -111,8 +127,7 @@ class InvariantViolation(AsgiFuzzError, AssertionError):
 
     def __init__(self, violations: list[Violation], case: Case, backend: str) -> None:
         lines = [
-            f"[{v.invariant} {INVARIANTS[v.invariant].title}] {v.message}"
-            for v in violations
+            f"[{v.invariant} {title(v.invariant)}] {v.message}" for v in violations
         ]
         super().__init__(f"on {backend}:\n" + "\n".join(lines))
         self.violations = violations

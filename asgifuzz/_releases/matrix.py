@@ -53,6 +53,7 @@ RELEASES = (
     "0.27.0",
     "0.28.0",
     "0.29.0",
+    "0.31.0",
     "0.38.2",
     "0.38.3",
     "0.38.4",
@@ -283,7 +284,7 @@ def format_markdown(m: Matrix) -> str:
         "# asgifuzz version matrix",
         "",
         "Starlette releases x invariants "
-        "(I1..I10); a cell names the corpus entries that fail it there.",
+        "(I1..I11); a cell names the corpus entries that fail it there.",
         "",
     ]
     lines += table(

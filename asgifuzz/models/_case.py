@@ -10,28 +10,39 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from asgifuzz._errors import CaseFormatError
 from asgifuzz._types import ALL_METHODS
 from asgifuzz.models._parts import (
     BACKGROUNDS,
     DISCONNECTS,
     ENDPOINT_KINDS,
     LAYER_KINDS,
+    LAYER_OPTIONS,
     MEDIA_TYPES,
     SERVERS,
     STACK_MODES,
     USER_NAME,
     Client,
     Endpoint,
+    JSONScalar,
     Layer,
     Request,
     Server,
     Stack,
 )
-from asgifuzz.models._reader import Reader
+from asgifuzz.models._reader import Reader, parse_json, shown
 
 #: Version of the JSON case format; bumped on any incompatible change.
 FORMAT_VERSION = 1
+#: The most layers in a stack: the strategies draw up to 4; 64 is deep for any app.
+MAX_LAYERS = 64
+#: The most body segments: as many as ``client.at`` can count receive() calls.
+MAX_SEGMENTS = 10_000
+#: The most request headers (http.client and h11 refuse more than 100).
+MAX_HEADERS = 100
+#: The longest header name, and value: common servers' per-line limit is 8 KiB.
+MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
+#: The longest path, and query string: common servers' request-line limit.
+MAX_TARGET = 8192
 
 
 @dataclass(frozen=True)
@@ -59,14 +70,7 @@ class Case:
     @classmethod
     def from_json(cls, text: str, *, source: str = "<case>") -> Case:
         """Parse and validate a case; raise `CaseFormatError` naming the field."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CaseFormatError(
-                f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column "
-                f"{exc.colno}); fix the file or delete it"
-            ) from None
-        return case_from_data(data, source=source)
+        return case_from_data(parse_json(text, source=source), source=source)
 
 
 def _enc_bytes(value: bytes) -> str:
@@ -134,35 +138,33 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     if top.get("format") != FORMAT_VERSION:
         raise r.fail(
             "format",
-            f"is {top.get('format')!r}; this asgifuzz reads format {FORMAT_VERSION} "
+            f"is {shown(top.get('format'))}; this asgifuzz reads format {FORMAT_VERSION} "
             "(upgrade asgifuzz, or re-save the case)",
         )
     st = r.obj(top.get("stack", {}), "stack", {"mode", "layers"})
     raw_layers = st.get("layers", [])
-    if not isinstance(raw_layers, list) or len(raw_layers) > 64:
-        raise r.fail("stack.layers", "must be a list of at most 64 layers")
+    if not isinstance(raw_layers, list) or len(raw_layers) > MAX_LAYERS:
+        raise r.fail(
+            "stack.layers",
+            f"is {shown(raw_layers)}; must be a list of at most {MAX_LAYERS} layers",
+        )
     layers = []
     for i, raw in enumerate(raw_layers):
         path = f"stack.layers[{i}]"
         d = r.obj(raw, path, {"kind", "pauses", "options"})
-        options = d.get("options", {})
-        if not isinstance(options, dict) or not all(
-            isinstance(k, str) and isinstance(v, int | str) for k, v in options.items()
-        ):
-            raise r.fail(f"{path}.options", "must map names to ints, bools or strings")
         kind = d.get("kind")
         user = isinstance(kind, str) and kind.startswith("user.")
         if user and not USER_NAME.match(str(kind)[5:]):
             raise r.fail(
                 f"{path}.kind",
-                f"is {kind!r}; a user middleware is 'user.<name>' with an "
+                f"is {shown(kind)}; a user middleware is 'user.<name>' with an "
                 "identifier for a name",
             )
         layers.append(
             Layer(
                 kind=str(kind) if user else r.choice(d, "kind", path, LAYER_KINDS, ""),
                 pauses=r.pauses(d, path),
-                options=dict(options),
+                options=_options(r, d.get("options", {}), path, str(kind)),
             )
         )
     stack = Stack(
@@ -173,7 +175,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     ep = r.obj(top.get("endpoint", {}), "endpoint", {f.name for f in fields(Endpoint)})
     group = ep.get("group", False)
     if not isinstance(group, bool):
-        raise r.fail("endpoint.group", f"is {group!r}; must be true or false")
+        raise r.fail("endpoint.group", f"is {shown(group)}; must be true or false")
     endpoint = Endpoint(
         kind=r.choice(ep, "kind", "endpoint", ENDPOINT_KINDS, "plain"),
         status=r.int_(
@@ -195,14 +197,15 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         "request",
         {"method", "path", "query", "headers", "body", "scheme"},
     )
-    headers = rq.get("headers", [])
-    if not isinstance(headers, list) or not all(
-        isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
-        for h in headers
-    ):
-        raise r.fail("request.headers", "must be a list of [name, value] string pairs")
+    headers = _headers(r, rq.get("headers", []))
     body = rq.get("body", [])
-    if not isinstance(body, list) or not all(isinstance(c, str) for c in body):
+    if not isinstance(body, list) or len(body) > MAX_SEGMENTS:
+        raise r.fail(
+            "request.body",
+            f"is {shown(body)}; must be a list of at most {MAX_SEGMENTS} segments "
+            "(strings, bytes as latin-1)",
+        )
+    if not all(isinstance(c, str) for c in body):
         raise r.fail("request.body", "must be a list of strings (bytes as latin-1)")
     try:
         chunks = tuple(c.encode("latin-1") for c in body)
@@ -211,14 +214,14 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             "request.body",
             "holds a character above U+00FF; bytes are stored as latin-1",
         ) from None
-    path = r.str_(rq, "path", "request", "/")
+    path = r.str_(rq, "path", "request", "/", max_length=MAX_TARGET)
     if not path.startswith("/"):
-        raise r.fail("request.path", f"is {path!r}; must start with '/'")
+        raise r.fail("request.path", f"is {shown(path)}; must start with '/'")
     request = Request(
         method=r.choice(rq, "method", "request", ALL_METHODS, "GET"),
         path=path,
-        query=r.str_(rq, "query", "request"),
-        headers=tuple((h[0], h[1]) for h in headers),
+        query=r.str_(rq, "query", "request", max_length=MAX_TARGET, latin1=True),
+        headers=headers,
         body=chunks,
         scheme=r.choice(rq, "scheme", "request", ("http", "https"), "http"),
     )
@@ -238,9 +241,11 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         receive_checkpoints=r.int_(sv, "receive_checkpoints", "server", 0, 100),
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
-    app = r.str_(top, "app", "$")
+    app = r.str_(top, "app", "$", max_length=64)
     if app and not USER_NAME.match(app):
-        raise r.fail("app", f"is {app!r}; must be the name of an app (an identifier)")
+        raise r.fail(
+            "app", f"is {shown(app)}; must be the name of an app (an identifier)"
+        )
     return Case(
         stack=stack,
         endpoint=endpoint,
@@ -250,3 +255,88 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         seed=seed,
         app=app,
     )
+
+
+def _options(r: Reader, raw: object, path: str, kind: str) -> dict[str, JSONScalar]:
+    """A layer's options, checked against what its kind takes (`LAYER_OPTIONS`)."""
+    takes = LAYER_OPTIONS.get(kind, {})
+    where = f"{path}.options"
+    if not isinstance(raw, dict):
+        raise r.fail(where, f"is {shown(raw)}; must be an object")
+    unknown = sorted(set(raw) - set(takes))
+    if unknown:
+        allowed = f"takes only {sorted(takes)}" if takes else "takes no options"
+        raise r.fail(
+            where,
+            f"has unknown options [{', '.join(shown(k) for k in unknown[:5])}]; "
+            f"{shown(kind)} {allowed}",
+        )
+    options: dict[str, JSONScalar] = {}
+    for name, option in takes.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if option.kind is int:
+            ok = type(value) is int and option.lo <= value <= option.hi
+            rule = f"an int in [{option.lo}, {option.hi}]"
+        else:
+            ok = (
+                isinstance(value, str)
+                and option.lo <= len(value) <= option.hi
+                and all("!" <= c <= "~" for c in value)
+                and _wildcard_ok(kind, value)
+            )
+            rule = (
+                f"a string of {option.lo} to {option.hi} printable ASCII characters"
+                + (", '*' or one leading '*.'" if kind.endswith("trusted_host") else "")
+            )
+        if not ok:
+            raise r.fail(
+                f"{where}.{name}",
+                f"is {shown(value)}; must be {rule} (it sets {option.meaning})",
+            )
+        options[name] = value
+    return options
+
+
+def _wildcard_ok(kind: str, host: str) -> bool:
+    # TrustedHostMiddleware asserts that '*' is the whole host or leads '*.'.
+    if kind != "starlette.trusted_host" or "*" not in host:
+        return True
+    return host == "*" or (host.startswith("*.") and "*" not in host[1:])
+
+
+def _headers(r: Reader, raw: object) -> tuple[tuple[str, str], ...]:
+    """Request headers: [name, value] pairs of latin-1 text, within servers' limits."""
+    if not isinstance(raw, list) or len(raw) > MAX_HEADERS:
+        raise r.fail(
+            "request.headers",
+            f"is {shown(raw)}; must be a list of at most {MAX_HEADERS} "
+            "[name, value] pairs",
+        )
+    headers = []
+    for i, h in enumerate(raw):
+        if not (
+            isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
+        ):
+            raise r.fail(
+                "request.headers",
+                f"must be a list of [name, value] string pairs; item {i} is {shown(h)}",
+            )
+        pair = {"name": h[0], "value": h[1]}
+        r.str_(
+            pair,
+            "name",
+            f"request.headers[{i}]",
+            max_length=MAX_HEADER_NAME,
+            latin1=True,
+        )
+        r.str_(
+            pair,
+            "value",
+            f"request.headers[{i}]",
+            max_length=MAX_HEADER_VALUE,
+            latin1=True,
+        )
+        headers.append((h[0], h[1]))
+    return tuple(headers)

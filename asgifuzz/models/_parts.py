@@ -57,6 +57,38 @@ JSONScalar = int | str | bool
 
 
 @dataclass(frozen=True)
+class Option:
+    """One constructor option a layer kind takes, as a case file may set it.
+
+    ``kind`` is ``int`` (a value in ``[lo, hi]``) or ``str`` (printable ASCII of
+    ``lo`` to ``hi`` characters); ``meaning`` names the parameter it sets.
+    """
+
+    kind: type[int] | type[str]
+    lo: int
+    hi: int
+    meaning: str
+
+
+#: The options each layer kind takes (every other kind takes none), checked
+#: when a case is read: the values `asgifuzz.models._middleware` passes on.
+LAYER_OPTIONS: dict[str, dict[str, Option]] = {
+    # Over the largest body a case file can hold, every value means "never".
+    "starlette.gzip": {
+        "minimum_size": Option(int, 0, 1 << 20, "GZipMiddleware(minimum_size=...)")
+    },
+    # An origin is scheme://host[:port] (or "*"): a URL's worth of characters.
+    "starlette.cors": {
+        "origin": Option(str, 1, 2048, "CORSMiddleware(allow_origins=[...])")
+    },
+    # A DNS name is at most 253 characters; "*." may lead it.
+    "starlette.trusted_host": {
+        "host": Option(str, 1, 255, "TrustedHostMiddleware(allowed_hosts=[...])")
+    },
+}
+
+
+@dataclass(frozen=True)
 class Layer:
     """One middleware layer of a stack.
 

@@ -85,12 +85,23 @@ class Recorder:
     crossed: list[tuple[int, frozenset[int]]] = field(default_factory=list)
     response_complete: int | None = None
     disconnected: int | None = None
+    #: When each of the server's ``send()`` calls returned: ``(tick, n)`` for
+    #: its ``n``-th message (0-based, in the order of the ``send`` events at
+    #: boundary 0), ``tick`` the last event before it returned. A ``send()``
+    #: that raised or was cancelled has no entry. Recording adds no event and
+    #: no checkpoint, so it changes neither ticks nor interleavings.
+    send_returned: list[tuple[int, int]] = field(default_factory=list)
     #: The virtual clock; the driver sets it (callable from worker threads too).
     clock: Callable[[], float] = field(default=lambda: 0.0)
     _tick: int = 0
 
     def tick(self) -> int:
         self._tick += 1
+        return self._tick
+
+    @property
+    def last_tick(self) -> int:
+        """The tick of the last event so far (0: none yet)."""
         return self._tick
 
     def log(
@@ -174,9 +185,9 @@ class Tap:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
             rec.log_raise(where, exc)
-            # Only the model's exceptions: alive until the run ends (rec.raised
-            # holds them), so their ids cannot be reused by another object.
-            alive = {id(e) for e in rec.raised}
+            # Only the model's exceptions and their members: alive until the
+            # run ends (rec.raised holds them), so their ids cannot be reused.
+            alive = frozenset().union(*map(_ids, rec.raised))
             rec.crossed.append((where, _ids(exc) & alive))
             raise
         rec.log(where, "return")

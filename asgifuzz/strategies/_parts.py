@@ -28,9 +28,11 @@ from asgifuzz.models import (
 )
 from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
 
-#: The meaningful request headers a request draws (up to three of them).
+#: What most clients send (browsers, httpx, ``curl --compressed``): drawn on
+#: its own, half the time, so that content-encoded responses are common.
+ACCEPT_GZIP = ("accept-encoding", "gzip")
+#: The other meaningful request headers a request draws (up to three of them).
 HEADERS = (
-    ("accept-encoding", "gzip"),
     ("content-type", "text/plain"),
     ("origin", "http://example.com"),
     ("access-control-request-method", "POST"),
@@ -175,13 +177,23 @@ def body_chunkings(
     return st.lists(chunk, min_size=min_chunks, max_size=max_chunks).map(tuple)
 
 
+def request_headers() -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
+    """Request headers: ``accept-encoding: gzip`` half the time, and up to three
+    of `HEADERS`; shrinks toward none."""
+    return st.builds(
+        lambda gzip, others: ((ACCEPT_GZIP,) if gzip else ()) + tuple(others),
+        st.booleans(),
+        st.lists(st.sampled_from(HEADERS), max_size=3, unique=True),
+    )
+
+
 def requests(*, max_chunks: int = 4) -> st.SearchStrategy[Request]:
     """HTTP requests: method, query, a few meaningful headers, a chunked body, scheme."""
     return st.builds(
         Request,
         method=st.sampled_from(METHODS),
         query=st.sampled_from(("", "q=1")),
-        headers=st.lists(st.sampled_from(HEADERS), max_size=3, unique=True).map(tuple),
+        headers=request_headers(),
         body=body_chunkings(max_chunks=max_chunks),
         scheme=st.sampled_from(("http", "https")),
     )

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from asgifuzz._corpus.entries import (
-    load_corpus,
     load_entry,
     parse_version,
     starlette_version,
@@ -22,9 +21,16 @@ CORPUS = Path(__file__).parents[2] / "corpus"
 VERSION = starlette_version()
 
 
-def _params() -> list[Any]:
+def _params(directory: Path = CORPUS) -> list[Any]:
+    """One param per entry and backend; an entry that cannot be loaded (or an
+    empty corpus) is a param too, whose test fails with the loader's message."""
     params: list[Any] = []
-    for entry in load_corpus(CORPUS):
+    for path in sorted(directory.glob("*.json")):
+        try:
+            entry = load_entry(path)
+        except CaseFormatError as exc:
+            params.append(pytest.param(exc, "-", id=f"{path.stem}-unloadable"))
+            continue
         for backend in entry.backends:
             marks = []
             if entry.affects(VERSION):
@@ -40,6 +46,9 @@ def _params() -> list[Any]:
                     entry, backend, id=f"{entry.path.stem}-{backend}", marks=marks
                 )
             )
+    if not params:
+        missing = CaseFormatError(f"{directory}: no corpus entries (*.json) to replay")
+        params.append(pytest.param(missing, "-", id="no-entries"))
     return params
 
 
@@ -47,12 +56,31 @@ def _params() -> list[Any]:
 def test_corpus_entry(entry: object, backend: str) -> None:
     from asgifuzz._corpus.entries import Entry
 
+    if isinstance(entry, CaseFormatError):
+        pytest.fail(str(entry), pytrace=False)
     assert isinstance(entry, Entry)
     verdict = judge(entry.case, (backend,))
     keys = [v.key for v in verdict.violations.get(backend, [])]
     assert entry.key not in keys, "\n".join(
         v.message for v in verdict.violations[backend] if v.key == entry.key
     )
+
+
+def test_an_entry_that_cannot_be_loaded_fails_the_suite(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_entry_data()))
+    (tmp_path / "bad.json").write_bytes(b"\xff\xfe garbage")
+    params = _params(tmp_path)
+    assert [p.id for p in params] == ["bad-unloadable", "good-asyncio"]
+    assert not params[0].marks  # not an xfail: it fails outright
+    with pytest.raises(pytest.fail.Exception, match=r"bad\.json.*not UTF-8 JSON"):
+        test_corpus_entry(*params[0].values)
+
+
+def test_an_empty_corpus_fails_rather_than_skips(tmp_path: Path) -> None:
+    (param,) = _params(tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="no corpus entries"):
+        test_corpus_entry(*param.values)
 
 
 def test_parse_version() -> None:
@@ -88,7 +116,7 @@ def test_entry_affects_its_range(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"key": "I11"}, "key"),
+        ({"key": "I99"}, "key"),
         ({"key": "__import__('os')"}, "key"),
         ({"status": "maybe"}, "status"),
         ({"affected": [["0.28"]]}, "affected"),

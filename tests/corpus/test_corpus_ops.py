@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asgifuzz._cli.main import main
-from asgifuzz._corpus.entries import case_size, load_corpus, save_finding
+from asgifuzz._corpus.entries import case_size, load_corpus, load_entry, save_finding
 from asgifuzz.models import Case, Layer, Request, Stack
 
 
@@ -97,3 +97,76 @@ def test_corpus_show_of_a_hostile_file_exits_2(
     bad.write_text('{"format": 1, "key": "I1", "status": "new", "case": {"stack": 3}}')
     assert main(["corpus", "show", str(bad)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+CORPUS = Path(__file__).parents[2] / "corpus"
+#: A case that fails on every release the suite runs on (the shipped entry).
+HANG = load_entry(CORPUS / "is-disconnected-drops-body-hang.json").case
+
+
+def test_prune_never_marks_a_still_failing_entry_fixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Recorded under another key: it fails differently now, so it is kept.
+    save_finding(tmp_path, "I2:type", HANG, "asyncio", ["recorded under I2"])
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
+    assert main(["corpus", "prune", str(tmp_path), "--drop"]) == 0
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.json")} == before
+    assert main(["corpus", "prune", str(tmp_path)]) == 0
+    (entry,) = load_corpus(tmp_path)
+    assert entry.status == "new"
+    assert "marked" not in capsys.readouterr().out
+
+
+def test_prune_keeps_an_entry_that_fails_on_some_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgifuzz._cli import corpus as corpus_cli
+    from asgifuzz._oracles.verdict import Verdict, judge
+
+    passing = Case(stack=Stack(layers=(Layer("asgi.passthrough"),)))
+    save_finding(tmp_path, "I4:app", passing, "asyncio", ["flaky"])
+    calls = iter(range(100))
+
+    def sometimes(case: Case, backends: tuple[str, ...]) -> Verdict:
+        verdict = judge(case, backends)
+        if next(calls) == 1:  # the second of the replays fails
+            verdict.violations["asyncio"] = HANG_VIOLATIONS
+        return verdict
+
+    from asgifuzz._oracles.violations import Violation
+
+    HANG_VIOLATIONS = [Violation("I4", "made up for the test", "app")]
+    monkeypatch.setattr(corpus_cli, "judge", sometimes)
+    assert main(["corpus", "prune", str(tmp_path)]) == 0
+    (entry,) = load_corpus(tmp_path)
+    assert entry.status == "new"
+
+
+def test_minimize_keeps_the_entry_that_still_fails(tmp_path: Path) -> None:
+    small = Case(stack=Stack(layers=(Layer("asgi.passthrough"),)))  # passes now
+    assert case_size(small) < case_size(HANG)
+    save_finding(tmp_path, "I4:response", HANG, "asyncio", ["fails"], signature="S")
+    data = json.loads(next(tmp_path.glob("*.json")).read_text())
+    # The same signature for a smaller case that passes now (a stale entry).
+    data["case"] = json.loads(small.to_json())
+    (tmp_path / "stale.json").write_text(json.dumps(data))
+    assert main(["corpus", "minimize", str(tmp_path)]) == 0
+    (entry,) = load_corpus(tmp_path)
+    assert entry.case == HANG
+
+
+@pytest.mark.parametrize("op", ["prune", "minimize"])
+def test_an_entry_naming_a_target_this_run_does_not_allow_is_refused(
+    op: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = Case(stack=Stack(layers=(Layer("user.Greedy"),)))
+    targets = {"middleware": {"Greedy": "user_code:Greedy"}}
+    save_finding(tmp_path, "I3", case, "asyncio", ["x"], targets=targets)
+    save_finding(tmp_path, "I3", _case(2), "asyncio", ["y"], signature="other")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
+    none = ["--config", str(tmp_path / "none.toml")]
+    assert main(["corpus", op, str(tmp_path), *none]) == 2
+    err = capsys.readouterr().err
+    assert "--middleware 'Greedy=user_code:Greedy'" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.json")} == before

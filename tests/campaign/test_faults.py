@@ -1,0 +1,202 @@
+"""The supervisor against hostile targets: hangs, crashes, memory, and signals.
+
+Each test runs the real ``asgifuzz fuzz`` on an app of `hostile_apps` (hostile
+only on requests with a query string, so a case still has to be found) and
+checks the finding, the wall time, that the outputs are whole, and that no
+process of the run is left (every process it started carries a tag in its
+environment).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def _leftovers(tag: str) -> list[int]:
+    """The processes whose environment carries ``tag``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if tag.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _start(tmp: Path, *argv: str) -> tuple[subprocess.Popen[str], str]:
+    tag = f"ASGIFUZZ_TEST_TAG={uuid.uuid4().hex}"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}"}
+    env[tag.split("=")[0]] = tag.split("=")[1]
+    command = [sys.executable, "-m", "asgifuzz", "fuzz", "--no-database"]
+    command += ["--progress", "lines", "--progress-every", "0.2"]
+    command += ["--json", str(tmp / "s.json"), "--corpus", str(tmp / "corpus")]
+    proc = subprocess.Popen(
+        [*command, *argv],
+        cwd=HERE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, tag
+
+
+def _finish(proc: subprocess.Popen[str], tag: str, tmp: Path) -> tuple[int, str, Any]:
+    out, _ = proc.communicate(timeout=90)
+    time.sleep(0.2)
+    assert _leftovers(tag) == [], "a process of the run is left"
+    data = json.loads((tmp / "s.json").read_text())  # whole: parses
+    for entry in (tmp / "corpus").rglob("*.json"):
+        json.loads(entry.read_text())
+    assert not list(tmp.rglob(".*.tmp")), "a file half-written"
+    assert "Traceback" not in out, out
+    assert "BrokenProcessPool" not in out
+    return proc.returncode, out, data
+
+
+def _fuzz(tmp: Path, *argv: str) -> tuple[int, str, Any, float]:
+    start = time.monotonic()
+    proc, tag = _start(tmp, *argv)
+    status, out, data = _finish(proc, tag, tmp)
+    return status, out, data, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("app", "line"),
+    [
+        ("busy", "while True:  # the looping line"),
+        ("sleepy", "time.sleep(3600)"),
+        ("event_wait", "threading.Event().wait()"),
+        ("socket_read", "a.recv(1)"),
+        ("thread_sleep", "time.sleep(3600)"),
+    ],
+)
+def test_a_hang_is_a_finding_with_the_stack_and_the_campaign_ends(
+    app: str, line: str, tmp_path: Path
+) -> None:
+    status, out, data, wall = _fuzz(
+        tmp_path, "--app", f"hostile_apps:{app}", "--max-time", "3"
+    )
+    assert status == 1, out
+    assert wall < 15, f"took {wall:.1f}s"
+    (finding,) = [f for f in data["findings"] if f["key"] == "hang:wall"]
+    assert line in finding["stack"]
+    assert finding["case"]["request"]["query"]  # the case that hangs, shrunk
+    assert finding["case"]["request"]["body"] == []
+    assert "hang:wall" in out
+    (entry,) = (tmp_path / "corpus").rglob("*.json")
+    assert json.loads(entry.read_text())["key"] == "hang:wall"
+
+
+def test_the_busy_loop_from_the_cli_ends_near_its_budget(tmp_path: Path) -> None:
+    status, _, data, wall = _fuzz(
+        tmp_path, "--app", "hostile_apps:busy", "--max-time", "5"
+    )
+    assert status == 1
+    assert wall < 15, f"took {wall:.1f}s"
+    assert "hostile_apps.py:28 in loop_forever" in data["findings"][0]["messages"][0]
+
+
+@pytest.mark.parametrize(
+    ("app", "key", "says"),
+    [
+        ("exit_now", "crash:exit", "exited with status 3"),
+        ("segfault", "crash:signal", "killed by SIGSEGV"),
+        ("allocate", "resource:memory", "MemoryError"),
+    ],
+)
+def test_a_target_that_kills_or_fills_its_process_is_a_finding(
+    app: str, key: str, says: str, tmp_path: Path
+) -> None:
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *["--app", f"hostile_apps:{app}", "--max-time", "3", "--max-memory", "1024"],
+    )
+    assert status == 1, out
+    assert wall < 20
+    (finding,) = [f for f in data["findings"] if f["key"] == key]
+    assert says in finding["messages"][0]
+    assert finding["case"]["request"]["query"]
+
+
+def _wait_for(proc: subprocess.Popen[str], text: str, limit: float = 60) -> str:
+    """Read the run's output until ``text`` shows up."""
+    assert proc.stdout is not None
+    seen = ""
+    end = time.monotonic() + limit
+    while text not in seen and time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert text in seen, seen
+    return seen
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_generation_stops_cleanly(
+    workers: str, signo: int, tmp_path: Path
+) -> None:
+    proc, tag = _start(
+        tmp_path,
+        *["--app", "hostile_apps:fine", "--backend", "trio", "--max-time", "120"],
+        *["--workers", workers],
+    )
+    _wait_for(proc, " cases (")
+    start = time.monotonic()
+    proc.send_signal(signo)
+    status, _, data = _finish(proc, tag, tmp_path)
+    assert time.monotonic() - start < 10
+    assert status == 128 + signo
+    assert data["interrupted"]
+    assert data["signal"] == signo
+    assert data["cases"] > 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_shrinking_stops_cleanly(
+    workers: str, signo: int, tmp_path: Path
+) -> None:
+    proc, tag = _start(
+        tmp_path,
+        *["--app", "hostile_apps:busy", "--max-time", "120", "--workers", workers],
+    )
+    _wait_for(proc, "failures 1 (hang:wall)")  # found, now being shrunk
+    start = time.monotonic()
+    proc.send_signal(signo)
+    status, _, data = _finish(proc, tag, tmp_path)
+    assert time.monotonic() - start < 15
+    assert status in (1, 128 + signo)
+    assert data["interrupted"]
+    assert data["signal"] == signo
+
+
+def test_a_second_ctrl_c_kills_at_once(tmp_path: Path) -> None:
+    proc, tag = _start(tmp_path, *["--app", "hostile_apps:busy", "--max-time", "120"])
+    _wait_for(proc, " cases (")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    status, _, data = _finish(proc, tag, tmp_path)
+    assert time.monotonic() - start < 5
+    assert status in (1, 130)
+    assert data["interrupted"]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from asgifuzz._driver.outcome import Outcome, ServerResponse
+from asgifuzz._oracles.decoding import content_codings, decoder
 from asgifuzz._oracles.exceptions import members, same
 from asgifuzz.models import Case
 from asgifuzz.models._record import Background, Event, Read
@@ -116,6 +117,32 @@ class Facts(NamedTuple):
     def receives(self, where: int) -> Sequence[dict[str, Any]]:
         """The messages received at boundary ``where``, in order."""
         return self.received[where] if 0 <= where < len(self.received) else ()
+
+    @property
+    def codings(self) -> tuple[str, ...]:
+        """The content codings of the response the server got, in the order
+        applied (``identity`` dropped)."""
+        return content_codings(self.outcome.response.headers)
+
+    def delivered(self) -> list[tuple[int, int, int]] | None:
+        """After each body message that reached the server: its tick, the bytes
+        there so far, and how many of the body's bytes a client could decode
+        from them (a content-encoded body is decompressed as it arrives; read
+        on demand); None if a coding cannot be decoded here."""
+        codings = self.codings
+        d = decoder(codings) if codings else None
+        if codings and d is None:
+            return None
+        out: list[tuple[int, int, int]] = []
+        raw = decoded = 0
+        for e in self.sends(0):
+            m = e.message or {}
+            if m.get("type") == "http.response.body":
+                body = m.get("body", b"")
+                raw += len(body)
+                decoded += len(body) if d is None else len(d.feed(body))
+                out.append((e.tick, raw, decoded))
+        return out
 
     def framework_raised(self) -> bool:
         """Whether the escaped exception's innermost frame (past the event

@@ -51,7 +51,7 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     for backend in backends:
         outcome = run(case, backend)
         violations = judge_outcome(outcome)
-        violations += transparency(case, outcome, backend, run)
+        violations += transparency(case, outcome, backend, run, judge_outcome)
         verdict.outcomes[backend] = outcome
         verdict.violations[backend] = violations
     disagree = agreement(verdict.violations)
@@ -144,7 +144,10 @@ def violation_class(key: str) -> type[InvariantViolation]:
         return _VIOLATION_CLASSES[key]
     except KeyError:
         invariant, _, tag = key.partition(":")
-        name = "".join(c for c in tag.title() if c.isalnum())
+        # A direction (I8's ``complete+``, ``complete-``) is part of the name.
+        suffix = {"+": "More", "-": "Less"}.get(tag[-1:], "")
+        base = tag[:-1] if suffix else tag
+        name = "".join(c for c in base.title() if c.isalnum()) + suffix
         cls = type(
             f"InvariantViolation{invariant}{name}",
             (InvariantViolation,),

@@ -110,7 +110,8 @@ with_layers = run(make_app, backend).view()
 without = run(make_app_without_passthrough, backend).view()
 print(f"with the pass-through layers:    {with_layers}")
 print(f"without the pass-through layers: {without}")
-return with_layers["$tag"] != without["$tag"]
+a, b = with_layers["$field"], without["$field"]
+return $differs
 ## I9:endpoint | disconnect | an endpoint waiting for the disconnect sees it
 seen = SEEN["endpoint saw the disconnect"]
 print(f"the endpoint ran: {SEEN['endpoint ran']}; it saw the disconnect: {seen}")
@@ -181,12 +182,27 @@ _LEAKS = {
     "coroutine": '"never awaited" in text',
 }
 _VIEW = ("complete", "status", "escaped", "body", "headers")
+#: How an I8 field differs, by its tag's direction (as the oracle names it:
+#: ``+`` the run with the layers has more, ``-`` less, nothing: only changed).
+_WAYS = {
+    "complete+": "a and not b",
+    "complete-": "b and not a",
+    "escaped+": "a is not None and b is None",
+    "escaped-": "a is None and b is not None",
+    "escaped": "a != b and None not in (a, b)",
+    "body+": "a != b and a.startswith(b)",
+    "body-": "a != b and b.startswith(a)",
+    "body": "not (a.startswith(b) or b.startswith(a))",
+    "headers+": "set(a) > set(b)",
+    "headers-": "set(a) < set(b)",
+    "headers": "a != b and not (set(a) > set(b) or set(a) < set(b))",
+}
 #: The keys a script can check, for the error message of an unsupported key.
 SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
     "I4:response, I4:app, I5:never, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
-    f"I8:{{{', '.join(_VIEW)}}}, I9:endpoint, I11:no-body"
+    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body"
 )
 
 
@@ -206,7 +222,9 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     """What the app must record for ``key``, what is expected, and the check."""
     inv, _, tag = key.partition(":")
     named = re.fullmatch(r"[A-Z]\w*", tag) is not None
-    family = {"I1": named, "I7": named or tag in _LEAKS, "I8": tag in _VIEW}
+    # I8's tags name a field of the view and a direction (``complete+``).
+    field = tag.rstrip("+-")
+    family = {"I1": named, "I7": named or tag in _LEAKS, "I8": field in _VIEW}
     found = _CHECKS.get(key) or (_CHECKS[f"{inv}:*"] if family.get(inv) else None)
     if found is None:
         raise ValueError(
@@ -246,6 +264,8 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
         )
     values = {
         "tag": tag,
+        "field": field,
+        "differs": _WAYS.get(tag, "a != b"),
         # Servers catch a disconnect error that escapes once the client has left.
         "gone": " and not server.gone" if tag.startswith("ClientDisconnect") else "",
         "match": _LEAKS.get(tag, f'"<{tag}" in text'),

@@ -274,19 +274,25 @@ def test_state_made_at_startup_is_what_the_requests_use(backend: str) -> None:
 
 
 def test_each_request_gets_a_shallow_copy_of_the_state() -> None:
-    lifespan = Lifespan()
-    lifespan.state["pool"] = pool = object()
-    first = lifespan.request_state()
-    first["mine"] = 1
-    assert lifespan.request_state() == {"pool": pool}
-    assert first["pool"] is pool
+    async def main() -> None:  # anyio 3 makes a Lifespan's events in a loop only
+        lifespan = Lifespan()
+        lifespan.state["pool"] = pool = object()
+        first = lifespan.request_state()
+        first["mine"] = 1
+        assert lifespan.request_state() == {"pool": pool}
+        assert first["pool"] is pool
+
+    asyncio.run(main())
 
 
 def test_a_startup_that_never_completes_is_said() -> None:
-    lifespan = Lifespan()
-    assert "returned without completing startup" in lifespan.startup_note
-    asyncio.run(lifespan.send({"type": "lifespan.startup.complete"}))
-    assert lifespan.startup_note == "lifespan startup complete"
+    async def main() -> None:  # anyio 3 makes a Lifespan's events in a loop only
+        lifespan = Lifespan()
+        assert "returned without completing startup" in lifespan.startup_note
+        await lifespan.send({"type": "lifespan.startup.complete"})
+        assert lifespan.startup_note == "lifespan startup complete"
+
+    asyncio.run(main())
     _targets.allow_app(
         _targets.app_from_object(user_code.HttpOnly(user_code.state_app))
     )

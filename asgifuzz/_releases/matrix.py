@@ -64,6 +64,8 @@ RELEASES = (
     "0.46.0",
     "1.2.1",
     "1.3.0",
+    "1.6.0",
+    "1.7.0",
     "1.10.0",
 )
 ProbeData = dict[str, Any]  # what `probe` returns: versions and keys per entry

@@ -59,6 +59,12 @@ print(f"background tasks: {attached} attached, {ran} started")
 answered = server.complete and not server.left_early and server.escaped is None
 answered = answered and not SEEN["handled"]  # else a layer's answer replaced it  #?handles
 return answered and ran < attached
+## I5:early | background | the background task starts once the response was sent
+at_start = SEEN.get("response complete when the endpoint's task started")
+print(f"the server had the whole response when the task started: {at_start}")
+# Only a response that reached a connected client promises the order.
+answered = server.complete and not server.left_early and server.escaped is None
+return answered and at_start is False
 ## I5:blocking | background | the response does not wait for its background task
 at_end = SEEN["response complete when the endpoint's task ended"]
 print(f"the server had the whole response when the task ended: {at_end}")
@@ -200,7 +206,7 @@ _WAYS = {
 #: The keys a script can check, for the error message of an unsupported key.
 SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
-    "I4:response, I4:app, I5:never, I5:blocking, I6:collapsed, I6:wrapped, "
+    "I4:response, I4:app, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
     f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body"
 )
@@ -242,6 +248,7 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     rules = {
         "I4": (not waits, "its endpoint waits for the disconnect (see I9)"),
         "I5:never": (tasks, "it has no background task"),
+        "I5:early": (ep.background != "none", "its endpoint has no background task"),
         "I5:blocking": (ep.background == "wait", "only a 1-second task can block"),
         "I8": (transparent, "I8 needs a pass-through layer and a client that stays"),
         "I9": (waits, "its endpoint does not wait for the disconnect"),

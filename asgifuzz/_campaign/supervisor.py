@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import resource
+import shutil
 import signal
 import struct
 import tempfile
@@ -233,6 +234,7 @@ class Supervisor:
                 self._step()
         finally:
             self._kill_all()
+            shutil.rmtree(self.dir, ignore_errors=True)  # the stack files
             for s, handler in old.items():
                 signal.signal(s, handler)
         return self._report()

@@ -236,9 +236,10 @@ def measure(
         return run
     run.cases = int(data.get("cases", 0))
     run.seen = findings_with(data, bug.keys)
-    raw = {f["key"]: f for f in data.get("findings", [])}
-    for seen in run.seen:
-        seen.replay = _replay(venvs, raw[seen.key], other)
+    # One key may have several findings (several bugs): each is replayed.
+    raw = [f for f in data.get("findings", []) if f.get("key") in bug.keys]
+    for seen, finding in zip(run.seen, raw, strict=True):
+        seen.replay = _replay(venvs, finding, other)
     return run
 
 

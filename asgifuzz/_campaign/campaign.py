@@ -14,15 +14,16 @@ By default the cases run in supervised worker processes, even with one worker
 findings); ``supervised=False`` runs them in this process (or, with workers,
 in an unsupervised pool), under the in-process watchdog only.
 
-Exit status: 1 when failures were found, else 128 + the signal (130 for
-Ctrl-C, 143 for SIGTERM) when a signal stopped the run early, else 0.
+Exit status: 1 when failures were found (``fail_on="new"``: new ones, not
+those of known upstream bugs), else 128 + the signal (130 for Ctrl-C, 143 for
+SIGTERM) when a signal stopped the run early, else 0.
 """
 
 from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,12 @@ from asgifuzz._campaign.progress import (
     Snapshot,
     make_display,
 )
-from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
+from asgifuzz._campaign.report import RunInfo, failing, write_junit, write_markdown
 from asgifuzz._campaign.supervisor import MAX_MEMORY, Task, supervise
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import fuzz_parallel
 from asgifuzz._corpus.entries import environment, save_finding, write_atomically
+from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz._targets.specs import used_by
 from asgifuzz._types import BACKENDS
@@ -58,9 +60,10 @@ class FuzzConfig:
 
     ``database`` and ``shared_database`` are specs (`asgifuzz._campaign.database`);
     ``database=None`` runs without one (``--no-database``), and the shared one is
-    then ignored too. ``known_upstream`` maps the failure keys of known upstream
-    bugs to where they are described: they are counted, not reported. ``command``
-    is the command line shown in the reports.
+    then ignored too. ``known_upstream`` labels the findings that match corpus
+    entries (`asgifuzz._corpus.known`); ``fail_on`` is ``any`` (exit 1 on any
+    finding) or ``new`` (only on new ones). ``command`` is the command line
+    shown in the reports.
     """
 
     max_time: float = 60.0
@@ -76,7 +79,8 @@ class FuzzConfig:
     progress: Mode = "auto"
     progress_every: float = 10.0
     targets: TargetConfig = field(default_factory=TargetConfig)
-    known_upstream: Mapping[str, str] = field(default_factory=dict)
+    known_upstream: KnownBugs = field(default_factory=KnownBugs)
+    fail_on: str = "any"
     command: str = "asgifuzz fuzz"
     #: Wall-clock seconds per case, seconds to shrink a round's faults, MB per worker.
     case_timeout: float = CASE_TIMEOUT
@@ -109,7 +113,7 @@ class Campaign:
         """Fuzz for ``max_time`` seconds (Ctrl-C ends it early, with what was done),
         then save the findings to the corpus and write the report files."""
         c = self.config
-        known = dict(c.known_upstream) or None
+        known = c.known_upstream or None
         if c.supervised:
             task = Task(
                 max_time=c.max_time,
@@ -206,13 +210,14 @@ class Campaign:
 
     def write_reports(self, report: FuzzReport) -> list[Path]:
         """``junit`` and ``report``; returns the files written."""
-        saved = {f.key: f.saved for f in report.findings if f.saved is not None}
+        saved = {f.signature: f.saved for f in report.findings if f.saved is not None}
         info = RunInfo(
             report,
             self.settings(),
             environment(),
             samples=self.board.samples,
             saved=saved,
+            fail_on=self.config.fail_on,
         )
         written = []
         if self.config.junit is not None:
@@ -224,8 +229,9 @@ class Campaign:
         return written
 
     def exit_status(self, report: FuzzReport) -> int:
-        """1 with findings, else 128 + the signal when interrupted, else 0."""
-        if report.findings:
+        """1 with findings (with ``fail_on="new"``: new ones), else 128 + the
+        signal when interrupted, else 0."""
+        if any(failing(f, self.config.fail_on) for f in report.findings):
             return 1
         if report.interrupted:
             return 128 + report.signal if report.signal else INTERRUPTED

@@ -1,27 +1,28 @@
 """The fuzz loop: Hypothesis rounds until the time budget is spent.
 
-Each round is one ``@given`` run with its own seed. A failure is shrunk by
-Hypothesis and kept as a `Finding`; later rounds treat a failure whose key
-(``invariant:tag``) is already known as a pass, so the budget goes to new bugs
-instead of re-shrinking old ones.
+Each round is one ``@given`` run with its own seed. A failing case raises one
+exception class per failure signature (`failed`), so Hypothesis, which tells
+failures apart by exception type, shrinks each distinct bug on its own
+(``report_multiple_bugs``) and two bugs with one key are both reported. A
+shrunk failure is kept as a `Finding` (`asgifuzz._campaign.findings`); later
+rounds treat a case whose failure signature was already reported as a pass, so
+the budget goes to new bugs instead of re-shrinking old ones.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Collection
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
 from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog, memory_error
-from asgifuzz._corpus.known import split_known
-from asgifuzz._oracles.registry import rank
+from asgifuzz._corpus.known import KnownBugs
+from asgifuzz._oracles.failures import Failure, failure_of, short_signature
 from asgifuzz._oracles.verdict import (
     InvariantViolation,
     Verdict,
@@ -29,80 +30,14 @@ from asgifuzz._oracles.verdict import (
     violation_class,
 )
 from asgifuzz._targets.config import TargetConfig
-from asgifuzz.models import Case, case_to_data
+from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 from asgifuzz.strategies._user import user_requests
 
+__all__ = ["Finding", "FuzzReport", "fuzz", "outcome_kind", "strategy_for"]
+
 #: The first round's size; later rounds are sized from the measured rate.
 FIRST_ROUND = 50
-
-
-@dataclass
-class Finding:
-    """One distinct failure, with its shrunk case."""
-
-    key: str
-    backend: str
-    messages: list[str]
-    case: Case
-    flaky: bool = False
-    signature: str = ""
-    #: Seconds into the run and cases run when the failure was first seen.
-    first_seen_s: float = 0.0
-    first_seen_cases: int = 0
-    #: The corpus entry written for it (set by the campaign; None: not saved).
-    saved: Path | None = None
-    #: For a fault (hang, crash, memory): the stack of every thread when caught.
-    stack: str = ""
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "signature": self.signature or self.key,
-            "backend": self.backend,
-            "messages": self.messages,
-            "flaky": self.flaky,
-            "first_seen_s": round(self.first_seen_s, 3),
-            "first_seen_cases": self.first_seen_cases,
-            "case": case_to_data(self.case),
-            **({"stack": self.stack} if self.stack else {}),
-        }
-
-
-@dataclass
-class FuzzReport:
-    """What a fuzz run did and found."""
-
-    backends: tuple[str, ...]
-    cases: int = 0
-    elapsed: float = 0.0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    findings: list[Finding] = field(default_factory=list)
-    #: Runs per failure key of a known upstream bug (expected, not findings).
-    upstream: Counter[str] = field(default_factory=Counter)
-    #: Stopped early by Ctrl-C (or by the parent of a worker).
-    interrupted: bool = False
-    #: The signal that stopped it (SIGINT or SIGTERM; 0: none or unknown).
-    signal: int = 0
-    #: The report files the campaign wrote (``junit``, ``report`` and its plot).
-    written: list[Path] = field(default_factory=list)
-
-    @property
-    def cases_per_second(self) -> float:
-        return self.cases / self.elapsed if self.elapsed else 0.0
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "backends": list(self.backends),
-            "cases": self.cases,
-            "elapsed_s": round(self.elapsed, 3),
-            "cases_per_s": round(self.cases_per_second, 1),
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "findings": [f.to_data() for f in self.findings],
-            "interrupted": self.interrupted,
-            "signal": self.signal,
-            "known_upstream": dict(sorted(self.upstream.items())),
-        }
 
 
 def outcome_kind(verdict: Verdict, backend: str) -> str:
@@ -148,6 +83,45 @@ def _out_of_memory(exc: BaseException | None) -> bool:
     return False
 
 
+class CaseFailed(InvariantViolation):
+    """A failing case in the fuzz loop, with its `Failure` (subclassed once per
+    signature by `failed`)."""
+
+    failure: Failure
+
+
+#: The classes made so far, by signature. Bounded: past `MAX_CLASSES`
+#: signatures, new ones share their key's class (Hypothesis then shrinks them
+#: as one bug, and the findings are still told apart by signature).
+_CLASSES: dict[str, type[CaseFailed]] = {}
+MAX_CLASSES = 512
+
+
+def failed(failure: Failure, case: Case) -> CaseFailed:
+    """The exception a failing case raises: of the class of its signature."""
+    name = failure.signature if len(_CLASSES) < MAX_CLASSES else failure.key
+    cls = _CLASSES.get(name)
+    if cls is None:
+        base = violation_class(failure.key)
+        cls = type(
+            f"{base.__name__}_{len(_CLASSES)}",
+            (CaseFailed, base),
+            {
+                "__module__": __name__,
+                "__qualname__": f"{base.__name__}_{len(_CLASSES)}",
+            },
+        )
+        _CLASSES[name] = cls
+    alone = failure.headline.violation.invariant == "I10"
+    exc = cls(
+        [s.violation for s in failure.seen],
+        case,
+        "both" if alone else failure.backends[0],
+    )
+    exc.failure = failure
+    return exc
+
+
 class _OutOfTime(BaseException):
     """Past the time budget, a case repeated a known fault: stop the run."""
 
@@ -168,6 +142,12 @@ def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:
     return found
 
 
+def _failure(exc: InvariantViolation) -> Failure | None:
+    if isinstance(exc, CaseFailed):
+        return exc.failure
+    return failure_of({exc.backend: exc.violations}, (exc.backend,))
+
+
 def fuzz(
     *,
     max_time: float = 60.0,
@@ -175,7 +155,7 @@ def fuzz(
     seed_: int = 0,
     database: Any = None,
     strategy: Any = None,
-    known_upstream: Mapping[str, str] | None = None,
+    known_upstream: KnownBugs | None = None,
     on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
     watchdog: Watchdog | None = None,
 ) -> FuzzReport:
@@ -183,18 +163,19 @@ def fuzz(
 
     ``database`` is a Hypothesis example database, or None for none;
     ``strategy`` draws the cases (default: `asgifuzz.strategies.cases()`);
-    ``known_upstream`` maps the failure keys of known upstream bugs to their
-    corpus entries: they are counted in ``report.upstream``, not reported;
-    ``on_case(report, seen)`` is called after each case with the failure keys
-    seen so far (live progress). Ctrl-C ends the run early, with what it did
-    (``interrupted``). ``watchdog`` runs each case under a wall-clock limit
-    (`asgifuzz._campaign.watchdog`): a hang or a memory error is a `Fault`,
-    shrunk within the watchdog's budget; once past ``max_time``, a case that
-    repeats a known fault ends the run (each costs the wall-clock limit).
+    ``known_upstream`` labels the findings that match its corpus entries
+    (`Finding.label`); ``on_case(report, seen)`` is called after each case with
+    the failures seen so far, shrunk or not (live progress). Ctrl-C ends the
+    run early, with what it did (``interrupted``). ``watchdog`` runs each case
+    under a wall-clock limit (`asgifuzz._campaign.watchdog`): a hang or a
+    memory error is a `Fault`, shrunk within the watchdog's budget; once past
+    ``max_time``, a case that repeats a known fault ends the run (each costs
+    the wall-clock limit).
     """
     report = FuzzReport(backends=backends)
-    known: set[str] = set()
+    reported: set[str] = set()  # the signatures of the findings so far
     first_seen: dict[str, tuple[float, int]] = {}
+    heads: dict[str, None] = {}  # the failures seen so far, for on_case
     start = time.perf_counter()
     deadline = start + max_time
     round_size, round_no = FIRST_ROUND, 0
@@ -224,37 +205,27 @@ def fuzz(
                     return
                 assert got is not None  # no fault: a verdict
                 verdict = got
-            if known_upstream:
-                verdict.violations, hits = split_known(
-                    verdict.violations, known_upstream
-                )
-                report.upstream.update(hits)
             report.cases += 1
             for backend in backends:
                 report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1
+            failure = failure_of(verdict.violations, backends)
+            if failure is not None:
+                now = (time.perf_counter() - start, report.cases)
+                for signature in failure.signatures:
+                    first_seen.setdefault(signature, now)
+                heads.setdefault(short_signature(failure.signature))
             if on_case is not None:
-                on_case(report, first_seen.keys())
-            fresh = [
-                (b, v)
-                for b, vs in verdict.violations.items()
-                for v in vs
-                if v.key not in known
-            ]
-            if fresh:
-                fresh.sort(key=lambda bv: rank(bv[1].invariant))
-                backend, first = fresh[0]
-                for _, v in fresh:
-                    first_seen.setdefault(
-                        v.key, (time.perf_counter() - start, report.cases)
-                    )
-                raise violation_class(first.key)([v for _, v in fresh], case, backend)
+                on_case(report, heads.keys())
+            if failure is not None and failure.signature not in reported:
+                raise failed(failure, case)
 
         def faulted(fault: Fault) -> None:
             report.cases += 1
             report.outcomes[f"{fault.backend}:{fault.key.replace(':', '-')}"] += 1
+            heads.setdefault(fault.key)
             if on_case is not None:
-                on_case(report, first_seen.keys())
-            if fault.key not in known:
+                on_case(report, heads.keys())
+            if fault.key not in reported:  # a fault's signature is its key
                 first_seen.setdefault(
                     fault.key, (time.perf_counter() - start, report.cases)
                 )
@@ -274,37 +245,28 @@ def fuzz(
         except _OutOfTime:
             break
         except (Exception, StopShrinking) as exc:
-            for violation, flaky in _violations(exc):
-                if violation.key in known:
+            found = _violations(exc)
+            fresh = []
+            for violation, flaky in found:
+                failure = _failure(violation)
+                if failure is None:
                     continue
-                known.add(violation.key)
-                report.findings.append(
-                    Finding(
-                        key=violation.key,
-                        backend=violation.backend,
-                        messages=[
-                            f"[{v.key}] {v.message}" for v in violation.violations
-                        ],
-                        case=violation.case,
-                        flaky=flaky,
-                        signature=next(
-                            (
-                                v.signature
-                                for v in violation.violations
-                                if v.key == violation.key
-                            ),
-                            violation.key,
-                        ),
-                        first_seen_s=first_seen.get(violation.key, (0.0, 0))[0],
-                        first_seen_cases=first_seen.get(violation.key, (0.0, 0))[1],
-                        stack=getattr(violation, "stack", ""),
-                    )
+                finding = Finding.of(
+                    failure,
+                    violation.case,
+                    flaky=flaky,
+                    first_seen=first_seen.get(failure.signature, (0.0, 0)),
+                    stack=getattr(violation, "stack", ""),
                 )
-            if "resource:memory" in known and _out_of_memory(exc):
+                finding.label(known_upstream)
+                fresh.append(finding)
+            report.findings = merge_findings([*report.findings, *fresh])
+            reported.update(f.signature for f in report.findings)
+            if "resource:memory" in reported and _out_of_memory(exc):
                 # The target filled the process (a leak, found): drawing the
                 # next case failed too. Stop with what was found.
                 break
-            if not _violations(exc):
+            if not found:
                 raise
         finally:
             if watchdog is not None:

@@ -3,6 +3,11 @@
 Every file is written whole or not at all: into a temporary file beside its
 place, then renamed over it (`write_bytes_atomically`), so a run stopped by
 Ctrl-C or a crash never leaves half a report for a CI system to choke on.
+
+Each finding is labelled with its status (``new`` or ``known-upstream`` with
+its link). In JUnit a finding that does not fail the run (a known upstream bug
+under ``--fail-on new``) is a skipped testcase that says so, so that a CI
+system and the exit status agree.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asgifuzz._markdown import table
+from asgifuzz._oracles.failures import short_signature
 from asgifuzz.models import case_to_data
 
 if TYPE_CHECKING:
@@ -35,8 +41,10 @@ class RunInfo:
     settings: dict[str, str]
     versions: dict[str, str]
     samples: list[Sample] = field(default_factory=list)
-    #: Corpus entries written for findings, by failure key.
+    #: Corpus entries written for findings, by signature.
     saved: dict[str, Path] = field(default_factory=dict)
+    #: ``--fail-on``: which findings fail the run (`failing`).
+    fail_on: str = "any"
 
     def per_backend(self) -> dict[str, tuple[int, float]]:
         """Cases run on each backend and their rate over the whole run."""
@@ -53,7 +61,26 @@ class RunInfo:
             f"{r.cases} cases in {r.elapsed:.1f}s ({r.cases_per_second:.1f} cases/s) "
             f"on {'+'.join(r.backends)}, {len(r.findings)} distinct failure(s)"
         )
+        if r.findings:
+            line += f" ({counts(r)})"
         return line + (", interrupted (Ctrl-C)" if r.interrupted else "")
+
+
+def counts(report: FuzzReport) -> str:
+    """``2 new, 1 known upstream``."""
+    statuses = report.statuses()
+    return f"{statuses['new']} new, {statuses['known-upstream']} known upstream"
+
+
+def failing(finding: Finding, fail_on: str) -> bool:
+    """Whether ``finding`` fails the run: any does with ``--fail-on any``, only
+    a new one with ``--fail-on new``."""
+    return fail_on == "any" or finding.status == "new"
+
+
+def title(finding: Finding) -> str:
+    """``I1:IndexError on asyncio and trio, new``: the finding in one line."""
+    return f"{finding.key} on {finding.seen_on}, {finding.describe_status()}"
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
@@ -87,17 +114,19 @@ def replay_command(path: Path | str, finding: Finding) -> str:
 
 
 def junit_xml(info: RunInfo) -> bytes:
-    """One failing testcase per distinct failure, one passing for the run itself."""
+    """One testcase per distinct failure (failing, or skipped when it does not
+    fail the run), one passing for the run itself."""
     import xml.etree.ElementTree as ET
 
     r = info.report
+    fails = [f for f in r.findings if failing(f, info.fail_on)]
     suite = ET.Element(
         "testsuite",
         name="asgifuzz.fuzz",
         tests=str(len(r.findings) + 1),
-        failures=str(len(r.findings)),
+        failures=str(len(fails)),
         errors="0",
-        skipped="0",
+        skipped=str(len(r.findings) - len(fails)),
         time=f"{r.elapsed:.3f}",
     )
     props = ET.SubElement(suite, "properties")
@@ -121,22 +150,51 @@ def junit_xml(info: RunInfo) -> bytes:
             suite,
             "testcase",
             classname=f"asgifuzz.fuzz.{finding.backend}",
-            name=finding.key,
+            name=short_signature(finding.signature),
             time=f"{finding.first_seen_s:.3f}",
         )
-        failure = ET.SubElement(
-            case,
-            "failure",
-            type=finding.key,
-            message=(finding.messages[0] if finding.messages else finding.key)[:500],
-        )
-        lines = [*finding.messages, "", f"shrunk case: {_case_json(finding)}"]
-        if finding.key in info.saved:
-            lines.append(replay_command(info.saved[finding.key], finding))
-        failure.text = "\n".join(lines)
+        labels = ET.SubElement(case, "properties")
+        for name, value in _labels(finding).items():
+            ET.SubElement(labels, "property", name=name, value=value)
+        message = finding.messages[0] if finding.messages else finding.key
+        if finding.status != "new":
+            message = f"{finding.describe_status()}: {message}"
+        lines = [
+            title(finding),
+            f"keys: {', '.join(finding.keys)}",
+            *finding.messages,
+            "",
+            f"shrunk case: {_case_json(finding)}",
+        ]
+        where = info.saved.get(finding.signature)
+        if where is not None:
+            lines.append(replay_command(where, finding))
+        if failing(finding, info.fail_on):
+            failure = ET.SubElement(
+                case, "failure", type=finding.key, message=message[:500]
+            )
+            failure.text = "\n".join(lines)
+        else:
+            ET.SubElement(case, "skipped", message=message[:500])
+            ET.SubElement(case, "system-out").text = "\n".join(lines)
     ET.indent(suite)
     text: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
     return text + b"\n"
+
+
+def _labels(finding: Finding) -> dict[str, str]:
+    """A finding's labels, as JUnit testcase properties."""
+    labels = {
+        "status": finding.status,
+        "signature": finding.signature,
+        "keys": " ".join(finding.keys),
+        "seen_on": finding.seen_on,
+    }
+    if finding.upstream:
+        labels["upstream"] = finding.upstream
+    if finding.entry:
+        labels["entry"] = finding.entry
+    return labels
 
 
 def write_junit(path: Path, info: RunInfo) -> None:
@@ -227,26 +285,45 @@ def markdown(
         lines.append("No failures found.")
     rows = []
     for n, f in enumerate(r.findings, 1):
-        where = info.saved.get(f.key)
+        where = info.saved.get(f.signature)
         rows.append(
             [
                 n,
                 f"`{f.key}`" + (" (flaky)" if f.flaky else ""),
-                f.backend,
+                f.seen_on,
                 f"{f.first_seen_s:.1f}s / {f.first_seen_cases} cases",
                 f"[{where.name}]({os.path.relpath(where, home or '.')})"
                 if where
                 else "below",
                 f"`{replay_command(where, f)}`" if where else "-",
+                _status_cell(f),
             ]
         )
     if rows:
-        lines += table(["#", "key", "backend", "first seen", "case", "replay"], rows)
+        lines += table(
+            ["#", "key", "seen on", "first seen", "case", "replay", "status"], rows
+        )
     for n, f in enumerate(r.findings, 1):
-        lines += ["", f"### {n}. {f.key} on {f.backend}", ""]
+        lines += ["", f"### {n}. {title(f)}", ""]
+        lines += [
+            f"Keys: {', '.join(f'`{k}`' for k in f.keys)}; signature `{f.signature}`.",
+            "",
+        ]
         lines += [f"- {m}" for m in f.messages]
         lines += ["", "```json", _case_json(f), "```"]
     return "\n".join(lines) + "\n"
+
+
+def beside_report(path: Path, n: int, finding: Finding) -> Path:
+    """Where ``--report PATH`` saves the ``n``-th finding when no corpus has it."""
+    return path.parent / f"{path.stem}-findings" / f"{n}-{_slug(finding.key)}.json"
+
+
+def _status_cell(finding: Finding) -> str:
+    if finding.status == "new":
+        return f"new (`{finding.entry}`)" if finding.entry else "new"
+    link = f"[upstream]({finding.upstream})" if finding.upstream else finding.entry
+    return f"known upstream: {link}"
 
 
 def write_markdown(path: Path, info: RunInfo) -> Path | None:
@@ -267,12 +344,11 @@ def write_markdown(path: Path, info: RunInfo) -> Path | None:
         write_bytes_atomically(png, data)
     saved = dict(info.saved)
     for n, f in enumerate(info.report.findings, 1):
-        if f.key not in saved:  # not in a corpus: save it beside the report
-            saved[f.key] = (
-                path.parent / f"{path.stem}-findings" / f"{n}-{_slug(f.key)}.json"
-            )
+        if f.signature not in saved:  # not in a corpus: save it beside the report
+            where = beside_report(path, n, f)
             finding = json.dumps(f.to_data(), indent=2, sort_keys=True) + "\n"
-            write_bytes_atomically(saved[f.key], finding.encode())
+            write_bytes_atomically(where, finding.encode())
+            saved[f.signature] = where
     text = markdown(
         replace(info, saved=saved),
         plot=None if png is None else png.name,

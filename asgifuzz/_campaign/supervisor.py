@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import resource
+import shutil
 import signal
 import struct
 import tempfile
@@ -47,12 +48,13 @@ from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz, strategy_for
 from asgifuzz._campaign.progress import Sampler, Snapshot
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import merge
+from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.verdict import Verdict, judge
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
 
-#: Bytes of shared memory for the case in flight (a pickled case is ~1-3 KiB).
-CASE_BYTES = 1 << 20
+#: Shared memory for the case in flight, pickled (1-3 KiB; a body adds ~2 MiB at most).
+CASE_BYTES = 4 << 20
 #: Default address-space limit per worker, in MB (RLIMIT_AS).
 MAX_MEMORY = 2048
 _HEADER = struct.Struct("<I")
@@ -68,7 +70,7 @@ class Task:
     database: str | None = None
     shared: str | None = None
     targets: TargetConfig | None = None
-    known_upstream: dict[str, str] | None = None
+    known_upstream: KnownBugs | None = None
     case_timeout: float = CASE_TIMEOUT
     shrink_budget: float = SHRINK_BUDGET
     max_memory: int = MAX_MEMORY
@@ -90,10 +92,9 @@ class _Heartbeat(Watchdog):
         run: Callable[[Case, tuple[str, ...]], Verdict] = judge,
     ) -> tuple[Verdict | None, Any]:
         data = pickle.dumps(case, pickle.HIGHEST_PROTOCOL)
-        if len(data) + _HEADER.size <= CASE_BYTES:
-            self.case[: _HEADER.size + len(data)] = _HEADER.pack(len(data)) + data
-        else:
-            self.case[: _HEADER.size] = _HEADER.pack(0)
+        if len(data) + _HEADER.size > CASE_BYTES:
+            data = b""  # too big to keep: a fault of this case has no case
+        self.case[: _HEADER.size + len(data)] = _HEADER.pack(len(data)) + data
         self.beat[0] = time.monotonic()
         try:
             return super().judge(case, backends, run)
@@ -108,6 +109,10 @@ def _worker(task: Task, conn: Connection, beat: Any, case: Any, stop: Any) -> No
     limit = task.max_memory * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stacks = open(task.stack_file, "w")  # noqa: SIM115 (open until the process ends)
+    # What a dying worker prints (a traceback from inside Hypothesis once the
+    # app's leak has used up the memory, "coroutine ignored GeneratorExit" from
+    # finalizers) goes with its stacks into the finding, not to the terminal.
+    os.dup2(stacks.fileno(), 2)
     faulthandler.enable(stacks, all_threads=True)
     faulthandler.register(signal.SIGUSR1, stacks, all_threads=True)
     sampler = Sampler(
@@ -228,6 +233,7 @@ class Supervisor:
                 self._step()
         finally:
             self._kill_all()
+            shutil.rmtree(self.dir, ignore_errors=True)  # the stack files
             for s, handler in old.items():
                 signal.signal(s, handler)
         return self._report()
@@ -319,6 +325,13 @@ class Supervisor:
 
     def _died(self, slot: _Slot) -> None:
         code = slot.process.exitcode
+        before = [*slot.findings, *(f for r in slot.lost for f in r.findings)]
+        if any(f.key == "resource:memory" for f in before):
+            # The app keeps what it allocated: once a case ran the worker out
+            # of memory, anything may fail next (Hypothesis itself). That death
+            # is the resource:memory finding's, not a crash of its own.
+            self._fault(slot, "", "", record=False)
+            return
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             why = " (the kernel's OOM killer?)" if -code == signal.SIGKILL else ""
@@ -327,17 +340,19 @@ class Supervisor:
             key, message = "crash:exit", f"the worker exited with status {code}"
         self._fault(slot, key, message + " while running the case")
 
-    def _fault(self, slot: _Slot, key: str, message: str) -> None:
+    def _fault(
+        self, slot: _Slot, key: str, message: str, *, record: bool = True
+    ) -> None:
+        """End the worker, record the fault (unless not ``record``), replace it."""
         case = self._case_in_flight(slot)
         stack = Path(slot.task.stack_file).read_text(errors="replace").strip()
+        backends = self.task.backends
         self._end(slot)
-        if case is not None:
+        if case is not None and record:
             self.faults.append(
                 Finding(
                     key=key,
-                    backend="both"
-                    if len(self.task.backends) > 1
-                    else self.task.backends[0],
+                    backend="both" if len(backends) > 1 else backends[0],
                     messages=[f"[{key}] {message}"],
                     case=case,
                     stack=stack,

@@ -2,7 +2,7 @@
 
 Each worker runs `asgifuzz._campaign.loop.fuzz` with its own seed and rebuilds the
 Hypothesis database from its spec (a directory database is safe to share between
-processes; so is Redis). Findings are merged by failure key, keeping the smallest
+processes; so is Redis). Findings are merged by signature, keeping the smallest
 case; corpus entries are written by the parent, under the corpus lock.
 """
 
@@ -14,14 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from asgifuzz._campaign.database import combined
-from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz, strategy_for
+from asgifuzz._campaign.findings import merge_findings
+from asgifuzz._campaign.loop import FuzzReport, fuzz, strategy_for
 from asgifuzz._campaign.progress import (
     Snapshot,
     collect,
     worker_init,
     worker_sampler,
 )
-from asgifuzz._corpus.entries import case_size
+from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.config import TargetConfig
 
 
@@ -33,7 +34,7 @@ def _one(
     shared: str | None,
     targets: TargetConfig | None = None,
     worker: int = 0,
-    known_upstream: dict[str, str] | None = None,
+    known_upstream: KnownBugs | None = None,
 ) -> FuzzReport:
     db = None if database is None else combined(database, shared)
     strategy = strategy_for(targets)
@@ -49,23 +50,14 @@ def _one(
 
 
 def merge(reports: list[FuzzReport]) -> FuzzReport:
-    """One report: cases and outcomes added up, one finding per key (the smallest)."""
+    """One report: cases and outcomes added up, one finding per signature (the
+    smallest case; findings of one key with different signatures stay apart)."""
     merged = FuzzReport(backends=reports[0].backends)
     merged.elapsed = max(r.elapsed for r in reports)
     merged.outcomes = sum((r.outcomes for r in reports), Counter())
     merged.cases = sum(r.cases for r in reports)
-    merged.upstream = sum((r.upstream for r in reports), Counter())
     merged.interrupted = any(r.interrupted for r in reports)
-    best: dict[str, Finding] = {}
-    for finding in (f for r in reports for f in r.findings):
-        rival = best.get(finding.key)
-        if rival is None or case_size(finding.case) < case_size(rival.case):
-            if rival is not None:
-                finding.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
-            best[finding.key] = finding
-        else:
-            rival.first_seen_s = min(finding.first_seen_s, rival.first_seen_s)
-    merged.findings = sorted(best.values(), key=lambda f: f.first_seen_s)
+    merged.findings = merge_findings(f for r in reports for f in r.findings)
     return merged
 
 
@@ -79,7 +71,7 @@ def fuzz_parallel(
     shared: str | None,
     targets: TargetConfig | None = None,
     on_snapshot: Callable[[Snapshot], None] | None = None,
-    known_upstream: dict[str, str] | None = None,
+    known_upstream: KnownBugs | None = None,
 ) -> FuzzReport:
     """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
 

@@ -12,11 +12,15 @@ from pathlib import Path
 from asgifuzz._campaign import preflight
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig
 from asgifuzz._campaign.database import DEFAULT
-from asgifuzz._campaign.loop import FuzzReport
+from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import MODES
+from asgifuzz._campaign.report import beside_report, counts, replay_command, title
 from asgifuzz._campaign.supervisor import MAX_MEMORY
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT
 from asgifuzz._cli import options
+from asgifuzz._corpus.entries import load_corpus
+from asgifuzz._corpus.known import KnownBugs
+from asgifuzz._targets.asyncio_use import calls_asyncio, only_on_trio, quiet_on_trio
 from asgifuzz._types import BACKEND_CHOICES
 from asgifuzz.models import case_to_data
 
@@ -149,6 +153,13 @@ def add_options(fz: argparse.ArgumentParser) -> None:
         help="run the cases in this process (with --workers, in an unsupervised "
         "pool): hangs the process can interrupt are still found, crashes end the run",
     )
+    fz.add_argument(
+        "--fail-on",
+        choices=("any", "new"),
+        default="any",
+        help="which findings make the exit status 1: any (the default), or new "
+        "only (not those labelled known-upstream by the corpus)",
+    )
     options.add_options(fz)
 
 
@@ -169,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
         progress_every=args.progress_every,
         targets=options.config_from_args(args),
         known_upstream=options.known_from_args(args),
+        fail_on=args.fail_on,
         command="asgifuzz " + " ".join(sys.argv[1:]),
         case_timeout=args.case_timeout,
         max_memory=args.max_memory,
@@ -177,14 +189,17 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the campaign; 1 when it found failures, 130 when Ctrl-C stopped it."""
+    """Run the campaign; 1 when it found failures (``--fail-on new``: new
+    ones), 130 when Ctrl-C stopped it."""
     warnings: list[str] = []
     config = preflight.check(config_from_args(args), warnings)
     for line in warnings:
         print(f"asgifuzz: warning: {line}", file=sys.stderr, flush=True)
     campaign = Campaign(config)
-    if not config.targets.empty:
+    if config.targets.options():  # not for headers, cookies or requests alone
         print(f"asgifuzz: your code: {config.targets.options()}", flush=True)
+        for note in config.targets.notes():
+            print(f"asgifuzz: {note}", flush=True)
     print(
         f"asgifuzz: {config.workers} worker(s) fuzzing for {config.max_time:g}s on "
         f"{'+'.join(config.backends)} against Starlette {campaign.starlette} "
@@ -231,18 +246,23 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
     print(
         "outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items()))
     )
-    print(f"distinct failures: {len(report.findings)}")
-    for key, runs in sorted(report.upstream.items()):
-        where = config.known_upstream.get(key, "the backends differ only by known bugs")
-        print(
-            f"known upstream (expected, not a failure): {key} in {runs} runs ({where})"
-        )
+    places = _asyncio_places(config)
+    quiet = quiet_on_trio(report.outcomes, places)
+    if quiet is not None:
+        print(f"asgifuzz: note: {quiet}")
+    print(f"distinct failures: {len(report.findings)} ({counts(report)})")
+    print(_known_line(config.known_upstream))
+    entries = _corpus_entries(config.corpus)
     for n, finding in enumerate(report.findings, 1):
         flaky = " (flaky: did not fail again on replay)" if finding.flaky else ""
         print(
-            f"\n--- failure {n}: {finding.key} on {finding.backend}{flaky}, first seen "
+            f"\n--- failure {n}: {title(finding)}{flaky}, first seen "
             f"after {finding.first_seen_s:.1f}s / {finding.first_seen_cases} cases"
         )
+        if len(finding.keys) > 1:
+            print(f"  keys: {', '.join(finding.keys)} (one root cause)")
+        if places and finding.backends == ("trio",) and len(config.backends) > 1:
+            print(f"  {only_on_trio(places)}")
         for message in finding.messages:
             print(f"  {message}")
         if finding.stack:
@@ -250,11 +270,57 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         print(
             "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
         )
+        where = finding.saved or entries.get(finding.signature)
         if config.corpus is not None:
             print(
                 f"  saved: {finding.saved}"
                 if finding.saved
-                else "  kept the smaller entry saved before"
+                else f"  kept the smaller entry saved before: {where or '?'}"
             )
+        if where is None and config.report is not None:
+            where = beside_report(config.report, n, finding)
+        print(
+            f"  replay: {replay_command(where, finding)}{_allow(config, finding)}"
+            if where is not None
+            else "  replay: not saved; run again with --corpus DIR (or --report "
+            "PATH) to save it, then asgifuzz replay PATH"
+        )
     for path in report.written:
         print(f"wrote {path}")
+
+
+def _asyncio_places(config: FuzzConfig) -> list[str]:
+    """Where the user's code calls asyncio directly (when it runs on trio too)."""
+    if config.targets.empty or "trio" not in config.backends:
+        return []
+    middleware, app = config.targets.allow()  # allowed already: no import again
+    return calls_asyncio(*middleware, *([app] if app is not None else []))
+
+
+def _allow(config: FuzzConfig, finding: Finding) -> str:
+    """The options that allow the user's code again, for a case that names it."""
+    case = finding.case
+    if config.targets.empty or not (
+        case.app or any(la.family == "user" for la in case.stack.layers)
+    ):
+        return ""
+    return " " + config.targets.options()
+
+
+def _known_line(known: KnownBugs) -> str:
+    """Where the labels came from."""
+    if not known.directories:
+        return "known bugs: none (every finding is labelled new)"
+    where = ", ".join(str(d) for d in known.directories)
+    return (
+        f"known bugs: {len(known.bugs)} corpus entries affecting Starlette "
+        f"{known.version} ({where})"
+    )
+
+
+def _corpus_entries(corpus: Path | None) -> dict[str, Path]:
+    """The entries of the run's corpus by signature (a finding whose smaller
+    entry was saved before replays from that one)."""
+    if corpus is None or not corpus.is_dir():
+        return {}
+    return {e.signature or e.key: e.path for e in load_corpus(corpus)}

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asgifuzz._corpus.known import known_upstream
+from asgifuzz._corpus.known import KnownBugs, known_bugs, shipped_corpus
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """``--middleware``, ``--app``, ``--route``, ``--no-lifespan``, ``--no-builtin``,
-    ``--header``, ``--cookie``, ``--requests`` and ``--config``."""
+    """``--middleware``, ``--app``, ``--route``, ``--exclude-route``,
+    ``--no-lifespan``, ``--no-builtin``, ``--header``, ``--cookie``,
+    ``--requests`` and ``--config``."""
     group = parser.add_argument_group(
         "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
     )
@@ -37,7 +38,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="'METHOD /path'",
         help="a route of the --app to request, besides those found in its router; "
-        "repeatable",
+        "path parameters as in the router ('GET /items/{item_id:int}') are filled "
+        "with valid values; repeatable",
+    )
+    group.add_argument(
+        "--exclude-route",
+        action="append",
+        default=[],
+        metavar="'[METHOD] /path'",
+        help="a route found in the --app's router not to request ('GET /health', "
+        "'/admin/*'; GET covers HEAD); FastAPI's docs and OpenAPI routes are "
+        "excluded by default (--route brings one back); repeatable",
     )
     group.add_argument(
         "--no-lifespan",
@@ -77,14 +88,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=Path,
         metavar="DIR",
-        help="a corpus whose known-upstream entries (affecting the installed "
-        "Starlette) are expected, not failures: matched by failure key, so they "
-        "also hide new bugs with the same key; repeatable",
+        help="a corpus whose entries (affecting the installed Starlette) label "
+        "the findings whose signature they match, besides the corpus shipped with "
+        "asgifuzz: known-upstream, with the link, or new; repeatable",
     )
     group.add_argument(
         "--no-known",
         action="store_true",
-        help="report every failure, known upstream bugs included",
+        help="label every finding new: match no corpus, not even the shipped one",
     )
     group.add_argument(
         "--config",
@@ -96,17 +107,21 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def known_from_args(args: argparse.Namespace) -> dict[str, str]:
-    """The known upstream failure keys for this run (see `asgifuzz._corpus.known`)."""
+def known_from_args(args: argparse.Namespace) -> KnownBugs:
+    """The corpus entries that label this run's findings: the shipped corpus
+    and each ``--known DIR`` (none with ``--no-known``; see
+    `asgifuzz._corpus.known`). Each entry affecting the installed Starlette is
+    replayed once, here, to learn its signature."""
     if getattr(args, "no_known", False):
-        return {}
+        return KnownBugs()
     directories = list(getattr(args, "known", []))
     for directory in directories:
         if not directory.is_dir():
             raise UsageError(
                 f"--known {directory}: not a directory; name a corpus directory"
             )
-    return known_upstream(directories)
+    shipped = shipped_corpus()
+    return known_bugs([*([shipped] if shipped else []), *directories])
 
 
 def config_from_args(args: argparse.Namespace) -> TargetConfig:
@@ -120,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         routes=(*base.routes, *getattr(args, "route", [])),
         lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
         builtin=base.builtin and not getattr(args, "no_builtin", False),
+        exclude_routes=(*base.exclude_routes, *getattr(args, "exclude_route", [])),
         headers=(*base.headers, *getattr(args, "header", [])),
         cookies=(*base.cookies, *getattr(args, "cookie", [])),
         requests=getattr(args, "requests", None) or base.requests,

@@ -1,65 +1,151 @@
-"""Known upstream bugs: corpus entries whose failures are not the user's news.
+"""Known bugs: corpus entries that a fresh finding may be, matched by signature.
 
-When asgifuzz fuzzes a user's middleware or app, Starlette's own known bugs can
-show up too. A ``--known DIR`` corpus names them: an entry with status
-``known-upstream`` whose affected releases include the installed Starlette makes
-its failure key expected. Matching is by failure key, so a known key also hides
-a new bug with the same key: that is why it is opt-in (the curated corpus knows
-``I4:response`` on Starlette 1.10.0, which would hide a user's own hang).
+``asgifuzz fuzz`` labels each finding whose signature matches an entry of the
+corpus that affects the installed Starlette: ``known-upstream`` (with the
+entry's link) for an entry of that status or ``fixed`` (an upstream bug fixed
+in a later release), else ``new`` with the entry named (a bug written up here,
+not reported upstream yet). Findings are labelled, never hidden,
+so the label is on by default: the corpus shipped with asgifuzz
+(`shipped_corpus`), plus any ``--known DIR``.
+
+Matching (`match_key`) compares what stays put from one install and one
+shrink to the next:
+
+- a signature with a frame (``I1:RuntimeError@starlette/middleware/base.py:
+  BaseHTTPMiddleware.__call__.<locals>.call_next``) by its key, the frame's
+  file name (not the directories: site-packages, dist-packages, a checkout)
+  and the function's own name (not its class or enclosing function, not a
+  line number);
+- a signature without one (``I4:response``) by its key and the user code in
+  the case (the ``user.*`` layer kinds and the app, by name): a hang that
+  needs the user's layer is not Starlette's known hang. The built-in layers are
+  not compared: shrinking often leaves a pass-through layer or two that the
+  bug does not need, so comparing them would call a known bug new. Two
+  Starlette bugs of one such key look alike (I4:response of one hang and of
+  another): that is the limit of a signature without a frame.
+
+An entry's signatures are those it records and those its case shows when
+replayed on the installed Starlette (`known_bugs` replays each entry that
+affects it), so an entry needs no hand-written signature, and frames that
+moved between releases still match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from asgifuzz._corpus.entries import load_corpus, starlette_version
-from asgifuzz._oracles.violations import Violation
+from asgifuzz._corpus.entries import Entry, load_corpus, starlette_version
+from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._oracles.failures import failure_of
+from asgifuzz._oracles.verdict import judge
+from asgifuzz.models import Case
+
+#: Where a wheel carries the corpus (pyproject.toml maps ``corpus/`` there).
+_IN_WHEEL = Path(__file__).resolve().parent / "shipped"
+#: The repository's corpus, for a checkout or an editable install.
+_IN_CHECKOUT = Path(__file__).resolve().parents[2] / "corpus"
 
 
-def known_upstream(
-    directories: Iterable[Path], version: str | None = None
-) -> dict[str, str]:
-    """Failure key -> the entries (file names) that make it expected on ``version``
-    (default: the installed Starlette), from every ``known-upstream`` entry."""
+def shipped_corpus() -> Path | None:
+    """The corpus asgifuzz comes with: inside the installed package (a wheel),
+    else the checkout's ``corpus/`` (an editable install), else None."""
+    for directory in (_IN_WHEEL, _IN_CHECKOUT):
+        if directory.is_dir() and any(directory.glob("*.json")):
+            return directory
+    return None
+
+
+def match_key(signature: str, case: Case) -> str:
+    """What a signature is matched by (see the module's docstring)."""
+    key, _, frames = signature.partition("@")
+    if frames:
+        innermost = frames.split(";")[-1]  # an older signature kept three
+        path, _, function = innermost.rpartition(":")
+        path = re.sub(r":\d+$", "", path)  # a line number, if one was written
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        return f"{key}@{name}:{function.rsplit('.', 1)[-1]}"
+    user = sorted({la.kind for la in case.stack.layers if la.family == "user"})
+    if case.app:
+        user.append(f"app:{case.app}")
+    return f"{key}#{'+'.join(user)}"
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    """A corpus entry, as far as labelling findings goes."""
+
+    entry: str  # the file name
+    status: str
+    upstream: str
+    title: str
+    #: The `match_key`s of the failures the entry shows.
+    matches: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        """``known-upstream`` for an entry of that status or ``fixed``, else ``new``."""
+        return "new" if self.status == "new" else "known-upstream"
+
+
+@dataclass(frozen=True)
+class KnownBugs:
+    """The corpus entries that affect one Starlette release, to label findings."""
+
+    bugs: tuple[KnownBug, ...] = ()
+    #: The directories they came from, and the release, for the summary.
+    directories: tuple[Path, ...] = ()
+    version: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.bugs)
+
+    def match(self, signature: str, case: Case) -> KnownBug | None:
+        """The entry a finding (its headline signature and shrunk case) is, or
+        None; a known-upstream entry wins over another one."""
+        key = match_key(signature, case)
+        found = [b for b in self.bugs if key in b.matches]
+        found.sort(key=lambda b: b.label != "known-upstream")
+        return found[0] if found else None
+
+
+def entry_matches(entry: Entry, *, replay: bool = True) -> frozenset[str]:
+    """The match keys of an entry: its recorded signature (or key), and the
+    headline of what its case shows when replayed on its backends here."""
+    keys = {match_key(entry.signature or entry.key, entry.case)}
+    if replay and not entry.targets:  # (a user's code is not allowed here)
+        try:
+            verdict = judge(entry.case, entry.backends)
+        except AsgiFuzzError:
+            verdict = None
+        failure = (
+            None if verdict is None else failure_of(verdict.violations, entry.backends)
+        )
+        if failure is not None and entry.key in failure.keys:
+            keys.add(match_key(failure.signature, entry.case))
+    return frozenset(keys)
+
+
+def known_bugs(
+    directories: Iterable[Path], version: str | None = None, *, replay: bool = True
+) -> KnownBugs:
+    """The entries of ``directories`` that affect ``version`` (default: the
+    installed Starlette), each replayed once to learn its signature."""
     version = version or starlette_version()
-    known: dict[str, str] = {}
-    for directory in directories:
+    dirs = tuple(dict.fromkeys(directories))
+    bugs = []
+    for directory in dirs:
         for entry in load_corpus(directory):
-            if entry.status == "known-upstream" and entry.affects(version):
-                name = entry.path.name
-                known[entry.key] = (
-                    f"{known[entry.key]}, {name}" if entry.key in known else name
+            if entry.affects(version):
+                bugs.append(
+                    KnownBug(
+                        entry=entry.path.name,
+                        status=entry.status,
+                        upstream=entry.upstream,
+                        title=entry.title,
+                        matches=entry_matches(entry, replay=replay),
+                    )
                 )
-    return known
-
-
-def split_known(
-    violations: Mapping[str, list[Violation]], known: Mapping[str, str]
-) -> tuple[dict[str, list[Violation]], set[str]]:
-    """The violations without the known keys, and the known keys seen.
-
-    A disagreement of the backends (I10) that only known keys explain is known
-    too: Starlette's trio-only leak makes asyncio and trio differ.
-    """
-    if not known:
-        return dict(violations), set()
-    seen = {v.key for vs in violations.values() for v in vs if v.key in known}
-    if not seen:
-        return dict(violations), set()
-    per_backend = {
-        b: {v.key for v in vs} for b, vs in violations.items() if b != "both"
-    }
-    keysets = list(per_backend.values())
-    differ: set[str] = set()
-    if keysets:
-        differ = set().union(*keysets) - set(keysets[0]).intersection(*keysets[1:])
-    out = {}
-    for backend, vs in violations.items():
-        kept = [v for v in vs if v.key not in known]
-        if backend == "both" and differ <= set(known):
-            if any(v.invariant == "I10" for v in kept):
-                seen.add("I10")
-            kept = [v for v in kept if v.invariant != "I10"]
-        out[backend] = kept
-    return out, seen
+    return KnownBugs(tuple(bugs), dirs, version)

@@ -10,10 +10,16 @@ from asgifuzz._types import ASGIApp, Message
 
 
 class Lifespan:
-    """The server's side of the ASGI lifespan protocol for one run."""
+    """The server's side of the ASGI lifespan protocol for one run.
+
+    ``state`` is the lifespan state extension's dict: the app fills it at
+    startup (Starlette: what its lifespan yields) and each request's scope gets
+    a shallow copy of it, as uvicorn and hypercorn do (`request_state`).
+    """
 
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
+        self.completed = False
         self.started = anyio.Event()
         self.stop = anyio.Event()
         self.done = anyio.Event()
@@ -32,6 +38,7 @@ class Lifespan:
         kind = message.get("type")
         if kind in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
             self.failed = f"{kind}: {message.get('message', '')}"
+        self.completed = self.completed or kind == "lifespan.startup.complete"
         if kind in ("lifespan.startup.complete", "lifespan.startup.failed"):
             self.started.set()
         else:
@@ -51,3 +58,18 @@ class Lifespan:
         finally:
             self.started.set()
             self.done.set()
+
+    def request_state(self) -> dict[str, Any]:
+        """The ``scope["state"]`` of a request: a shallow copy of the startup's
+        state (what the app stored is shared; keys a request adds are not)."""
+        return dict(self.state)
+
+    @property
+    def startup_note(self) -> str:
+        """What the transcript says about startup once it is over."""
+        if self.completed:
+            return "lifespan startup complete"
+        return (
+            "lifespan: the app returned without completing startup, so nothing it "
+            "makes at startup exists (does a layer not pass the lifespan scope on?)"
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,12 +72,14 @@ class Outcome:
 
     def app_frames(self, limit: int = 3) -> tuple[str, ...]:
         """The innermost ``limit`` frames of the escaped exception that lie in the
-        app under test, not in asgifuzz's models, the event loops or anyio."""
+        app under test (``path:qualname``), not in asgifuzz's models, the event
+        loops, anyio or the standard library (an ``IndexError`` raised by the
+        standard library is located by the app's frame that called it)."""
         skip = ("/asgifuzz/", "/anyio/", "/trio/", "/asyncio/", "/contextlib.py")
         inside = [
             f"{_short(path)}:{name}"
             for path, _, name in self.escaped_frames
-            if not any(s in path for s in skip)
+            if not any(s in path for s in skip) and not _in_stdlib(path)
         ]
         return tuple(inside[-limit:])
 
@@ -90,7 +94,7 @@ class Outcome:
             # and column positions (about 0.2 ms for a 20-frame traceback), and
             # only the file, line and function are kept.
             self.escaped_frames = [
-                (frame.f_code.co_filename, lineno or 0, frame.f_code.co_name)
+                (frame.f_code.co_filename, lineno or 0, frame.f_code.co_qualname)
                 for frame, lineno in traceback.walk_tb(self.escaped.__traceback__)
             ]
         rec = self.recorder
@@ -112,6 +116,16 @@ class Outcome:
             "warnings": self.warnings,
             "pending_tasks": self.pending_tasks,
         }
+
+
+_STDLIB = tuple(
+    {sysconfig.get_paths()[name] + os.sep for name in ("stdlib", "platstdlib")}
+)
+
+
+def _in_stdlib(path: str) -> bool:
+    """Whether ``path`` is a module of the standard library (not site-packages)."""
+    return path.startswith(_STDLIB) and "-packages" + os.sep not in path
 
 
 def _short(path: str) -> str:

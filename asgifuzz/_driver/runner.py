@@ -106,8 +106,8 @@ async def _start_lifespan(
         tg.cancel_scope.cancel()  # no request; _drive raises the error
         await anyio.lowlevel.checkpoint()
     if lifespan.supported:
-        rec.note("lifespan startup complete")
-        scope["state"] = dict(lifespan.state)
+        rec.note(lifespan.startup_note)
+        scope["state"] = lifespan.request_state()
 
 
 async def _stop_lifespan(lifespan: Lifespan, rec: Recorder) -> None:

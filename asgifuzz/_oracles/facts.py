@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from asgifuzz._driver.outcome import Outcome, ServerResponse
+from asgifuzz._oracles.decoding import content_codings, decoder
 from asgifuzz._oracles.exceptions import members, same
 from asgifuzz.models import Case
 from asgifuzz.models._record import Background, Event, Read
@@ -117,6 +118,32 @@ class Facts(NamedTuple):
         """The messages received at boundary ``where``, in order."""
         return self.received[where] if 0 <= where < len(self.received) else ()
 
+    @property
+    def codings(self) -> tuple[str, ...]:
+        """The content codings of the response the server got, in the order
+        applied (``identity`` dropped)."""
+        return content_codings(self.outcome.response.headers)
+
+    def delivered(self) -> list[tuple[int, int, int]] | None:
+        """After each body message that reached the server: its tick, the bytes
+        there so far, and how many of the body's bytes a client could decode
+        from them (a content-encoded body is decompressed as it arrives; read
+        on demand); None if a coding cannot be decoded here."""
+        codings = self.codings
+        d = decoder(codings) if codings else None
+        if codings and d is None:
+            return None
+        out: list[tuple[int, int, int]] = []
+        raw = decoded = 0
+        for e in self.sends(0):
+            m = e.message or {}
+            if m.get("type") == "http.response.body":
+                body = m.get("body", b"")
+                raw += len(body)
+                decoded += len(body) if d is None else len(d.feed(body))
+                out.append((e.tick, raw, decoded))
+        return out
+
     def framework_raised(self) -> bool:
         """Whether the escaped exception's innermost frame (past the event
         loops) lies in Starlette or FastAPI (read on demand: it walks frames)."""
@@ -214,10 +241,24 @@ def _stopped_by_user_layers(
         seen.setdefault(where, set()).update(ids)
     if escaped is not None:
         seen.setdefault(0, set()).update(id(m) for m in members(escaped))
-    stopped: set[int] = set()
+
+    def crossed(exc: BaseException, where: int) -> bool:
+        ids = seen.get(where, set())
+        if id(exc) in ids:
+            return True
+        # Policy: a copy of a group (derive/split, as task groups make) with the
+        # same members is the same exception: it crossed if all its members did.
+        leaves = members(exc)[1:]
+        return bool(leaves) and all(id(m) in ids for m in leaves)
+
+    stopped: list[BaseException] = []
     for i, layer in enumerate(case.stack.layers):
         if layer.family == "user":
             inner, outer = (i + 1, i) if wrap else (i + 2, i + 1)
-            stopped |= seen.get(inner, set()) - seen.get(outer, set())
-    # The model exceptions are alive (rec.raised holds them): ids are safe.
-    return tuple(e for e in rec.raised if id(e) in stopped)
+            # The model exceptions are alive (rec.raised holds them): ids are safe.
+            stopped += [
+                e
+                for e in rec.raised
+                if crossed(e, inner) and not crossed(e, outer) and e not in stopped
+            ]
+    return tuple(e for e in rec.raised if e in stopped)

@@ -6,8 +6,6 @@ from asgifuzz._driver.server import PATIENCE
 from asgifuzz._oracles.facts import WAITING_KINDS, Facts
 from asgifuzz._oracles.violations import Violation
 
-_CHUNK_LEN = len(b"data: 0\n\n")
-
 
 def no_hang(f: Facts) -> list[Violation]:
     """I4: the app returns, the response completes within the client's
@@ -46,7 +44,10 @@ def no_hang(f: Facts) -> list[Violation]:
 def _streaming(f: Facts) -> list[Violation]:
     """Policy: streaming is promised only by stacks without a buffering layer
     (``replace_body``; GZip, except for ``text/event-stream``), and only while
-    the client is connected."""
+    the client is connected. A chunk is delivered once a client could decode
+    it: for a content-encoded stream, what the server has so far, decompressed,
+    holds it (a gzip header alone holds nothing). The decoded length is what
+    counts, since a layer may transform the bytes (length-preserving)."""
     ep = f.case.endpoint
     if ep.kind not in ("stream", "raise_streaming") or not ep.interval:
         return []
@@ -57,24 +58,29 @@ def _streaming(f: Facts) -> list[Violation]:
     ):
         return []
     made = f.chunks_made
-    chunk_len = _CHUNK_LEN if ep.size is None else ep.size  # a sized chunk's bytes
-    sends = [
-        (e.tick, len(m.get("body", b"")))
-        for e in f.sends(0)
-        if (m := e.message or {}).get("type") == "http.response.body"
-    ]
+    if len(made) < 2:
+        return []
+    sends = f.delivered()
+    if sends is None:
+        return []  # a coding that cannot be decoded here: not judged
+    need = 0
     for j in range(len(made) - 1):
         deadline = made[j + 1]
         if f.disconnected is not None and f.disconnected < deadline:
             return []
-        got = sum(n for t, n in sends if t < deadline)
-        if got < chunk_len * (j + 1):
+        # the endpoint model's chunk j: numbered, or of the endpoint's size
+        need += len(b"data: %d\n\n" % j) if ep.size is None else ep.size
+        raw, got = max(((r, n) for t, r, n in sends if t < deadline), default=(0, 0))
+        if got < need:
+            there = f"{raw} bytes there"
+            if f.codings:
+                there += f", {got} once decoded from {'+'.join(f.codings)}"
             return [
                 Violation(
                     "I4",
-                    f"chunk {j} of the stream had not reached the server ({got} "
-                    f"bytes there) when the endpoint made chunk {j + 1}, "
-                    f"{ep.interval}s later, though no layer buffers",
+                    f"chunk {j} of the stream had not reached the server ({there}) "
+                    f"when the endpoint made chunk {j + 1}, {ep.interval}s later, "
+                    "though no layer buffers",
                     "streaming",
                 )
             ]

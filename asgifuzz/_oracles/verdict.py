@@ -17,9 +17,10 @@ from asgifuzz._oracles.agreement import agreement
 from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
+from asgifuzz._targets.specs import middleware_target
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case
-from asgifuzz.models._parts import Stack
+from asgifuzz.models._parts import Layer, Stack
 
 
 @dataclass
@@ -50,7 +51,7 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     for backend in backends:
         outcome = run(case, backend)
         violations = judge_outcome(outcome)
-        violations += transparency(case, outcome, backend, run)
+        violations += transparency(case, outcome, backend, run, judge_outcome)
         verdict.outcomes[backend] = outcome
         verdict.violations[backend] = violations
     disagree = agreement(verdict.violations)
@@ -61,14 +62,29 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     return verdict
 
 
+def stand_ins(case: Case) -> Case:
+    """``case`` with each user layer swapped for the built-in pass-through of its
+    family: `bhm.passthrough` for a `BaseHTTPMiddleware`, else `asgi.passthrough`."""
+    layers = tuple(
+        Layer(
+            "bhm.passthrough"
+            if middleware_target(la.behaviour).base_http
+            else "asgi.passthrough"
+        )
+        if la.family == "user"
+        else la
+        for la in case.stack.layers
+    )
+    return replace(case, stack=Stack(layers, case.stack.mode))
+
+
 def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
     """Keep only the failures the user's layers cause: those the case does not
-    show once they are taken out (the built-in layers and Starlette's endpoint
-    then own them; a user's BaseHTTPMiddleware that triggers a Starlette bug
-    keeps it, since the bug needs their layer)."""
-    case = verdict.case
-    kept = tuple(la for la in case.stack.layers if la.family != "user")
-    without = judge(replace(case, stack=Stack(kept, case.stack.mode)), backends)
+    show once each is swapped for the built-in pass-through of its family
+    (`stand_ins`). What the swapped case shows the same way is Starlette's (or
+    the built-in layers'): a pass-through `BaseHTTPMiddleware` of Starlette's
+    own triggers it too, so it goes to ``elsewhere``, labelled upstream."""
+    without = judge(stand_ins(verdict.case), backends)
     for backend, violations in verdict.violations.items():
         theirs = {v.key for v in without.violations.get(backend, [])}
         verdict.elsewhere[backend] = [v for v in violations if v.key in theirs]
@@ -128,7 +144,10 @@ def violation_class(key: str) -> type[InvariantViolation]:
         return _VIOLATION_CLASSES[key]
     except KeyError:
         invariant, _, tag = key.partition(":")
-        name = "".join(c for c in tag.title() if c.isalnum())
+        # A direction (I8's ``complete+``, ``complete-``) is part of the name.
+        suffix = {"+": "More", "-": "Less"}.get(tag[-1:], "")
+        base = tag[:-1] if suffix else tag
+        name = "".join(c for c in base.title() if c.isalnum()) + suffix
         cls = type(
             f"InvariantViolation{invariant}{name}",
             (InvariantViolation,),

@@ -42,8 +42,14 @@ from asgifuzz._types import BACKEND_CHOICES
 RELEASES = (
     "0.15.0",
     "0.16.0",
+    "0.17.0",
+    "0.18.0",
+    "0.19.0",
+    "0.19.1",
+    "0.20.0",
     "0.20.4",
     "0.21.0",
+    "0.23.1",
     "0.27.0",
     "0.28.0",
     "0.29.0",
@@ -58,6 +64,8 @@ RELEASES = (
     "0.46.0",
     "1.2.1",
     "1.3.0",
+    "1.6.0",
+    "1.7.0",
     "1.10.0",
 )
 ProbeData = dict[str, Any]  # what `probe` returns: versions and keys per entry

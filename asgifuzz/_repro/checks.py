@@ -20,6 +20,12 @@ from asgifuzz.models._parts import PASSTHROUGH_KINDS
 #: The checks, one per key (``*``: a family of keys), as ``## key | what the app
 #: records | what is expected`` and the body of the script's ``bug_shows()``.
 CHECKS = """\
+## I11:no-body | | a 1xx, 204 or 304 response carries no body (RFC 9110 15.3.5, 15.4.5)
+print(f"status {server.status}, body {server.response_body!r}")
+no_content = server.status is not None and (
+    server.status < 200 or server.status in (204, 304)
+)
+return no_content and bool(server.response_body)
 ## I1:500 | raised | no 500 response when no endpoint or layer raised anything
 return server.status == 500 and not SEEN["raised"]
 ## I1:incomplete | | the app does not leave a connected client with half a response
@@ -53,6 +59,12 @@ print(f"background tasks: {attached} attached, {ran} started")
 answered = server.complete and not server.left_early and server.escaped is None
 answered = answered and not SEEN["handled"]  # else a layer's answer replaced it  #?handles
 return answered and ran < attached
+## I5:early | background | the background task starts once the response was sent
+at_start = SEEN.get("response complete when the endpoint's task started")
+print(f"the server had the whole response when the task started: {at_start}")
+# Only a response that reached a connected client promises the order.
+answered = server.complete and not server.left_early and server.escaped is None
+return answered and at_start is False
 ## I5:blocking | background | the response does not wait for its background task
 at_end = SEEN["response complete when the endpoint's task ended"]
 print(f"the server had the whole response when the task ended: {at_end}")
@@ -104,7 +116,8 @@ with_layers = run(make_app, backend).view()
 without = run(make_app_without_passthrough, backend).view()
 print(f"with the pass-through layers:    {with_layers}")
 print(f"without the pass-through layers: {without}")
-return with_layers["$tag"] != without["$tag"]
+a, b = with_layers["$field"], without["$field"]
+return $differs
 ## I9:endpoint | disconnect | an endpoint waiting for the disconnect sees it
 seen = SEEN["endpoint saw the disconnect"]
 print(f"the endpoint ran: {SEEN['endpoint ran']}; it saw the disconnect: {seen}")
@@ -175,12 +188,27 @@ _LEAKS = {
     "coroutine": '"never awaited" in text',
 }
 _VIEW = ("complete", "status", "escaped", "body", "headers")
+#: How an I8 field differs, by its tag's direction (as the oracle names it:
+#: ``+`` the run with the layers has more, ``-`` less, nothing: only changed).
+_WAYS = {
+    "complete+": "a and not b",
+    "complete-": "b and not a",
+    "escaped+": "a is not None and b is None",
+    "escaped-": "a is None and b is not None",
+    "escaped": "a != b and None not in (a, b)",
+    "body+": "a != b and a.startswith(b)",
+    "body-": "a != b and b.startswith(a)",
+    "body": "not (a.startswith(b) or b.startswith(a))",
+    "headers+": "set(a) > set(b)",
+    "headers-": "set(a) < set(b)",
+    "headers": "a != b and not (set(a) > set(b) or set(a) < set(b))",
+}
 #: The keys a script can check, for the error message of an unsupported key.
 SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
-    "I4:response, I4:app, I5:never, I5:blocking, I6:collapsed, I6:wrapped, "
+    "I4:response, I4:app, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
-    f"I8:{{{', '.join(_VIEW)}}}, I9:endpoint"
+    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body"
 )
 
 
@@ -200,7 +228,9 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     """What the app must record for ``key``, what is expected, and the check."""
     inv, _, tag = key.partition(":")
     named = re.fullmatch(r"[A-Z]\w*", tag) is not None
-    family = {"I1": named, "I7": named or tag in _LEAKS, "I8": tag in _VIEW}
+    # I8's tags name a field of the view and a direction (``complete+``).
+    field = tag.rstrip("+-")
+    family = {"I1": named, "I7": named or tag in _LEAKS, "I8": field in _VIEW}
     found = _CHECKS.get(key) or (_CHECKS[f"{inv}:*"] if family.get(inv) else None)
     if found is None:
         raise ValueError(
@@ -218,6 +248,7 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     rules = {
         "I4": (not waits, "its endpoint waits for the disconnect (see I9)"),
         "I5:never": (tasks, "it has no background task"),
+        "I5:early": (ep.background != "none", "its endpoint has no background task"),
         "I5:blocking": (ep.background == "wait", "only a 1-second task can block"),
         "I8": (transparent, "I8 needs a pass-through layer and a client that stays"),
         "I9": (waits, "its endpoint does not wait for the disconnect"),
@@ -240,6 +271,8 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
         )
     values = {
         "tag": tag,
+        "field": field,
+        "differs": _WAYS.get(tag, "a != b"),
         # Servers catch a disconnect error that escapes once the client has left.
         "gone": " and not server.gone" if tag.startswith("ClientDisconnect") else "",
         "match": _LEAKS.get(tag, f'"<{tag}" in text'),

@@ -53,6 +53,8 @@ ENDPOINT_TASK = '''\
 async def endpoint_task() -> None:
     """The endpoint's background task."""
     SEEN["tasks run"] += 1  #?see_background
+    started = "response complete when the endpoint's task started"  #?see_background
+    SEEN[started] = SEEN["response complete"]  #?see_background
     $boom_task  #?bg_raise
     await anyio.sleep(1)  # one virtual second of work  #?bg_wait
     await anyio.lowlevel.checkpoint()  # a little async work  #?bg_checkpoint

@@ -15,8 +15,10 @@ from asgifuzz._targets.specs import (
     MiddlewareTarget,
     allow_app,
     allow_middleware,
+    app_target,
     load_app,
     load_middleware,
+    parse_spec,
 )
 
 
@@ -25,9 +27,10 @@ class TargetConfig:
     """What to fuzz of the user's code, as import specs (picklable, for workers).
 
     From ``[tool.asgifuzz]`` in ``pyproject.toml`` and the command line:
-    ``middleware`` specs, an ``app`` spec, extra ``routes``, ``lifespan`` and
-    ``builtin`` (mix built-in model layers with the user's middleware); and what
-    every drawn request gets: ``headers`` (``"name: value"``), ``cookies``
+    ``middleware`` specs, an ``app`` spec, extra ``routes``, ``lifespan``,
+    ``builtin`` (mix built-in model layers with the user's middleware) and
+    ``exclude_routes`` (found routes not to request, ``"[METHOD] /path"``); and
+    what every drawn request gets: ``headers`` (``"name: value"``), ``cookies``
     (``"name=value"``) and ``requests``, the import spec of a Hypothesis
     strategy of `asgifuzz.models.Request` that replaces the drawn requests.
     """
@@ -37,6 +40,7 @@ class TargetConfig:
     routes: tuple[str, ...] = ()
     lifespan: bool = True
     builtin: bool = True
+    exclude_routes: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
     requests: str = ""
@@ -57,8 +61,27 @@ class TargetConfig:
         mws = [allow_middleware(load_middleware(s)) for s in self.middleware]
         app = None
         if self.app:
-            app = allow_app(load_app(self.app, "--app", self.routes, self.lifespan))
+            app = allow_app(
+                load_app(
+                    self.app, "--app", self.routes, self.lifespan, self.exclude_routes
+                )
+            )
         return mws, app
+
+    def notes(self) -> list[str]:
+        """What the output says about the targets: the app's found routes that
+        are not requested, and why (from the app this config allowed, else
+        imported and allowed now: an app factory is not called twice)."""
+        if not self.app:
+            return []
+        name = parse_spec(self.app, "--app")[0] or "app"
+        try:
+            app: AppTarget | None = app_target(name)
+        except UsageError:
+            app = None
+        if app is None or app.spec != self.app.strip():  # not allowed by this config
+            _, app = self.allow()
+        return [] if app is None else list(app.notes)
 
     def options(self) -> str:
         """The command-line options that allow these targets again (for replay)."""
@@ -66,13 +89,14 @@ class TargetConfig:
         if self.app:
             parts.append(f"--app {shlex.quote(self.app)}")
         parts += [f"--route {shlex.quote(r)}" for r in self.routes]
+        parts += [f"--exclude-route {shlex.quote(r)}" for r in self.exclude_routes]
         if not self.lifespan:
             parts.append("--no-lifespan")
         return " ".join(parts)
 
 
 _CONFIG_KEYS = {
-    *("middleware", "app", "routes", "lifespan", "builtin"),
+    *("middleware", "app", "routes", "lifespan", "builtin", "exclude_routes"),
     *("headers", "cookies", "requests"),
 }
 
@@ -126,6 +150,7 @@ def load_config(path: Path) -> TargetConfig:
         routes=strings("routes"),
         lifespan=flag("lifespan"),
         builtin=flag("builtin"),
+        exclude_routes=strings("exclude_routes"),
         headers=strings("headers"),
         cookies=strings("cookies"),
         requests=requests,

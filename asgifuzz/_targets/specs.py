@@ -9,7 +9,7 @@ command that would allow it.
 
 Specs are ``[NAME=]module.path:attr[(literal args)]``, e.g.
 ``mypkg.auth:Auth(secret='x')``; the arguments are Python literals, parsed with
-`ast.literal_eval`, never evaluated.
+`ast.literal_eval`, never evaluated (`asgifuzz._targets.spec_text`).
 """
 
 from __future__ import annotations
@@ -25,21 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from asgifuzz._errors import UsageError
-from asgifuzz._targets.routes import discover_routes, parse_route
+from asgifuzz._targets.routes import app_routes
 from asgifuzz._targets.shapes import asgi_problem, call_factory, calls, short
+from asgifuzz._targets.spec_text import parse_spec as parse_spec  # re-exported
 from asgifuzz._types import ASGIApp, Receive, Scope, Send
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SPEC = re.compile(
-    r"\s*(?:(?P<name>[A-Za-z_]\w*)\s*=\s*)?"
-    r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_][\w.]*)"
-    r"\s*(?:\((?P<args>.*)\))?\s*\Z",
-    re.DOTALL,
-)
-_FIX_MW = (
-    "write it as module.path:Class or module.path:Class(arg=value, ...) with "
-    "literal arguments, e.g. mypkg.auth:Auth(secret='x')"
-)
 
 
 @dataclass(frozen=True)
@@ -63,6 +54,17 @@ class MiddlewareTarget:
         """The layer kind a case uses for this middleware: ``user.<name>``."""
         return f"user.{self.name}"
 
+    @property
+    def base_http(self) -> bool:
+        """Whether this middleware is a Starlette `BaseHTTPMiddleware` (its
+        family, for the built-in stand-in that attribution swaps in)."""
+        # Starlette only when asked: this module is imported by the CLI's --help.
+        from starlette.middleware.base import BaseHTTPMiddleware
+
+        if isinstance(self.factory, type):
+            return issubclass(self.factory, BaseHTTPMiddleware)
+        return isinstance(self.wrap(_probe_app), BaseHTTPMiddleware)  # a factory
+
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Instantiate the middleware around ``app``."""
         return self.factory(app, *self.args, **self.kwargs)
@@ -75,9 +77,10 @@ class MiddlewareTarget:
 class AppTarget:
     """A user's ASGI app and the routes to draw requests over.
 
-    ``routes`` are ``(method, path)`` pairs; ``lifespan`` says whether each run
-    goes through the ASGI lifespan protocol (startup before the request,
-    shutdown after it, in the run's own event loop).
+    ``routes`` are ``(method, path template)`` pairs (`asgifuzz._targets.routes`);
+    ``lifespan`` says whether each run goes through the ASGI lifespan protocol
+    (startup before the request, shutdown after it, in the run's own event
+    loop); ``notes`` say which found routes are not requested, and why.
     """
 
     name: str
@@ -85,6 +88,7 @@ class AppTarget:
     routes: tuple[tuple[str, str], ...] = (("GET", "/"),)
     spec: str = ""
     lifespan: bool = True
+    notes: tuple[str, ...] = ()
 
 
 _MIDDLEWARE: dict[str, MiddlewareTarget] = {}
@@ -172,33 +176,6 @@ def require(
 
 
 # Specs ------------------------------------------------------------------------
-
-
-def parse_spec(
-    spec: str, where: str
-) -> tuple[str | None, str, str, tuple[Any, ...], dict[str, Any]]:
-    """Split ``[NAME=]module:attr[(args)]`` into its parts; literals only."""
-    match = _SPEC.match(spec)
-    if match is None:
-        raise UsageError(f"{where} {spec!r} is not an import spec; {_FIX_MW}")
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = {}
-    if match["args"] is not None and match["args"].strip():
-        try:
-            call = ast.parse(f"f({match['args']})", mode="eval").body
-            assert isinstance(call, ast.Call)
-            if any(isinstance(a, ast.Starred) for a in call.args) or any(
-                k.arg is None for k in call.keywords
-            ):
-                raise ValueError("*args and **kwargs are not literals")
-            args = tuple(ast.literal_eval(a) for a in call.args)
-            kwargs = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
-        except (SyntaxError, ValueError) as exc:
-            raise UsageError(
-                f"{where} {spec!r}: the arguments are not Python literals ({exc}); "
-                f"{_FIX_MW}"
-            ) from None
-    return match["name"], match["module"], match["attr"], args, kwargs
 
 
 def import_object(module: str, attr: str, where: str) -> Any:
@@ -326,6 +303,7 @@ def load_app(
     where: str = "--app",
     routes: Iterable[str] = (),
     lifespan: bool = True,
+    exclude: Iterable[str] = (),
 ) -> AppTarget:
     """Import an app spec (``[NAME=]module:attr``) and discover its routes."""
     name, module, attr, args, kwargs = parse_spec(spec, where)
@@ -340,7 +318,12 @@ def load_app(
             "arguments allowed), or name the app instance"
         )
     return app_from_object(
-        app, name=name or "app", routes=routes, lifespan=lifespan, spec=spec.strip()
+        app,
+        name=name or "app",
+        routes=routes,
+        lifespan=lifespan,
+        spec=spec.strip(),
+        exclude=exclude,
     )
 
 
@@ -351,9 +334,11 @@ def app_from_object(
     routes: Iterable[str] = (),
     lifespan: bool = True,
     spec: str = "",
+    exclude: Iterable[str] = (),
 ) -> AppTarget:
     """An app target from an ASGI callable; ``routes`` (``"METHOD /path"``) are
-    added to those discovered from a Starlette or FastAPI router."""
+    added to those discovered from a Starlette or FastAPI router, ``exclude``
+    (``"[METHOD] /path"``) removes found ones (see `app_routes`)."""
     where = f"app {spec or name!r}"
     if not _NAME.match(name):
         raise UsageError(f"{where}: the name {name!r} must be a Python identifier")
@@ -364,11 +349,9 @@ def app_from_object(
             "app instance (e.g. app = Starlette(...)), not its class or module, or "
             "an async def app(scope, receive, send)"
         )
-    given = [parse_route(r, where) for r in routes]
-    found = discover_routes(app)
-    every = list(dict.fromkeys([*given, *found])) or [("GET", "/")]
+    every, notes = app_routes(app, routes, exclude, where)
     return AppTarget(
-        name=name, app=app, routes=tuple(every), spec=spec, lifespan=lifespan
+        name=name, app=app, routes=every, spec=spec, lifespan=lifespan, notes=notes
     )
 
 

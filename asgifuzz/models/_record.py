@@ -185,9 +185,9 @@ class Tap:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
             rec.log_raise(where, exc)
-            # Only the model's exceptions: alive until the run ends (rec.raised
-            # holds them), so their ids cannot be reused by another object.
-            alive = {id(e) for e in rec.raised}
+            # Only the model's exceptions and their members: alive until the
+            # run ends (rec.raised holds them), so their ids cannot be reused.
+            alive = frozenset().union(*map(_ids, rec.raised))
             rec.crossed.append((where, _ids(exc) & alive))
             raise
         rec.log(where, "return")

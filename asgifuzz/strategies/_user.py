@@ -17,6 +17,7 @@ from hypothesis.errors import InvalidArgument
 from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
 from asgifuzz._targets.extras import parse_extras
+from asgifuzz._targets.routes import Param, fill, params
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
 from asgifuzz.strategies._parts import check_kinds, layers, request_contents
@@ -92,18 +93,66 @@ def user_stacks(
     return _mixed(kinds, chosen, max_builtin, STACK_MODES)
 
 
+#: The characters of a drawn ``str``/``path`` parameter's segments: safe in a
+#: URL path, so ``path`` and ``raw_path`` agree, and never ``.``/``..``.
+_SEGMENT = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+    min_size=1,
+    max_size=12,
+)
+_REGEX_CHARS = st.characters(
+    min_codepoint=33, max_codepoint=126, exclude_characters="/?#%"
+)
+
+
+def _int_range(param: Param) -> tuple[int, int]:
+    lo = param.lo if param.lo is not None else min(0, param.hi or 0)
+    return lo, param.hi if param.hi is not None else lo + 10**9
+
+
+def param_values(param: Param) -> st.SearchStrategy[str]:
+    """Valid values of one path parameter (see `asgifuzz._targets.routes`);
+    each shrinks toward its simplest (``0``, ``0.0``, ``a``, the first choice)."""
+    if param.kind == "int":
+        return st.integers(*_int_range(param)).map(str)
+    if param.kind == "float":
+        whole = st.integers(*_int_range(param))
+        if param.hi is not None:  # n.0 stays within integer bounds
+            return whole.map(lambda n: f"{n}.0")
+        return st.tuples(whole, st.integers(0, 99)).map(lambda t: f"{t[0]}.{t[1]}")
+    if param.kind == "uuid":
+        return st.uuids().map(str)
+    if param.kind == "path":
+        return st.lists(_SEGMENT, min_size=1, max_size=4).map("/".join)
+    if param.kind == "choice" and param.choices:
+        return st.sampled_from(param.choices)
+    if param.kind == "regex":
+        return st.from_regex(param.regex, fullmatch=True, alphabet=_REGEX_CHARS)
+    return _SEGMENT
+
+
+@st.composite
+def route_paths(draw: st.DrawFn, routes: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """A ``(method, path)``: one of ``routes`` (``(method, template)`` pairs)
+    with its path parameters filled with valid values."""
+    method, template = draw(st.sampled_from(list(routes)))
+    values = {p.name: draw(param_values(p)) for p in params(template)}
+    return method, fill(template, values)
+
+
 def app_requests(
     routes: Sequence[tuple[str, str]], *, max_chunks: int = 4
 ) -> st.SearchStrategy[Request]:
-    """Requests over ``routes`` (``(method, path)`` pairs) with a chunked body,
-    a query, a few meaningful headers and a scheme."""
+    """Requests over ``routes`` (``(method, path template)`` pairs, path
+    parameters filled with valid values) with a query, the vocabulary's headers
+    and bodies (`asgifuzz.strategies._parts.request_contents`) and a scheme."""
     if not routes:
         raise InvalidArgument("routes=[] names no route; pass (method, path) pairs")
     return st.builds(
         lambda route, query, contents, scheme: Request(
             route[0], route[1], query, contents[0], contents[1], scheme
         ),
-        st.sampled_from(list(routes)),
+        route_paths(routes),
         # In the order of the fields, as before the vocabulary: shrinking
         # within a budget (of a hang) gets as far as it did.
         st.sampled_from(("", "q=1")),
@@ -113,16 +162,23 @@ def app_requests(
 
 
 def allow_app(
-    app: Any, *, routes: Iterable[str] = (), lifespan: bool = True
+    app: Any,
+    *,
+    routes: Iterable[str] = (),
+    lifespan: bool = True,
+    exclude_routes: Iterable[str] = (),
 ) -> specs.AppTarget:
-    """Allow ``app`` (an ASGI app, an import spec or an `AppTarget`)."""
+    """Allow ``app`` (an ASGI app, an import spec or an `AppTarget`);
+    ``exclude_routes`` (``"[METHOD] /path"``) leaves found routes out."""
     try:
         if isinstance(app, specs.AppTarget):
             target = app
         elif isinstance(app, str):
-            target = specs.load_app(app, "app", routes, lifespan)
+            target = specs.load_app(app, "app", routes, lifespan, exclude_routes)
         else:
-            target = specs.app_from_object(app, routes=routes, lifespan=lifespan)
+            target = specs.app_from_object(
+                app, routes=routes, lifespan=lifespan, exclude=exclude_routes
+            )
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
     return specs.allow_app(target)

@@ -43,6 +43,8 @@ def _start(tmp: Path, *argv: str) -> tuple[subprocess.Popen[str], str]:
     tag = f"ASGIFUZZ_TEST_TAG={uuid.uuid4().hex}"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}"}
     env[tag.split("=")[0]] = tag.split("=")[1]
+    (tmp / "tmp").mkdir()
+    env["TMPDIR"] = str(tmp / "tmp")  # what the run leaves in the temp folder
     command = [sys.executable, "-m", "asgifuzz", "fuzz", "--no-database"]
     command += ["--progress", "lines", "--progress-every", "0.2"]
     command += ["--json", str(tmp / "s.json"), "--corpus", str(tmp / "corpus")]
@@ -65,6 +67,7 @@ def _finish(proc: subprocess.Popen[str], tag: str, tmp: Path) -> tuple[int, str,
     for entry in (tmp / "corpus").rglob("*.json"):
         json.loads(entry.read_text())
     assert not list(tmp.rglob(".*.tmp")), "a file half-written"
+    assert not list((tmp / "tmp").iterdir()), "a temporary file left"
     assert "Traceback" not in out, out
     assert "BrokenProcessPool" not in out
     return proc.returncode, out, data

@@ -71,7 +71,7 @@ def test_junit_parses_with_one_testcase_per_failure_and_one_for_the_run() -> Non
         "2",
         "0",
     )
-    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    props = {p.get("name"): p.get("value") for p in suite.findall("properties/")}
     assert props == {
         "budget": "4s",
         "workers": "2",

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 from test_oracles import BODY, START, keys, outcome
 
+from asgifuzz._corpus.entries import parse_version, starlette_version
 from asgifuzz._driver.runner import run
 from asgifuzz._oracles.registry import judge_outcome
 from asgifuzz._targets.specs import MiddlewareTarget, allow_middleware
@@ -120,11 +121,18 @@ def test_it_fires_on_a_real_run_and_the_owner_rule_alone_would_not(
     assert endpoint_sends[-1].tick < bg.started
 
 
+#: Before 1.7.0 a BaseHTTPMiddleware started the endpoint's background task before
+#: the server's send of the final body returned (Kludex/starlette#3458, fixed by
+#: PR #3476 in 1.7.0; measured here on 0.27.0 and 1.6.0, with a send that returns
+#: at once).
+_BHM_EARLY = parse_version(starlette_version()) < parse_version("1.7.0")
+
+
 def test_a_layer_that_forwards_in_line_keeps_the_order(backend: str) -> None:
     for kind in ("asgi.passthrough", "bhm.passthrough", "starlette.gzip"):
         for checkpoints in (0, 2):
             o = run(_case(kind, checkpoints), backend)
-            assert [v.key for v in judge_outcome(o) if v.invariant == "I5"] == [], (
-                kind,
-                checkpoints,
-            )
+            known = _BHM_EARLY and (kind, checkpoints) == ("bhm.passthrough", 0)
+            expected = ["I5:early"] if known else []
+            found = [v.key for v in judge_outcome(o) if v.invariant == "I5"]
+            assert found == expected, (kind, checkpoints)

@@ -249,14 +249,22 @@ def test_i9_disconnect_not_delivered() -> None:
     assert keys(o) == ["I9:endpoint"]
 
 
-def test_i8_transparency(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_i8_transparency() -> None:
     """A pass-through layer that makes a failed stream look complete is caught."""
     case = Case(stack=Stack(layers=(Layer("bhm.passthrough"),)))
-    with_layer = outcome(case)
-    without = outcome(response=ServerResponse(True, 200, [], b"ok", 1, False))
-    violations = transparency(case, with_layer, "asyncio", lambda c, b: without)
-    assert [v.key for v in violations] == ["I8:complete"]
-    assert "complete: True vs False" in violations[0].message
+    err = ModelError("the endpoint (while streaming)")
+    with_layer = outcome(case, escaped=err, raised=[err])
+    without = outcome(
+        escaped=err,
+        raised=[err],
+        response=ServerResponse(True, 200, [], b"ok", 1, False),
+    )
+    assert judge_outcome(without) == []  # a clean reference
+    violations = transparency(
+        case, with_layer, "asyncio", lambda c, b: without, judge_outcome
+    )
+    assert [v.key for v in violations] == ["I8:complete+"]
+    assert "complete+: True vs False" in violations[0].message
 
 
 def test_i10_backends_disagree(monkeypatch: pytest.MonkeyPatch) -> None:

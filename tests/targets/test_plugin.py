@@ -17,7 +17,7 @@ from hypothesis import settings
 from user_code import Greedy, Stamp
 
 
-@settings(max_examples=40, derandomize=True, database=None)
+@settings(max_examples=150, derandomize=True, database=None)
 @asgifuzz.given_cases(middleware=[Greedy], builtin=False)
 def test_greedy(case):
     asgifuzz.check(case)

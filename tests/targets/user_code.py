@@ -173,3 +173,85 @@ class NotASGI:
 
     def __call__(self) -> None:  # pragma: no cover - never called: refused first
         """Takes no (scope, receive, send)."""
+
+
+# App mode for real apps: typed path parameters, lifespan state, factories.
+
+#: The paths `typed_app`'s endpoints answered, with the types they were given.
+SEEN: list[tuple[str, type]] = []
+
+
+def _typed(name: str, kind: type) -> Any:
+    async def endpoint(request: Request) -> PlainTextResponse:
+        value = request.path_params[name]
+        assert isinstance(value, kind), (name, value)
+        SEEN.append((request.url.path, kind))
+        return PlainTextResponse(str(value))
+
+    return endpoint
+
+
+async def _health(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def _uuid_type() -> type:
+    import uuid
+
+    return uuid.UUID
+
+
+typed_app = Starlette(
+    routes=[
+        Route("/items/{item_id:int}", _typed("item_id", int)),
+        Route("/files/{path:path}", _typed("path", str)),
+        Route("/u/{uid:uuid}", _typed("uid", _uuid_type())),
+        Route("/price/{x:float}", _typed("x", float)),
+        Route("/users/{name}", _typed("name", str)),
+        Route("/health", _health),
+    ]
+)
+
+
+class _Pool:
+    """What an app makes at startup: a 'connection pool' the requests use."""
+
+    def __init__(self) -> None:
+        self.open, self.used = True, 0
+
+
+@contextlib.asynccontextmanager
+async def _pool_lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    pool = _Pool()
+    app.state.settings = {"name": "shop"}  # the older app.state pattern
+    yield {"pool": pool}
+    pool.open = False
+
+
+async def _use_pool(request: Request) -> PlainTextResponse:
+    pool = request.state.pool
+    assert pool.open, "the pool was closed before the request"
+    pool.used += 1
+    request.state.mine = "this request's"  # not seen by the next request
+    name = request.app.state.settings["name"]
+    return PlainTextResponse(f"{name}:{pool.used}")
+
+
+state_app = Starlette(routes=[Route("/pool", _use_pool)], lifespan=_pool_lifespan)
+
+
+class HttpOnly:
+    """Pure ASGI; drops every scope but http: the app's startup never runs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.app(scope, receive, send)
+
+
+def traced(app: Any) -> Any:
+    """A middleware factory: the documented way to give a middleware objects
+    (``--middleware user_code:traced``)."""
+    return Configurable(app, secret=object(), level=2)  # type: ignore[arg-type]

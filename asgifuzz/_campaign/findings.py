@@ -1,0 +1,191 @@
+"""What a fuzz run found: one `Finding` per distinct failure, and the run's report.
+
+A finding is one root cause, not one key (README, "How findings are grouped"):
+its ``signature`` is the headline violation's (`Violation.signature`: the key,
+plus the innermost frame of the app's code where an exception was raised), and
+``keys`` lists every key its shrunk case showed. Findings merge when their
+signatures are equal (`merge_findings`: across rounds and across workers, the
+smallest case kept); two findings may share a key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asgifuzz._corpus.entries import case_size
+from asgifuzz._corpus.known import KnownBugs
+from asgifuzz._oracles.failures import Failure
+from asgifuzz.models import Case, case_to_data
+
+#: The labels of a finding (``Finding.status``).
+NEW, KNOWN = "new", "known-upstream"
+
+
+@dataclass
+class Finding:
+    """One distinct failure, with its shrunk case.
+
+    ``key`` is the headline key (the first by invariant rank), ``backend`` the
+    first backend that showed it (``both`` for a disagreement of the backends
+    with no other failure); ``keys``, ``backends`` and ``seen_on`` default to
+    those alone.
+    """
+
+    key: str
+    backend: str
+    messages: list[str]
+    case: Case
+    flaky: bool = False
+    signature: str = ""
+    #: Every key the shrunk case showed, headline first.
+    keys: tuple[str, ...] = ()
+    #: The backends that showed the headline, and how that reads
+    #: (``asyncio only``: the I10 of the case, as an attribute).
+    backends: tuple[str, ...] = ()
+    seen_on: str = ""
+    #: ``new``, or ``known-upstream`` when the signature matches a corpus entry
+    #: of a known upstream bug (``upstream``: its link; ``entry``: its file).
+    status: str = NEW
+    upstream: str = ""
+    entry: str = ""
+    #: Seconds into the run and cases run when the failure was first seen.
+    first_seen_s: float = 0.0
+    first_seen_cases: int = 0
+    #: The corpus entry written for it (set by the campaign; None: not saved).
+    saved: Path | None = None
+    #: For a fault (hang, crash, memory): the stack of every thread when caught.
+    stack: str = ""
+
+    def __post_init__(self) -> None:
+        self.signature = self.signature or self.key
+        self.keys = self.keys or (self.key,)
+        self.backends = self.backends or (self.backend,)
+        self.seen_on = self.seen_on or " and ".join(self.backends)
+
+    @classmethod
+    def of(
+        cls,
+        failure: Failure,
+        case: Case,
+        *,
+        flaky: bool = False,
+        first_seen: tuple[float, int] = (0.0, 0),
+        stack: str = "",
+    ) -> Finding:
+        """The finding of a case's `Failure`."""
+        alone = failure.headline.violation.invariant == "I10"
+        return cls(
+            key=failure.key,
+            backend="both" if alone else failure.backends[0],
+            messages=failure.messages,
+            case=case,
+            flaky=flaky,
+            signature=failure.signature,
+            keys=failure.keys,
+            backends=failure.backends,
+            seen_on=failure.seen_on,
+            first_seen_s=first_seen[0],
+            first_seen_cases=first_seen[1],
+            stack=stack,
+        )
+
+    def label(self, known: KnownBugs | None) -> None:
+        """Set ``status``, ``upstream`` and ``entry`` from the corpus entry the
+        finding's signature matches, if any."""
+        bug = known.match(self.signature, self.case) if known else None
+        if bug is not None:
+            self.status, self.upstream, self.entry = bug.label, bug.upstream, bug.entry
+
+    def describe_status(self) -> str:
+        """``new``, ``new (corpus entry X)`` or ``known upstream (URL or entry)``."""
+        if self.status == KNOWN:
+            return f"known upstream ({self.upstream or self.entry})"
+        return f"new (corpus entry {self.entry})" if self.entry else "new"
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": self.key,
+            "keys": list(self.keys),
+            "signature": self.signature,
+            "status": self.status,
+        }
+        if self.status == KNOWN:
+            data["upstream"] = self.upstream
+        if self.entry:
+            data["entry"] = self.entry
+        data |= {
+            "backend": self.backend,
+            "backends": list(self.backends),
+            "seen_on": self.seen_on,
+            "messages": self.messages,
+            "flaky": self.flaky,
+            "first_seen_s": round(self.first_seen_s, 3),
+            "first_seen_cases": self.first_seen_cases,
+            "case": case_to_data(self.case),
+        }
+        if self.saved is not None:
+            data["saved"] = str(self.saved)
+        if self.stack:
+            data["stack"] = self.stack
+        return data
+
+
+def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per signature: the smallest case (`case_size`), seen first
+    when the first of them was; in the order they were first seen."""
+    best: dict[str, Finding] = {}
+    for finding in findings:
+        rival = best.get(finding.signature)
+        if rival is None:
+            best[finding.signature] = finding
+            continue
+        early = min(finding, rival, key=lambda f: f.first_seen_s)
+        seen = early.first_seen_s, early.first_seen_cases
+        if case_size(finding.case) < case_size(rival.case):
+            best[finding.signature] = rival = finding
+        rival.first_seen_s, rival.first_seen_cases = seen
+    return sorted(best.values(), key=lambda f: f.first_seen_s)
+
+
+@dataclass
+class FuzzReport:
+    """What a fuzz run did and found."""
+
+    backends: tuple[str, ...]
+    cases: int = 0
+    elapsed: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    findings: list[Finding] = field(default_factory=list)
+    #: Stopped early by Ctrl-C (or by the parent of a worker).
+    interrupted: bool = False
+    #: The signal that stopped it (SIGINT or SIGTERM; 0: none or unknown).
+    signal: int = 0
+    #: The report files the campaign wrote (``junit``, ``report`` and its plot).
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def cases_per_second(self) -> float:
+        return self.cases / self.elapsed if self.elapsed else 0.0
+
+    def statuses(self) -> Counter[str]:
+        """Findings per status: ``new`` and ``known-upstream``."""
+        return Counter(f.status for f in self.findings)
+
+    def to_data(self) -> dict[str, Any]:
+        counts = self.statuses()
+        return {
+            "backends": list(self.backends),
+            "cases": self.cases,
+            "elapsed_s": round(self.elapsed, 3),
+            "cases_per_s": round(self.cases_per_second, 1),
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "findings": [f.to_data() for f in self.findings],
+            "new": counts[NEW],
+            "known_upstream": counts[KNOWN],
+            "interrupted": self.interrupted,
+            "signal": self.signal,
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent.parent
 
 USER_TESTS = """
 import asgifuzz
@@ -34,7 +36,9 @@ def test_stamp(case):
 def user_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     pytester.makepyfile(test_user=USER_TESTS)
     (pytester.path / "user_code.py").write_text((TESTS / "user_code.py").read_text())
-    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    # The user's folder, and this checkout's asgifuzz (the one under test, not
+    # whichever one is installed).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), str(ROOT)]))
     return pytester.path
 
 

@@ -18,6 +18,10 @@ round, each case gets ``shrink_timeout`` (a hang is a hang, 0.25 s shows it),
 and once ``shrink_budget`` seconds have passed `StopShrinking` (a
 ``BaseException``: Hypothesis does not catch it) ends the round with the
 smallest faulting case seen so far.
+
+The driver's full collections (`asgifuzz._driver.collector`: the garbage of
+every case before, collected when the counts say) are the process's, not the
+case's: the limit is extended by the time they took while the case ran.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from asgifuzz._driver import collector
 from asgifuzz._oracles.verdict import InvariantViolation, Verdict, judge
 from asgifuzz._oracles.violations import Violation
 
@@ -154,10 +159,17 @@ class Watchdog:
         self.best: dict[str, Fault] = {}
         self.shrinking_since: float | None = None
         self.usable = threading.current_thread() is threading.main_thread()
+        self.paused_at_arm = 0.0  # `collector.paused_s` when armed, plus what was given
 
     def _on_alarm(self, signo: int, frame: FrameType | None) -> None:
         # Again every 0.1 s until the case is over: the app (or the driver, for the
         # next backend of the case) may catch the first one and go on.
+        paused = collector.paused_s() - self.paused_at_arm
+        if self.fired is None and paused > 0:
+            # Full collections held the process: the case gets that time again.
+            self.paused_at_arm += paused
+            signal.setitimer(signal.ITIMER_REAL, paused)
+            return
         signal.setitimer(signal.ITIMER_REAL, 0.1)
         if self.fired is not None:
             raise WallTimeout(self.fired[0])
@@ -177,7 +189,7 @@ class Watchdog:
     @contextmanager
     def armed(self) -> Iterator[None]:
         """The body runs under the wall-clock limit (a no-op off the main thread)."""
-        self.fired = None
+        self.fired, self.paused_at_arm = None, collector.paused_s()
         if not self.usable:
             yield
             return

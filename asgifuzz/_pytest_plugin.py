@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from asgifuzz._oracles.verdict import InvariantViolation
 
 _MARK = "asgifuzz"
-_SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
+#: (test, the entry saved or None, the replay options, the failure signature)
+_SAVED = pytest.StashKey[list[tuple[str, Path | None, str, str]]]()
 
 
 def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -226,16 +227,19 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
     for violation in _violations(exc):
         key = violation.key
         first = next((v for v in violation.violations if v.key == key), None)
+        signature = first.signature if first is not None else key
         saved = save_finding(
             directory,
             key,
             violation.case,
             violation.backend,
             [f"[{v.key}] {v.message}" for v in violation.violations],
-            first.signature if first is not None else key,
+            signature,
             targets=used_by(violation.case),
         )
-        config.stash[_SAVED].append((item.nodeid, saved, _replay_options(violation)))
+        config.stash[_SAVED].append(
+            (item.nodeid, saved, _replay_options(violation), signature)
+        )
 
 
 def _replay_options(violation: InvariantViolation) -> str:
@@ -252,17 +256,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not saved:
         return
     terminalreporter.section("asgifuzz")
-    for nodeid, path, options in saved:
-        if path is None:
+    for nodeid, path, options, signature in saved:
+        if path is None or not path.exists():
+            # Already saved, or replaced since by a later test's smaller case.
+            later = [p for _, p, _, s in saved if s == signature and p and p.exists()]
+            where = f": {_relative(later[-1], config.rootpath)}" if later else ""
             terminalreporter.write_line(
-                f"{nodeid}: a smaller case with the same signature is already saved"
+                f"{nodeid}: a smaller case with the same signature is saved{where}"
             )
             continue
         shown = _relative(path, config.rootpath)
         terminalreporter.write_line(f"{nodeid}: new corpus entry {shown}")
         command = f"asgifuzz replay {shown} --trace {options}".rstrip()
         terminalreporter.write_line(f"  replay: {command}")
-    if any("=?" in options for _, _, options in saved):
+    if any("=?" in options for _, _, options, _ in saved):
         terminalreporter.write_line(
             "  (=?: a middleware defined where it cannot be imported from; move it "
             "to a module to replay it from the command line)"

@@ -138,6 +138,53 @@ def test_a_target_that_kills_or_fills_its_process_is_a_finding(
     assert finding["case"]["request"]["query"]
 
 
+@pytest.mark.parametrize(
+    ("app", "key"), [("exit_now", "crash:exit"), ("segfault", "crash:signal")]
+)
+def test_a_crash_is_shrunk_in_a_fresh_process(
+    app: str, key: str, tmp_path: Path
+) -> None:
+    budget = 30.0  # a bound for a loaded machine; unloaded it takes about 1 s
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *["--app", f"hostile_apps:{app}", "--max-time", "3"],
+        *["--shrink-budget", str(budget)],
+    )
+    assert status == 1, out
+    assert wall < 3 + budget + 15, f"took {wall:.1f}s"
+    (finding,) = [f for f in data["findings"] if f["key"] == key]
+    note = finding["messages"][-1]
+    assert "shrunk in a fresh process in" in note, note
+    seconds = note.split("in a fresh process in ")[1].split("s:")[0]
+    assert float(seconds) < budget
+    request = finding["case"]["request"]
+    # It needs a query string and a body: one character of each is left.
+    assert len(request["query"]) == 1
+    assert [len(chunk) for chunk in request["body"]] == [1]
+    assert request["headers"] == []
+    assert finding["case"]["stack"]["layers"] == []
+    assert finding["case"]["seed"] == 0
+    (entry,) = (tmp_path / "corpus").rglob("*.json")
+    assert json.loads(entry.read_text())["case"]["request"] == request
+
+
+def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
+    tmp_path: Path,
+) -> None:
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *["--app", "hostile_apps:exit_now", "--max-time", "2"],
+        *["--shrink-budget", "0.01"],
+    )
+    assert status == 1, out
+    assert wall < 20, f"took {wall:.1f}s"
+    (finding,) = data["findings"]
+    note = finding["messages"][-1]
+    assert "not shrunk: the shrink budget (0.01s) ran out" in note, note
+    assert "the case is as it ran" in note
+    assert finding["case"]["request"]["query"]  # the case that crashed
+
+
 def _wait_for(proc: subprocess.Popen[str], text: str, limit: float = 60) -> str:
     """Read the run's output until ``text`` shows up."""
     assert proc.stdout is not None

@@ -21,6 +21,7 @@ as it ran, and why).
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import select
 import signal
@@ -48,6 +49,7 @@ def attempt(case: Case, backends: tuple[str, ...], timeout: float) -> int | None
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child: coverage does not follow a fork)
         os.close(read)
+        faulthandler.disable()  # a crash here is expected: no dump
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, timeout + 1.0)
         code = 0

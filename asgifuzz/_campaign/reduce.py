@@ -6,8 +6,9 @@ instead (no choice sequence needed): it tries `simpler` cases, biggest steps
 first (drop every layer, then one layer; drop the body, join its segments,
 drop one; then the headers, the query string, the endpoint, the client, the
 server, the seed), keeps the first that still fails, and starts over from it,
-until none does or the time is up. A candidate counts only when it is smaller
-(`asgifuzz._corpus.entries.case_size`, the measure findings are merged by), so
+until none does or the time is up. A candidate counts only when it is
+simpler by `complexity` (fewer layers, then plainer ones, fewer and shorter body
+segments, fewer headers, a shorter query, fewer parts off their defaults), so
 the loop ends.
 """
 
@@ -82,9 +83,38 @@ def _requests(request: Request) -> Iterator[Request]:
             yield replace(request, **{name: getattr(default, name)})
 
 
+def complexity(case: Case) -> tuple[int, ...]:
+    """How far ``case`` is from the simplest case, compared in order: every
+    step of `simpler` that counts makes one figure smaller and none before it
+    bigger, so a greedy walk down ends."""
+    layers, request = case.stack.layers, case.request
+    default = Request()
+    return (
+        len(layers),
+        sum(la.pauses != (0, 0) or bool(la.options) for la in layers),
+        len(request.body),
+        len(request.body_bytes),
+        len(request.headers),
+        len(request.query),
+        sum(
+            (
+                case.stack.mode != Stack().mode,
+                request.path != default.path,
+                request.method != default.method,
+                request.scheme != default.scheme,
+                case.endpoint != Endpoint(),
+                case.client != Client(),
+                case.server != Server(),
+                case.seed != 0,
+            )
+        ),
+        case_size(case),
+    )
+
+
 def simpler(case: Case) -> Iterator[Case]:
     """Cases simpler than ``case`` by one step, biggest steps first (some may
-    be no smaller: `shrink` skips those)."""
+    be no simpler by `complexity`: `shrink` skips those)."""
     for stack in _stacks(case.stack):
         yield replace(case, stack=stack)
     for request in _requests(case.request):
@@ -111,14 +141,14 @@ def shrink(
     ``fails(candidate)`` holds, trying until ``time.monotonic()`` passes
     ``deadline`` or ``stop()``; ``on_smaller`` hears of each smaller one."""
     result = Shrunk(case)
-    size = case_size(case)
+    size = complexity(case)
     progress = True
     while progress:
         progress = False
         for candidate in simpler(result.case):
             if time.monotonic() > deadline or stop():
                 return result
-            smaller = case_size(candidate)
+            smaller = complexity(candidate)
             if smaller >= size:
                 continue
             result.tries += 1

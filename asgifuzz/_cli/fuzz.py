@@ -259,6 +259,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
     quiet = quiet_on_trio(report.outcomes, places)
     if quiet is not None:
         print(f"asgifuzz: note: {quiet}")
+    for found in report.misconfigured:
+        print(f"asgifuzz: misconfigured: {found.describe()}", file=sys.stderr)
     print(f"distinct failures: {len(report.findings)} ({counts(report)})")
     print(_known_line(config.known_upstream))
     entries = _corpus_entries(config.corpus)

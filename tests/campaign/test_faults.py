@@ -185,6 +185,61 @@ def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
     assert finding["case"]["request"]["query"]  # the case that crashed
 
 
+@pytest.mark.parametrize(
+    ("target", "raised", "missing", "line"),
+    [
+        (
+            ["--middleware", "needy:NeedsDb"],
+            "KeyError: 'app'",
+            "scope['app'] (a Starlette app sets it",
+            'scope["app"].state.db',
+        ),
+        (
+            ["--middleware", "needy:NeedsUser"],
+            "AttributeError: 'State' object has no attribute 'user'",
+            "the attribute 'user' of a State object",
+            "request.state.user",
+        ),
+        (
+            ["--app", "needy:app"],
+            "AttributeError: 'State' object has no attribute 'settings'",
+            "the attribute 'settings' of a State object",
+            'request.app.state.settings["greeting"]',
+        ),
+    ],
+)
+def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
+    target: list[str], raised: str, missing: str, line: str, tmp_path: Path
+) -> None:
+    status, out, data, wall = _fuzz(tmp_path, *target, "--max-time", "60")
+    assert status == 3, out
+    assert wall < 30, f"took {wall:.1f}s"  # stopped early, not after 60 s
+    (found,) = data["misconfigured"]
+    assert found["spec"] == target[1]
+    assert found["cases"] == 20
+    assert raised in found["raised"]
+    assert any(m.startswith(missing) for m in found["missing"]), found
+    assert found["where"].startswith("needy.py:"), found
+    assert line in found["where"]
+    assert "--app" in found["fix"]
+    assert data["findings"] == []  # its symptoms are not findings
+    shown = " ".join(target) if target[0] == "--app" else target[1]
+    assert f"asgifuzz: misconfigured: {shown} raised on every one of the" in out
+    assert not list((tmp_path / "corpus").rglob("*.json"))
+
+
+def test_a_middleware_that_fails_on_some_cases_only_is_not_misconfigured(
+    tmp_path: Path,
+) -> None:
+    status, out, data, _ = _fuzz(
+        tmp_path, "--middleware", "needy:OnlyOnPut", "--max-time", "4"
+    )
+    assert status == 1, out
+    assert data["misconfigured"] == []
+    assert "misconfigured" not in out
+    assert any("needy.py" in f["signature"] for f in data["findings"]), data
+
+
 def _wait_for(proc: subprocess.Popen[str], text: str, limit: float = 60) -> str:
     """Read the run's output until ``text`` shows up."""
     assert proc.stdout is not None

@@ -138,6 +138,10 @@ class CrashShrinker:
     stop: Any
     jobs: list[_Job] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    #: Shrinkers that said they are done, given `CLOSE_GRACE` s to exit, by then.
+    closing: list[tuple[Any, float]] = field(default_factory=list)
+
+    CLOSE_GRACE = 3.0
 
     @property
     def budget(self) -> float:
@@ -153,13 +157,18 @@ class CrashShrinker:
 
     @property
     def busy(self) -> bool:
-        return bool(self.jobs)
+        return bool(self.jobs or self.closing)
 
     def conns(self) -> list[Connection]:
         return [j.conn for j in self.jobs[:1] if j.conn is not None]
 
     def step(self) -> None:
         """Start the next shrink; end one that is past its time."""
+        now = time.monotonic()
+        for process, by in list(self.closing):
+            if not process.is_alive() or now > by:
+                self._kill(process)
+                self.closing.remove((process, by))
         if not self.jobs:
             return
         job = self.jobs[0]
@@ -243,21 +252,31 @@ class CrashShrinker:
 
     def _end(self, job: _Job) -> None:
         if job.process is not None:
-            job.process.join(timeout=1.0 if job.done else 0)  # it ends on its own
-            if job.process.is_alive():
-                try:
-                    os.killpg(job.process.pid, signal.SIGKILL)  # and its children
-                except (ProcessLookupError, PermissionError):
-                    job.process.kill()
-            job.process.join()
+            if job.done:  # it ends on its own (`step` waits for it, a while)
+                self.closing.append((job.process, time.monotonic() + self.CLOSE_GRACE))
+            else:
+                self._kill(job.process)
         if job.conn is not None:
             job.conn.close()
             job.conn = None
+
+    @staticmethod
+    def _kill(process: Any) -> None:
+        """Kill ``process`` and the children it forked, and reap it."""
+        if process.is_alive():
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                process.kill()
+        process.join()
 
     def kill_all(self) -> None:
         """End every shrink now, each finding with what it has."""
         for job in list(self.jobs):
             self._finish(job, self._ran_out(job))
+        for process, _ in self.closing:
+            self._kill(process)
+        self.closing = []
 
     def _note(self, finding: Finding, note: str) -> None:
         finding.messages = [*finding.messages, f"[{finding.key}] {note}"]

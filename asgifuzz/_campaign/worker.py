@@ -38,6 +38,18 @@ class Heartbeat(Watchdog):
     def __init__(self, task: Task, beat: Any, case: Any) -> None:
         super().__init__(task.case_timeout, shrink_budget=task.shrink_budget)
         self.beat, self.case = beat, case
+        # One copy into shared memory (the array's own slice assignment goes
+        # byte by byte: 30 us for a case of 800 bytes, against 0.4 us).
+        self.view = memoryview(case).cast("B")
+
+    def started(self, case: Case) -> None:
+        """Tell the parent that ``case`` starts now (its pickle, the time)."""
+        data = pickle.dumps(case, pickle.HIGHEST_PROTOCOL)
+        if len(data) + HEADER.size <= CASE_BYTES:
+            self.view[: HEADER.size + len(data)] = HEADER.pack(len(data)) + data
+        else:
+            self.view[: HEADER.size] = HEADER.pack(0)
+        self.beat[0] = time.monotonic()
 
     def judge(
         self,
@@ -45,12 +57,7 @@ class Heartbeat(Watchdog):
         backends: tuple[str, ...],
         run: Callable[[Case, tuple[str, ...]], Verdict] = judge,
     ) -> tuple[Verdict | None, Any]:
-        data = pickle.dumps(case, pickle.HIGHEST_PROTOCOL)
-        if len(data) + HEADER.size <= CASE_BYTES:
-            self.case[: HEADER.size + len(data)] = HEADER.pack(len(data)) + data
-        else:
-            self.case[: HEADER.size] = HEADER.pack(0)
-        self.beat[0] = time.monotonic()
+        self.started(case)
         try:
             return super().judge(case, backends, run)
         finally:

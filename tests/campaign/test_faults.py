@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -211,7 +212,10 @@ def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
 def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
     target: list[str], raised: str, missing: str, line: str, tmp_path: Path
 ) -> None:
-    status, out, data, wall = _fuzz(tmp_path, *target, "--max-time", "60")
+    junit = tmp_path / "junit.xml"
+    status, out, data, wall = _fuzz(
+        tmp_path, *target, "--max-time", "60", "--junit", str(junit)
+    )
     assert status == 3, out
     assert wall < 30, f"took {wall:.1f}s"  # stopped early, not after 60 s
     (found,) = data["misconfigured"]
@@ -226,6 +230,10 @@ def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
     shown = " ".join(target) if target[0] == "--app" else target[1]
     assert f"asgifuzz: misconfigured: {shown} raised on every one of the" in out
     assert not list((tmp_path / "corpus").rglob("*.json"))
+    suite = ElementTree.parse(junit).getroot()
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    (error,) = suite.iter("error")
+    assert error.get("message") == f"misconfigured: {target[1]}"
 
 
 def test_a_middleware_that_fails_on_some_cases_only_is_not_misconfigured(

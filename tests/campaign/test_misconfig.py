@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asgifuzz._campaign.misconfig import Watch, missing
+from asgifuzz._campaign.misconfig import Misconfiguration, Watch, missing
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
@@ -63,7 +63,7 @@ def _case(*kinds: str, method: str = "GET", query: str = "") -> Case:
     return Case(stack=Stack(layers=layers), request=Request(method=method, query=query))
 
 
-def _watch(watch: Watch, cases: list[Case]) -> list[object]:
+def _watch(watch: Watch, cases: list[Case]) -> list[Misconfiguration | None]:
     return [watch.observe(c, judge(c, BACKENDS)) for c in cases]
 
 
@@ -74,15 +74,15 @@ def test_a_layer_that_raises_on_each_distinct_case_is_reported_at_the_nth() -> N
     assert seen[:3] == [None, None, None]  # the same case twice counts once
     found = seen[3]
     assert found is not None
-    assert found.target == "user.NeedsUser"  # type: ignore[attr-defined]
-    assert found.spec == "needy:NeedsUser"  # type: ignore[attr-defined]
-    text = found.describe()  # type: ignore[attr-defined]
+    assert found.target == "user.NeedsUser"
+    assert found.spec == "needy:NeedsUser"
+    text = found.describe()
     assert text.startswith(
         "needy:NeedsUser raised on every one of the first 3 cases that reached it"
     )
     assert "  raised: AttributeError: 'State' object has no attribute 'user'" in text
     assert "  at: needy.py:31 in NeedsUser.dispatch: request.state.user" in text
-    assert found.to_data()["cases"] == 3  # type: ignore[attr-defined]
+    assert found.to_data()["cases"] == 3
 
 
 @pytest.mark.usefixtures("needy")

@@ -263,6 +263,9 @@ def markdown(
     """
     r = info.report
     lines = ["# asgifuzz fuzz report", "", info.headline() + ".", ""]
+    for m in r.misconfigured:  # why the run stopped early
+        lines += ["## Misconfigured: the run stopped early", "", "```"]
+        lines += [m.describe(), "```", ""]
     lines += ["## Run settings", ""]
     lines += table(["setting", "value"], [[k, v] for k, v in info.settings.items()])
     lines += ["", "## Versions", ""]

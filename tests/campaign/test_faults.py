@@ -215,9 +215,11 @@ def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
 def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
     target: list[str], raised: str, missing: str, line: str, tmp_path: Path
 ) -> None:
-    junit = tmp_path / "junit.xml"
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.md"
     status, out, data, wall = _fuzz(
-        tmp_path, *target, "--max-time", "60", "--junit", str(junit)
+        tmp_path,
+        *[*target, "--max-time", "60"],
+        *["--junit", str(junit), "--report", str(report)],
     )
     assert status == 3, out
     assert wall < 30, f"took {wall:.1f}s"  # stopped early, not after 60 s
@@ -237,6 +239,7 @@ def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
     assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
     (error,) = suite.iter("error")
     assert error.get("message") == f"misconfigured: {target[1]}"
+    assert "## Misconfigured: the run stopped early" in report.read_text()
 
 
 def test_a_middleware_that_fails_on_some_cases_only_is_not_misconfigured(

@@ -147,6 +147,7 @@ class Watch:
     def __init__(self, cases: int = CASES, watch_cases: int = WATCH_CASES) -> None:
         self.cases, self.left = cases, watch_cases
         self.seen: dict[str, _Seen] = {}
+        self.passed: set[str] = set()  # the targets that passed a case
 
     def observe(self, case: Case, verdict: Verdict) -> Misconfiguration | None:
         """Note what ``case`` did; the misconfiguration it completes, if any."""
@@ -155,10 +156,11 @@ class Watch:
         self.left -= 1
         targets = [la.kind for la in case.stack.layers if la.family == "user"]
         targets += ["app"] if case.app else []
-        key = repr(case) if targets else ""
-        for target in dict.fromkeys(targets):
+        watched = [t for t in dict.fromkeys(targets) if t not in self.passed]
+        key = repr(case) if watched else ""
+        for target in watched:
             seen = self.seen.setdefault(target, _Seen())
-            if seen.passed or key in seen.cases:
+            if key in seen.cases:
                 continue
             outcomes = list(verdict.outcomes.values())
             raised: set[str] = set()
@@ -178,6 +180,7 @@ class Watch:
                 continue
             if failed < reached:
                 seen.passed = True
+                self.passed.add(target)
                 continue
             seen.cases.add(key)
             seen.raised.update(raised)

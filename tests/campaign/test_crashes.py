@@ -15,11 +15,20 @@ from asgifuzz._campaign.crashes import CrashShrinker, attempt
 from asgifuzz._campaign.findings import Finding
 from asgifuzz._campaign.reduce import complexity, shrink, simpler
 from asgifuzz._campaign.task import Task
+from asgifuzz._targets import specs as _targets
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
 from asgifuzz.models._parts import Client, Endpoint, Layer, Request, Server, Stack
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test allows is forgotten after it."""
+    monkeypatch.setattr(_targets, "_MIDDLEWARE", dict(_targets._MIDDLEWARE))
+    monkeypatch.setattr(_targets, "_APPS", dict(_targets._APPS))
+
 
 BIG = Case(
     stack=Stack(

@@ -9,11 +9,21 @@ import pytest
 
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch, missing
 from asgifuzz._oracles.verdict import judge
+from asgifuzz._targets import specs as _targets
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
 from asgifuzz.models._parts import Layer, Request, Stack
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test allows is forgotten after it."""
+    monkeypatch.setattr(_targets, "_MIDDLEWARE", dict(_targets._MIDDLEWARE))
+    monkeypatch.setattr(_targets, "_APPS", dict(_targets._APPS))
+
+
 BACKENDS = ("asyncio", "trio")
 
 

@@ -93,6 +93,14 @@ def shrinker_main(
     if task.targets is not None and not task.targets.empty:
         task.targets.allow()
     judge(Case(), task.backends)  # asgifuzz's own models only: never crashes
+    # In a function of its own: the first run of a process may leave this
+    # frame untraced (coverage measures the shrinker too).
+    _shrink_and_send(task, case, code, deadline, conn, stop)
+
+
+def _shrink_and_send(
+    task: Task, case: Case, code: int, deadline: float, conn: Connection, stop: Any
+) -> None:
     timeout = Watchdog(task.case_timeout).shrink_timeout
     parent = os.getppid()
 

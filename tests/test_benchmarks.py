@@ -231,3 +231,12 @@ def test_memory_samples_the_rss_of_a_short_fuzz_run(tmp_path: Path) -> None:
     assert data["marks"] == {}
     assert data["last_over_1min"] is None
     assert "| peak |" in memory.table(data, 3.0)
+
+
+def test_the_supervisor_benchmark_times_the_heartbeat_against_the_watchdog() -> None:
+    supervisor = _load("supervisor")
+    plain, beat, work = supervisor.per_case(4)
+    assert plain > 0
+    assert beat > 0
+    assert 0 < work < plain
+    assert len(supervisor.draw(4)) == 4

@@ -14,9 +14,11 @@ By default the cases run in supervised worker processes, even with one worker
 findings); ``supervised=False`` runs them in this process (or, with workers,
 in an unsupervised pool), under the in-process watchdog only.
 
-Exit status: 1 when failures were found (``fail_on="new"``: new ones, not
-those of known upstream bugs), else 128 + the signal (130 for Ctrl-C, 143 for
-SIGTERM) when a signal stopped the run early, else 0.
+Exit status: 3 when a user target failed every case and the run stopped
+early (`asgifuzz._campaign.misconfig`), else 1 when failures were found
+(``fail_on="new"``: new ones, not those of known upstream bugs), else 128 + the
+signal (130 for Ctrl-C, 143 for SIGTERM) when a signal stopped the run early,
+else 0.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from asgifuzz._targets.specs import used_by
 from asgifuzz._types import BACKENDS
 
 INTERRUPTED = 130
+#: The exit status of a run stopped by a target that fails every case.
+MISCONFIGURED = 3
 
 
 @dataclass(frozen=True)
@@ -229,8 +233,10 @@ class Campaign:
         return written
 
     def exit_status(self, report: FuzzReport) -> int:
-        """1 with findings (with ``fail_on="new"``: new ones), else 128 + the
-        signal when interrupted, else 0."""
+        """3 when misconfigured, else 1 with findings (with ``fail_on="new"``:
+        new ones), else 128 + the signal when interrupted, else 0."""
+        if report.misconfigured:
+            return MISCONFIGURED
         if any(failing(f, self.config.fail_on) for f in report.findings):
             return 1
         if report.interrupted:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgifuzz._campaign.misconfig import Misconfiguration
 from asgifuzz._corpus.entries import case_size
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.failures import Failure
@@ -166,6 +167,8 @@ class FuzzReport:
     signal: int = 0
     #: The report files the campaign wrote (``junit``, ``report`` and its plot).
     written: list[Path] = field(default_factory=list)
+    #: The user targets that failed every case (the run stopped early).
+    misconfigured: list[Misconfiguration] = field(default_factory=list)
 
     @property
     def cases_per_second(self) -> float:
@@ -188,4 +191,5 @@ class FuzzReport:
             "known_upstream": counts[KNOWN],
             "interrupted": self.interrupted,
             "signal": self.signal,
+            "misconfigured": [m.to_data() for m in self.misconfigured],
         }

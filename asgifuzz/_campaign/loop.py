@@ -6,7 +6,9 @@ failures apart by exception type, shrinks each distinct bug on its own
 (``report_multiple_bugs``) and two bugs with one key are both reported. A
 shrunk failure is kept as a `Finding` (`asgifuzz._campaign.findings`); later
 rounds treat a case whose failure signature was already reported as a pass, so
-the budget goes to new bugs instead of re-shrinking old ones.
+the budget goes to new bugs instead of re-shrinking old ones. A user target
+that fails every one of the first cases reaching it ends the run early, with
+one `Misconfiguration` instead of its findings (`asgifuzz._campaign.misconfig`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
+from asgifuzz._campaign.misconfig import Misconfiguration, Watch
 from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog, memory_error
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.failures import Failure, failure_of, short_signature
@@ -126,6 +129,27 @@ class _OutOfTime(BaseException):
     """Past the time budget, a case repeated a known fault: stop the run."""
 
 
+class _Misconfigured(BaseException):
+    """A user target failed every case so far: stop the run (a
+    ``BaseException``, so that Hypothesis lets it by)."""
+
+    def __init__(self, found: Misconfiguration) -> None:
+        super().__init__(found.target)
+        self.found = found
+
+
+def _without(findings: list[Finding], target: str) -> list[Finding]:
+    """The findings whose case does not run ``target`` (its symptoms go)."""
+    return [
+        f
+        for f in findings
+        if not (
+            (target == "app" and f.case.app)
+            or any(la.kind == target for la in f.case.stack.layers)
+        )
+    ]
+
+
 def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:
     """The invariant violations inside whatever Hypothesis raised (flaky or not)."""
     if isinstance(exc, StopShrinking):
@@ -170,9 +194,11 @@ def fuzz(
     under a wall-clock limit (`asgifuzz._campaign.watchdog`): a hang or a
     memory error is a `Fault`, shrunk within the watchdog's budget; once past
     ``max_time``, a case that repeats a known fault ends the run (each costs
-    the wall-clock limit).
+    the wall-clock limit). A user target that fails each of the first cases
+    reaching it ends the run too (``misconfigured``).
     """
     report = FuzzReport(backends=backends)
+    watch = Watch()
     reported: set[str] = set()  # the signatures of the findings so far
     first_seen: dict[str, tuple[float, int]] = {}
     heads: dict[str, None] = {}  # the failures seen so far, for on_case
@@ -208,6 +234,9 @@ def fuzz(
             report.cases += 1
             for backend in backends:
                 report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1
+            misconfigured = watch.observe(case, verdict)
+            if misconfigured is not None:
+                raise _Misconfigured(misconfigured)
             failure = failure_of(verdict.violations, backends)
             if failure is not None:
                 now = (time.perf_counter() - start, report.cases)
@@ -243,6 +272,10 @@ def fuzz(
             report.interrupted = True
             break
         except _OutOfTime:
+            break
+        except _Misconfigured as exc:
+            report.misconfigured.append(exc.found)
+            report.findings = _without(report.findings, exc.found.target)
             break
         except (Exception, StopShrinking) as exc:
             found = _violations(exc)

@@ -115,7 +115,8 @@ def replay_command(path: Path | str, finding: Finding) -> str:
 
 def junit_xml(info: RunInfo) -> bytes:
     """One testcase per distinct failure (failing, or skipped when it does not
-    fail the run), one passing for the run itself."""
+    fail the run), one for the run itself (passing, or an error when a target
+    of the user's was misconfigured)."""
     import xml.etree.ElementTree as ET
 
     r = info.report
@@ -125,7 +126,7 @@ def junit_xml(info: RunInfo) -> bytes:
         name="asgifuzz.fuzz",
         tests=str(len(r.findings) + 1),
         failures=str(len(fails)),
-        errors="0",
+        errors=str(int(bool(r.misconfigured))),
         skipped=str(len(r.findings) - len(fails)),
         time=f"{r.elapsed:.3f}",
     )
@@ -139,6 +140,11 @@ def junit_xml(info: RunInfo) -> bytes:
         name="campaign",
         time=f"{r.elapsed:.3f}",
     )
+    if r.misconfigured:
+        error = ET.SubElement(
+            run, "error", message=f"misconfigured: {r.misconfigured[0].spec}"
+        )
+        error.text = "\n\n".join(m.describe() for m in r.misconfigured)
     out = ET.SubElement(run, "system-out")
     out.text = (
         info.headline()
@@ -257,6 +263,9 @@ def markdown(
     """
     r = info.report
     lines = ["# asgifuzz fuzz report", "", info.headline() + ".", ""]
+    for m in r.misconfigured:  # why the run stopped early
+        lines += ["## Misconfigured: the run stopped early", "", "```"]
+        lines += [m.describe(), "```", ""]
     lines += ["## Run settings", ""]
     lines += table(["setting", "value"], [[k, v] for k, v in info.settings.items()])
     lines += ["", "## Versions", ""]

@@ -15,133 +15,40 @@ memory (about 10 us). Then the parent sees what the worker cannot report:
   dumps every thread on SIGUSR1, the worker is killed: ``hang:wall``.
 
 A dead worker is replaced (a new seed, the time left), so the campaign goes on.
-The case of a crash is not shrunk: a case that kills its process cannot be
-shrunk in that process.
+A crash's case cannot be shrunk in the process it killed: it is shrunk in a
+fresh one, each try in a child forked for it, within the shrink budget
+(`asgifuzz._campaign.crashes`); the finding says whether it was.
 
 Signals: SIGINT and SIGTERM here set the workers' stop flag (they ignore both
 themselves, end their case and hand back their report), the parent waits a
 bounded time and kills what is left; a second signal kills them at once.
 Workers talk through pipes and shared memory only (no semaphores, so no
-resource tracker process).
+resource tracker process). What a worker runs is `asgifuzz._campaign.worker`.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import multiprocessing
 import os
-import pickle
-import resource
 import shutil
 import signal
-import struct
 import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from asgifuzz._campaign.database import combined
-from asgifuzz._campaign.loop import Finding, FuzzReport, fuzz, strategy_for
-from asgifuzz._campaign.progress import Sampler, Snapshot
-from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
+from asgifuzz._campaign.crashes import CrashShrinker
+from asgifuzz._campaign.loop import Finding, FuzzReport
+from asgifuzz._campaign.progress import Snapshot
+from asgifuzz._campaign.task import MAX_MEMORY, Task
+from asgifuzz._campaign.worker import CASE_BYTES, read_case, worker_main
 from asgifuzz._campaign.workers import merge
-from asgifuzz._corpus.known import KnownBugs
-from asgifuzz._oracles.verdict import Verdict, judge
-from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
 
-#: Shared memory for the case in flight, pickled (1-3 KiB; a body adds ~2 MiB at most).
-CASE_BYTES = 4 << 20
-#: Default address-space limit per worker, in MB (RLIMIT_AS).
-MAX_MEMORY = 2048
-_HEADER = struct.Struct("<I")
-
-
-@dataclass(frozen=True)
-class Task:
-    """What one worker runs (picklable)."""
-
-    max_time: float
-    backends: tuple[str, ...]
-    seed: int
-    database: str | None = None
-    shared: str | None = None
-    targets: TargetConfig | None = None
-    known_upstream: KnownBugs | None = None
-    case_timeout: float = CASE_TIMEOUT
-    shrink_budget: float = SHRINK_BUDGET
-    max_memory: int = MAX_MEMORY
-    slot: int = 0
-    stack_file: str = ""
-
-
-class _Heartbeat(Watchdog):
-    """The worker's watchdog, which also tells the parent about each case."""
-
-    def __init__(self, task: Task, beat: Any, case: Any) -> None:
-        super().__init__(task.case_timeout, shrink_budget=task.shrink_budget)
-        self.beat, self.case = beat, case
-
-    def judge(
-        self,
-        case: Case,
-        backends: tuple[str, ...],
-        run: Callable[[Case, tuple[str, ...]], Verdict] = judge,
-    ) -> tuple[Verdict | None, Any]:
-        data = pickle.dumps(case, pickle.HIGHEST_PROTOCOL)
-        if len(data) + _HEADER.size > CASE_BYTES:
-            data = b""  # too big to keep: a fault of this case has no case
-        self.case[: _HEADER.size + len(data)] = _HEADER.pack(len(data)) + data
-        self.beat[0] = time.monotonic()
-        try:
-            return super().judge(case, backends, run)
-        finally:
-            self.beat[0] = 0.0
-
-
-def _worker(task: Task, conn: Connection, beat: Any, case: Any, stop: Any) -> None:
-    """A worker process: fuzz, sending snapshots, findings and the report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    limit = task.max_memory * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    stacks = open(task.stack_file, "w")  # noqa: SIM115 (open until the process ends)
-    # What a dying worker prints (a traceback from inside Hypothesis once the
-    # app's leak has used up the memory, "coroutine ignored GeneratorExit" from
-    # finalizers) goes with its stacks into the finding, not to the terminal.
-    os.dup2(stacks.fileno(), 2)
-    faulthandler.enable(stacks, all_threads=True)
-    faulthandler.register(signal.SIGUSR1, stacks, all_threads=True)
-    sampler = Sampler(
-        lambda s: conn.send(("snapshot", s)),
-        worker=task.slot,
-        stop=lambda: bool(stop.value),
-    )
-    sent = 0
-
-    def on_case(report: FuzzReport, seen: Collection[str]) -> None:
-        nonlocal sent
-        while sent < len(report.findings):
-            conn.send(("finding", report.findings[sent]))
-            sent += 1
-        sampler(report, seen)
-
-    db = None if task.database is None else combined(task.database, task.shared)
-    report = fuzz(
-        max_time=task.max_time,
-        backends=task.backends,
-        seed_=task.seed,
-        database=db,
-        strategy=strategy_for(task.targets),
-        known_upstream=task.known_upstream,
-        on_case=on_case,
-        watchdog=_Heartbeat(task, beat, case),
-    )
-    conn.send(("done", report))
-    conn.close()
+__all__ = ["MAX_MEMORY", "Supervisor", "Task", "supervise"]
 
 
 @dataclass
@@ -196,6 +103,7 @@ class Supervisor:
         self.start = time.perf_counter()
         self.deadline = time.monotonic() + task.max_time
         self.grace = max(1.0, task.case_timeout)
+        self.crashes = CrashShrinker(self.context, task, self.stop)
 
     def _spawn(self, slot: _Slot) -> None:
         ours, theirs = self.context.Pipe(duplex=False)
@@ -203,7 +111,7 @@ class Supervisor:
         slot.case = self.context.RawArray("c", CASE_BYTES)
         Path(slot.task.stack_file).write_text("")
         slot.process = self.context.Process(
-            target=_worker,
+            target=worker_main,
             args=(slot.task, theirs, slot.beat, slot.case, self.stop),
             name=f"asgifuzz-worker-{slot.task.slot}",
             daemon=True,
@@ -229,9 +137,10 @@ class Supervisor:
         try:
             for slot in self.slots:
                 self._spawn(slot)
-            while self._active() and not self.at_once:
+            while (self._active() or self.crashes.busy) and not self.at_once:
                 self._step()
         finally:
+            self.crashes.kill_all()
             self._kill_all()
             shutil.rmtree(self.dir, ignore_errors=True)  # the stack files
             for s, handler in old.items():
@@ -244,9 +153,14 @@ class Supervisor:
     def _step(self) -> None:
         active = self._active()
         conns = [s.conn for s in active if s.conn is not None]
-        for conn in wait(conns, timeout=0.1) if conns else []:
+        shrinking = self.crashes.conns()
+        for conn in wait(conns + shrinking, timeout=0.1):
+            if conn in shrinking:
+                self.crashes.receive(conn)
+                continue
             slot = next(s for s in active if s.conn is conn)
             self._receive(slot)
+        self.crashes.step()
         now = time.monotonic()
         for slot in self._active():
             started = slot.beat[0]
@@ -338,46 +252,43 @@ class Supervisor:
             key, message = "crash:signal", f"the worker was killed by {name}{why}"
         else:
             key, message = "crash:exit", f"the worker exited with status {code}"
-        self._fault(slot, key, message + " while running the case")
+        finding = self._fault(slot, key, message + " while running the case")
+        if finding is not None and code is not None:
+            self.crashes.add(finding, code)
 
     def _fault(
         self, slot: _Slot, key: str, message: str, *, record: bool = True
-    ) -> None:
+    ) -> Finding | None:
         """End the worker, record the fault (unless not ``record``), replace it."""
         case = self._case_in_flight(slot)
         stack = Path(slot.task.stack_file).read_text(errors="replace").strip()
-        backends = self.task.backends
         self._end(slot)
+        finding = None
         if case is not None and record:
-            self.faults.append(
-                Finding(
-                    key=key,
-                    backend="both" if len(backends) > 1 else backends[0],
-                    messages=[f"[{key}] {message}"],
-                    case=case,
-                    stack=stack,
-                    first_seen_s=time.perf_counter() - self.start,
-                    first_seen_cases=sum(r.cases for r in slot.lost),
-                )
+            finding = Finding(
+                key=key,
+                backend="both"
+                if len(self.task.backends) > 1
+                else self.task.backends[0],
+                messages=[f"[{key}] {message}"],
+                case=case,
+                stack=stack,
+                first_seen_s=time.perf_counter() - self.start,
+                first_seen_cases=sum(r.cases for r in slot.lost),
             )
+            self.faults.append(finding)
         left = self.deadline - time.monotonic()
         if self.stop.value or left < 0.5 or slot.restarts >= self.MAX_RESTARTS:
-            return
+            return finding
         slot.restarts += 1
         slot.task = replace(
             slot.task, seed=slot.task.seed + 100 * slot.restarts, max_time=left
         )
         self._spawn(slot)
+        return finding
 
     def _case_in_flight(self, slot: _Slot) -> Case | None:
-        (size,) = _HEADER.unpack(slot.case[: _HEADER.size])
-        if not size:
-            return None
-        try:
-            case: Case = pickle.loads(slot.case[_HEADER.size : _HEADER.size + size])
-        except Exception:  # a case half-written when the worker died
-            return None
-        return case
+        return read_case(slot.case)
 
     def _report(self) -> FuzzReport:
         reports = [s.report for s in self.slots if s.report is not None]

@@ -58,6 +58,8 @@ def merge(reports: list[FuzzReport]) -> FuzzReport:
     merged.cases = sum(r.cases for r in reports)
     merged.interrupted = any(r.interrupted for r in reports)
     merged.findings = merge_findings(f for r in reports for f in r.findings)
+    one = {m.target: m for r in reports for m in r.misconfigured}  # one per target
+    merged.misconfigured = list(one.values())
     return merged
 
 

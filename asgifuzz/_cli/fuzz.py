@@ -16,7 +16,7 @@ from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import MODES
 from asgifuzz._campaign.report import beside_report, counts, replay_command, title
 from asgifuzz._campaign.supervisor import MAX_MEMORY
-from asgifuzz._campaign.watchdog import CASE_TIMEOUT
+from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET
 from asgifuzz._cli import options
 from asgifuzz._corpus.entries import load_corpus
 from asgifuzz._corpus.known import KnownBugs
@@ -140,6 +140,14 @@ def add_options(fz: argparse.ArgumentParser) -> None:
         f"hang:wall finding; default {CASE_TIMEOUT:g}",
     )
     faults.add_argument(
+        "--shrink-budget",
+        type=_positive,
+        default=SHRINK_BUDGET,
+        metavar="S",
+        help="wall-clock seconds to shrink the hangs of one round, and each "
+        f"crash (in a fresh process); default {SHRINK_BUDGET:g}",
+    )
+    faults.add_argument(
         "--max-memory",
         type=int,
         default=MAX_MEMORY,
@@ -183,6 +191,7 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
         fail_on=args.fail_on,
         command="asgifuzz " + " ".join(sys.argv[1:]),
         case_timeout=args.case_timeout,
+        shrink_budget=args.shrink_budget,
         max_memory=args.max_memory,
         supervised=not args.no_supervisor,
     )
@@ -250,6 +259,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
     quiet = quiet_on_trio(report.outcomes, places)
     if quiet is not None:
         print(f"asgifuzz: note: {quiet}")
+    for found in report.misconfigured:
+        print(f"asgifuzz: misconfigured: {found.describe()}", file=sys.stderr)
     print(f"distinct failures: {len(report.findings)} ({counts(report)})")
     print(_known_line(config.known_upstream))
     entries = _corpus_entries(config.corpus)

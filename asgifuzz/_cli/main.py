@@ -5,8 +5,8 @@ Each command is a module of this package with ``add_options(parser)`` and
 (its options are added to the parser then), so ``asgifuzz --help`` loads no
 Starlette, Hypothesis or rich.
 
-Exit status: 0 nothing found, 1 failures found, 2 bad usage or bad input, 130
-interrupted.
+Exit status: 0 nothing found, 1 failures found, 2 bad usage or bad input, 3
+(``fuzz``) a target of the user's failed every case, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ EXIT_STATUS = {
         "0 nothing found",
         "1 failures found",
         _USAGE,
+        "3 stopped early: your middleware or app raised on every one of the first "
+        "cases (likely misconfigured; the message says what it was missing)",
         "130 stopped by Ctrl-C, 143 by SIGTERM (after writing what was found)",
     ),
     "corpus": ("0 done", _USAGE),

@@ -82,14 +82,28 @@ async def allocate(scope: Any, receive: Any, send: Any) -> None:
     await _answer(send)
 
 
+async def _body(receive: Any) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
 async def exit_now(scope: Any, receive: Any, send: Any) -> None:
-    if _hostile(scope):
+    """Exits the process on a request with a query string and a body (so a
+    case that shows it has parts the shrinking of a crash can drop)."""
+    if _hostile(scope) and await _body(receive):
         os._exit(3)
     await _answer(send)
 
 
 async def segfault(scope: Any, receive: Any, send: Any) -> None:
-    if _hostile(scope):
+    """Segfaults, on a request with a query string and a body."""
+    if _hostile(scope) and await _body(receive):
         import ctypes
 
         ctypes.string_at(0)

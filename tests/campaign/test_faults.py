@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -113,7 +114,10 @@ def test_the_busy_loop_from_the_cli_ends_near_its_budget(tmp_path: Path) -> None
     )
     assert status == 1
     assert wall < 15, f"took {wall:.1f}s"
-    assert "hostile_apps.py:28 in loop_forever" in data["findings"][0]["messages"][0]
+    source = (HERE / "hostile_apps.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(source, 1) if "# the looping line" in text)
+    where = f"hostile_apps.py:{line} in loop_forever"
+    assert where in data["findings"][0]["messages"][0]
 
 
 @pytest.mark.parametrize(
@@ -136,6 +140,118 @@ def test_a_target_that_kills_or_fills_its_process_is_a_finding(
     (finding,) = [f for f in data["findings"] if f["key"] == key]
     assert says in finding["messages"][0]
     assert finding["case"]["request"]["query"]
+
+
+@pytest.mark.parametrize(
+    ("app", "key"), [("exit_now", "crash:exit"), ("segfault", "crash:signal")]
+)
+def test_a_crash_is_shrunk_in_a_fresh_process(
+    app: str, key: str, tmp_path: Path
+) -> None:
+    budget = 30.0  # a bound for a loaded machine; unloaded it takes about 1 s
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *["--app", f"hostile_apps:{app}", "--max-time", "3"],
+        *["--shrink-budget", str(budget)],
+    )
+    assert status == 1, out
+    assert wall < 3 + budget + 15, f"took {wall:.1f}s"
+    (finding,) = [f for f in data["findings"] if f["key"] == key]
+    note = finding["messages"][-1]
+    assert "shrunk in a fresh process in" in note, note
+    seconds = note.split("in a fresh process in ")[1].split("s:")[0]
+    assert float(seconds) < budget
+    request = finding["case"]["request"]
+    # It needs a query string and a body: one character of each is left.
+    assert len(request["query"]) == 1
+    assert [len(chunk) for chunk in request["body"]] == [1]
+    assert request["headers"] == []
+    assert finding["case"]["stack"]["layers"] == []
+    assert finding["case"]["seed"] == 0
+    (entry,) = (tmp_path / "corpus").rglob("*.json")
+    assert json.loads(entry.read_text())["case"]["request"] == request
+
+
+def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
+    tmp_path: Path,
+) -> None:
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *["--app", "hostile_apps:exit_now", "--max-time", "2"],
+        *["--shrink-budget", "0.01"],
+    )
+    assert status == 1, out
+    assert wall < 20, f"took {wall:.1f}s"
+    (finding,) = data["findings"]
+    note = finding["messages"][-1]
+    assert "not shrunk: the shrink budget (0.01s) ran out" in note, note
+    assert "the case is as it ran" in note
+    assert finding["case"]["request"]["query"]  # the case that crashed
+
+
+@pytest.mark.parametrize(
+    ("target", "raised", "missing", "line"),
+    [
+        (
+            ["--middleware", "needy:NeedsDb"],
+            "KeyError: 'app'",
+            "scope['app'] (a Starlette app sets it",
+            'scope["app"].state.db',
+        ),
+        (
+            ["--middleware", "needy:NeedsUser"],
+            "AttributeError: 'State' object has no attribute 'user'",
+            "the attribute 'user' of a State object",
+            "request.state.user",
+        ),
+        (
+            ["--app", "needy:app"],
+            "AttributeError: 'State' object has no attribute 'settings'",
+            "the attribute 'settings' of a State object",
+            'request.app.state.settings["greeting"]',
+        ),
+    ],
+)
+def test_a_target_that_fails_every_case_is_reported_once_as_misconfigured(
+    target: list[str], raised: str, missing: str, line: str, tmp_path: Path
+) -> None:
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.md"
+    status, out, data, wall = _fuzz(
+        tmp_path,
+        *[*target, "--max-time", "60"],
+        *["--junit", str(junit), "--report", str(report)],
+    )
+    assert status == 3, out
+    assert wall < 30, f"took {wall:.1f}s"  # stopped early, not after 60 s
+    (found,) = data["misconfigured"]
+    assert found["spec"] == target[1]
+    assert found["cases"] == 20
+    assert raised in found["raised"]
+    assert any(m.startswith(missing) for m in found["missing"]), found
+    assert found["where"].startswith("needy.py:"), found
+    assert line in found["where"]
+    assert "--app" in found["fix"]
+    assert data["findings"] == []  # its symptoms are not findings
+    shown = " ".join(target) if target[0] == "--app" else target[1]
+    assert f"asgifuzz: misconfigured: {shown} raised on every one of the" in out
+    assert not list((tmp_path / "corpus").rglob("*.json"))
+    suite = ElementTree.parse(junit).getroot()
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    (error,) = suite.iter("error")
+    assert error.get("message") == f"misconfigured: {target[1]}"
+    assert "## Misconfigured: the run stopped early" in report.read_text()
+
+
+def test_a_middleware_that_fails_on_some_cases_only_is_not_misconfigured(
+    tmp_path: Path,
+) -> None:
+    status, out, data, _ = _fuzz(
+        tmp_path, "--middleware", "needy:OnlyOnPut", "--max-time", "4"
+    )
+    assert status == 1, out
+    assert data["misconfigured"] == []
+    assert "misconfigured" not in out
+    assert any("needy.py" in f["signature"] for f in data["findings"]), data
 
 
 def _wait_for(proc: subprocess.Popen[str], text: str, limit: float = 60) -> str:

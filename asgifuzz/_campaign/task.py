@@ -1,0 +1,41 @@
+"""What one supervised process runs: `Task` (picklable), and its memory limit.
+
+Kept light (no Hypothesis): the crash shrinker imports it too
+(`asgifuzz._campaign.crashes`), and its start-up is part of its time budget.
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+
+from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET
+from asgifuzz._corpus.known import KnownBugs
+from asgifuzz._targets.config import TargetConfig
+
+#: Default address-space limit per worker, in MB (RLIMIT_AS).
+MAX_MEMORY = 2048
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one worker runs (picklable)."""
+
+    max_time: float
+    backends: tuple[str, ...]
+    seed: int
+    database: str | None = None
+    shared: str | None = None
+    targets: TargetConfig | None = None
+    known_upstream: KnownBugs | None = None
+    case_timeout: float = CASE_TIMEOUT
+    shrink_budget: float = SHRINK_BUDGET
+    max_memory: int = MAX_MEMORY
+    slot: int = 0
+    stack_file: str = ""
+
+
+def limit_memory(mb: int) -> None:
+    """Limit this process's address space to ``mb`` MB (``RLIMIT_AS``)."""
+    limit = mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

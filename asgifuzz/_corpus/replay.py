@@ -21,6 +21,9 @@ class Target:
     key: str | None = None
     #: A corpus entry's record of the user targets the case names.
     targets: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: For Starlette's failure in a case with the user's layers: the case with
+    #: each swapped for the built-in pass-through of its family.
+    swapped: Case | None = None
 
 
 def load_target(path: Path) -> Target:
@@ -32,12 +35,16 @@ def load_target(path: Path) -> Target:
     data = read_json(path)
     if isinstance(data, dict) and "case" in data and "format" in data and "key" in data:
         entry = entry_from_data(path, data)
-        return Target(path, entry.case, entry.key, entry.targets)
+        return Target(path, entry.case, entry.key, entry.targets, entry.swapped)
     if isinstance(data, dict) and "case" in data:
         key = data.get("key")
         if not (isinstance(key, str) and len(key) <= 200):
             key = None
-        return Target(path, case_from_data(data["case"], source=f"{path}: case"), key)
+        case = case_from_data(data["case"], source=f"{path}: case")
+        swapped = None
+        if "swapped" in data:
+            swapped = case_from_data(data["swapped"], source=f"{path}: swapped")
+        return Target(path, case, key, swapped=swapped)
     return Target(path, case_from_data(data, source=str(path)))
 
 

@@ -115,14 +115,28 @@ current_backends: ContextVar[tuple[str, ...]] = ContextVar(
 )
 
 
+#: Where `check` puts the verdicts of cases that show Starlette's failures
+#: (`Verdict.elsewhere`), which do not fail the check: set by the pytest
+#: plugin, which reports them labelled upstream (Starlette).
+upstream_seen: ContextVar[list[Verdict] | None] = ContextVar(
+    "asgifuzz_upstream_seen", default=None
+)
+
+
 def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
     """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails.
 
     ``backends`` defaults to both (and then I10 compares them), or, in a test
-    made by `asgifuzz.given_cases`, to the test's ``anyio_backend``.
+    made by `asgifuzz.given_cases`, to the test's ``anyio_backend``. Only the
+    failures of the user's layers raise: what the case shows the same way with
+    each of them swapped for Starlette's pass-through is Starlette's
+    (`Verdict.elsewhere`), kept in the verdict (and reported by the plugin).
     """
     __tracebackhide__ = True
     verdict = judge(case, backends or current_backends.get())
+    seen = upstream_seen.get()
+    if seen is not None and any(verdict.elsewhere.values()):
+        seen.append(verdict)
     first = verdict.first()
     if first is not None:
         backend, violation = first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -34,7 +35,9 @@ def test_stamp(case):
 def user_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     pytester.makepyfile(test_user=USER_TESTS)
     (pytester.path / "user_code.py").write_text((TESTS / "user_code.py").read_text())
-    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    # The project first; then this checkout, when PYTHONPATH names it.
+    paths = [str(pytester.path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     return pytester.path
 
 

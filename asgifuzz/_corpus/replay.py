@@ -49,13 +49,22 @@ def load_target(path: Path) -> Target:
 
 
 def classify(target: Target, verdicts: list[Verdict]) -> str:
-    """still failing / failing differently / passing now / flaky (k of n runs)."""
-    failing = [v for v in verdicts if v.failed]
+    """still failing / failing differently / passing now / flaky (k of n runs).
+
+    Starlette's failures in a case with the user's layers (`Verdict.elsewhere`)
+    count: an entry of one is still failing while Starlette's bug shows.
+    """
+    failing = [v for v in verdicts if v.failed or v.upstream]
     if failing and len(failing) < len(verdicts):
         return f"flaky: failed {len(failing)} of {len(verdicts)} runs"
     if not failing:
         return "passing now (fixed?)" if target.key else "passes"
-    keys = {x.key for v in failing for vs in v.violations.values() for x in vs}
+    keys = {
+        x.key
+        for v in failing
+        for vs in [*v.violations.values(), *v.elsewhere.values()]
+        for x in vs
+    }
     if target.key is None:
         return "fails"
     if target.key in keys:

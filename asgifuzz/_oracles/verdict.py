@@ -41,6 +41,11 @@ class Verdict:
     def failed(self) -> bool:
         return any(self.violations.values())
 
+    @property
+    def upstream(self) -> bool:
+        """Whether the case shows Starlette's failures (`elsewhere`)."""
+        return any(self.elsewhere.values())
+
     def first(self) -> tuple[str, Violation] | None:
         """The most specific violation (lowest in the registry's rank, I10 last)."""
         found = [(b, v) for b, vs in self.violations.items() for v in vs]

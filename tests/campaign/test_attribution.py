@@ -323,6 +323,27 @@ def test_check_passes_starlettes_failures_and_hands_them_on() -> None:
     assert not verdict.violations["asyncio"]
 
 
+def test_replay_of_starlettes_failure_in_a_users_case_still_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bhm, _ = _allowed()
+    case = _hidden(bhm)
+    verdict = judge(case, ("asyncio",))
+    if not verdict.upstream:
+        pytest.skip("this Starlette shows no failure of a pass-through here")
+    (violation,) = verdict.elsewhere["asyncio"]
+    saved = save_finding(
+        tmp_path, violation.key, case, "asyncio", ["m"], swapped=verdict.swapped
+    )
+    assert saved is not None
+    argv = ["replay", str(saved), "--backend", "asyncio"]
+    status = main([*argv, "--middleware", "attribution_code:PassThrough"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert f"still failing ({violation.key})" in out
+    assert f"[{violation.key}] {violation.message} (upstream (Starlette))" in out
+
+
 def test_a_case_with_the_users_app_is_not_attributed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

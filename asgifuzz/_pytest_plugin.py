@@ -250,10 +250,10 @@ def _directory(config: pytest.Config) -> Path:
 def _save_upstream(item: pytest.Item, seen: list[Verdict]) -> None:
     """Save the smallest case of each of Starlette's failures the test's checks
     saw (labelled upstream: they did not fail the test), with its swapped case."""
-    # Starlette (through the oracles): only when a check saw one.
-    from asgifuzz._campaign.findings import ident
-    from asgifuzz._corpus.entries import case_size, save_finding
-    from asgifuzz._oracles.failures import failure_of
+    # Each of these imports Starlette (through the oracles): only when needed.
+    from asgifuzz._campaign.findings import ident  # Starlette: see above
+    from asgifuzz._corpus.entries import case_size, save_finding  # Starlette
+    from asgifuzz._oracles.failures import failure_of  # Starlette: see above
 
     found: dict[str, tuple[Verdict, int]] = {}
     for verdict in seen:

@@ -34,7 +34,7 @@ _MARK = "asgifuzz"
 _SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
 #: Starlette's failures seen by a test's checks, and those saved per test:
 #: (test, path or None, key, how many cases showed it).
-_SEEN = pytest.StashKey[list["Verdict"]]()
+_SEEN = pytest.StashKey["_Upstream"]()
 _UPSTREAM = pytest.StashKey[list[tuple[str, Path | None, str, int]]]()
 
 
@@ -147,7 +147,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     name = backend if isinstance(backend, str) else backend[0]
     _warm_up(name)
     token = current_backends.set((name,))
-    seen = item.stash[_SEEN] = []
+    seen = item.stash[_SEEN] = _Upstream()
     seen_token = upstream_seen.set(seen)
     try:
         return (yield)
@@ -201,8 +201,8 @@ def pytest_runtest_makereport(
     marked = item.get_closest_marker(_MARK) is not None
     if call.when == "call" and call.excinfo is not None and marked:
         _save(item, call.excinfo.value)
-    if call.when == "call" and marked:
-        _save_upstream(item, item.stash.get(_SEEN, []))
+    if call.when == "call" and marked and _SEEN in item.stash:
+        item.stash[_SEEN].save(item)
     return report
 
 
@@ -247,37 +247,48 @@ def _directory(config: pytest.Config) -> Path:
     return directory if directory.is_absolute() else config.rootpath / directory
 
 
-def _save_upstream(item: pytest.Item, seen: list[Verdict]) -> None:
-    """Save the smallest case of each of Starlette's failures the test's checks
-    saw (labelled upstream: they did not fail the test), with its swapped case."""
-    # Each of these imports Starlette (through the oracles): only when needed.
-    from asgifuzz._campaign.findings import ident  # Starlette: see above
-    from asgifuzz._corpus.entries import case_size, save_finding  # Starlette
-    from asgifuzz._oracles.failures import failure_of  # Starlette: see above
+class _Upstream:
+    """Starlette's failures seen by one test's checks: the smallest case of
+    each (by `Finding.ident`: signature and owner) and how many showed it."""
 
-    found: dict[str, tuple[Verdict, int]] = {}
-    for verdict in seen:
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[Verdict, int]] = {}
+
+    def __call__(self, verdict: Verdict) -> None:
+        # Each of these imports Starlette (through the oracles): only when needed.
+        from asgifuzz._campaign.findings import ident  # Starlette: see above
+        from asgifuzz._corpus.entries import case_size  # Starlette: see above
+        from asgifuzz._oracles.failures import failure_of  # Starlette: see above
+
         failure = failure_of(verdict.elsewhere, tuple(verdict.outcomes))
-        assert failure is not None  # check keeps only verdicts with some
+        assert failure is not None  # check passes only verdicts with some
         name = ident(failure.signature, verdict.swapped)
-        best, count = found.get(name, (verdict, 0))
+        best, count = self.found.get(name, (verdict, 0))
         if case_size(verdict.case) < case_size(best.case):
             best = verdict
-        found[name] = (best, count + 1)
-    for verdict, count in found.values():
-        failure = failure_of(verdict.elsewhere, tuple(verdict.outcomes))
-        assert failure is not None
-        saved = save_finding(
-            _directory(item.config),
-            failure.key,
-            verdict.case,
-            failure.backends[0],
-            failure.messages,
-            failure.signature,
-            targets=used_by(verdict.case),
-            swapped=verdict.swapped,
-        )
-        item.config.stash[_UPSTREAM].append((item.nodeid, saved, failure.key, count))
+        self.found[name] = (best, count + 1)
+
+    def save(self, item: pytest.Item) -> None:
+        """Save each (labelled upstream: it did not fail the test), with its
+        swapped case, for the terminal summary."""
+        from asgifuzz._corpus.entries import save_finding  # Starlette: see above
+        from asgifuzz._oracles.failures import failure_of  # Starlette: see above
+
+        for verdict, count in self.found.values():
+            failure = failure_of(verdict.elsewhere, tuple(verdict.outcomes))
+            assert failure is not None
+            saved = save_finding(
+                _directory(item.config),
+                failure.key,
+                verdict.case,
+                failure.backends[0],
+                failure.messages,
+                failure.signature,
+                targets=used_by(verdict.case),
+                swapped=verdict.swapped,
+            )
+            entry = (item.nodeid, saved, failure.key, count)
+            item.config.stash[_UPSTREAM].append(entry)
 
 
 def _replay_options(violation: InvariantViolation) -> str:

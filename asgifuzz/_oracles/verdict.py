@@ -7,6 +7,7 @@ subclass per failure key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -120,10 +121,10 @@ current_backends: ContextVar[tuple[str, ...]] = ContextVar(
 )
 
 
-#: Where `check` puts the verdicts of cases that show Starlette's failures
-#: (`Verdict.elsewhere`), which do not fail the check: set by the pytest
-#: plugin, which reports them labelled upstream (Starlette).
-upstream_seen: ContextVar[list[Verdict] | None] = ContextVar(
+#: Called by `check` with the verdict of each case that shows Starlette's
+#: failures (`Verdict.elsewhere`), which do not fail the check: set by the
+#: pytest plugin, which reports them labelled upstream (Starlette).
+upstream_seen: ContextVar[Callable[[Verdict], None] | None] = ContextVar(
     "asgifuzz_upstream_seen", default=None
 )
 
@@ -140,8 +141,8 @@ def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
     __tracebackhide__ = True
     verdict = judge(case, backends or current_backends.get())
     seen = upstream_seen.get()
-    if seen is not None and any(verdict.elsewhere.values()):
-        seen.append(verdict)
+    if seen is not None and verdict.upstream:
+        seen(verdict)
     first = verdict.first()
     if first is not None:
         backend, violation = first

@@ -311,7 +311,7 @@ def test_check_passes_starlettes_failures_and_hands_them_on() -> None:
     if not alone.failed:
         pytest.skip("this Starlette shows no failure of a pass-through here")
     seen: list[Any] = []
-    token = upstream_seen.set(seen)
+    token = upstream_seen.set(seen.append)
     try:
         verdict = check(case, ("asyncio",))
     finally:

@@ -91,7 +91,7 @@ from asgifuzz.models import Client, Endpoint, Server
 from attribution_code import PassThrough
 
 
-@settings(max_examples=5, derandomize=True, database=None)
+@settings(max_examples=5, derandomize=True, database=None, deadline=None)
 @asgifuzz.given_cases(
     middleware=[PassThrough],
     builtin=False,
@@ -120,7 +120,7 @@ def test_starlettes_failures_pass_and_are_listed_upstream_with_a_reproducer(
     result.stdout.fnmatch_lines(
         [
             "*= asgifuzz =*",
-            "*test_pass_through?asyncio?: I9:endpoint, upstream (Starlette), in 5 "
+            "*test_pass_through?asyncio?: I9:endpoint, upstream (Starlette), in * "
             "case(s) that passed the check*",
             "*saved: corpus/new/i9-endpoint-*.json; reproducer (Starlette only): "
             "asgifuzz repro corpus/new/i9-endpoint-*.json",

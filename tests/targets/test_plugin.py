@@ -57,7 +57,7 @@ def test_failures_are_saved_and_the_summary_says_how_to_replay(
     result.stdout.fnmatch_lines(
         [
             "*= asgifuzz =*",
-            "*test_greedy*: new corpus entry corpus/new/i*.json",
+            "*test_greedy*: new corpus entry corpus/new/i*.json, yours",
             "*replay: asgifuzz replay corpus/new/i*.json --trace --middleware "
             "Greedy=user_code:Greedy",
         ]

@@ -304,7 +304,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         if where is not None and finding.owner != "user":
             # Starlette's: a script with Starlette code only (the swapped case).
             print(f"  reproducer (Starlette only): {repro_command(where, finding)}")
-    print(_fail_line(config, report))
+    if report.findings:
+        print(_fail_line(config, report))
     for path in report.written:
         print(f"wrote {path}")
 

@@ -352,10 +352,12 @@ def test_a_case_with_the_users_app_is_not_attributed(
 
     from asgifuzz._oracles import verdict as _verdict
     from asgifuzz._oracles.violations import Violation
+    from asgifuzz._targets.specs import AppTarget
     from asgifuzz.strategies._user import allow_app
 
     bhm, _ = _allowed()
-    app = allow_app(Starlette()).name
+    # A name of its own: "app" is another test's (the registry is the process's).
+    app = allow_app(AppTarget("attribution_app", Starlette())).name
     attributed: list[Case] = []
     monkeypatch.setattr(_verdict, "_attribute", lambda v, b: attributed.append(v.case))
     monkeypatch.setattr(_verdict, "judge_outcome", lambda o: [Violation("I3", "m")])

@@ -5,7 +5,12 @@ parametrized over anyio's ``anyio_backend`` fixture (asyncio and trio, unless th
 project's conftest narrows it). `asgifuzz.check` inside it uses that backend. A
 failing test's shrunk cases are saved to the corpus (``--asgifuzz-corpus``,
 default ``corpus/new``) and the terminal summary says where, with the command to
-replay them. Light at import: pytest loads it in every run.
+replay them, labelled ``yours``. A case that shows only Starlette's failures
+(the same with each user layer swapped for Starlette's pass-through of its
+family) passes `asgifuzz.check`; the summary lists those failures labelled
+``upstream (Starlette)``, each saved (its smallest case, with the swapped one)
+with the ``asgifuzz repro`` command of its Starlette-only script. Light at
+import: pytest loads it in every run.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import named_spec, used_by
 
 if TYPE_CHECKING:
-    from asgifuzz._oracles.verdict import InvariantViolation
+    from asgifuzz._oracles.verdict import InvariantViolation, Verdict
 
 _MARK = "asgifuzz"
 #: (test, the entry saved or None, the replay options, the failure signature)
 _SAVED = pytest.StashKey[list[tuple[str, Path | None, str, str]]]()
+#: Starlette's failures seen by a test's checks, and those saved per test:
+#: (test, path or None, key, how many cases showed it).
+_SEEN = pytest.StashKey["_Upstream"]()
+_UPSTREAM = pytest.StashKey[list[tuple[str, Path | None, str, int]]]()
 
 
 def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -118,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{_MARK}: a test made by asgifuzz.given_cases (asgifuzz plugin)"
     )
     config.stash[_SAVED] = []
+    config.stash[_UPSTREAM] = []
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -140,17 +150,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if item.get_closest_marker(_MARK) is None:
         return (yield)
-    from asgifuzz._oracles.verdict import current_backends  # Starlette: see given_cases
+    # Starlette: see given_cases.
+    from asgifuzz._oracles.verdict import current_backends, upstream_seen
 
     funcargs = getattr(item, "funcargs", {})
     backend = funcargs.get("anyio_backend", "asyncio")
     name = backend if isinstance(backend, str) else backend[0]
     _warm_up(name)
     token = current_backends.set((name,))
+    seen = item.stash[_SEEN] = _Upstream()
+    seen_token = upstream_seen.set(seen)
     try:
         return (yield)
     finally:
         current_backends.reset(token)
+        upstream_seen.reset(seen_token)
         _unbound_shrinking()
 
 
@@ -198,6 +212,8 @@ def pytest_runtest_makereport(
     marked = item.get_closest_marker(_MARK) is not None
     if call.when == "call" and call.excinfo is not None and marked:
         _save(item, call.excinfo.value)
+    if call.when == "call" and marked and _SEEN in item.stash:
+        item.stash[_SEEN].save(item)
     return report
 
 
@@ -217,13 +233,7 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
     from asgifuzz._corpus.entries import save_finding  # Starlette: see given_cases
 
     config = item.config
-    directory = Path(
-        config.getoption("asgifuzz_corpus")
-        or config.getini("asgifuzz_corpus")
-        or "corpus/new"
-    )
-    if not directory.is_absolute():
-        directory = config.rootpath / directory
+    directory = _directory(config)
     for violation in _violations(exc):
         key = violation.key
         first = next((v for v in violation.violations if v.key == key), None)
@@ -242,6 +252,59 @@ def _save(item: pytest.Item, exc: BaseException) -> None:
         )
 
 
+def _directory(config: pytest.Config) -> Path:
+    directory = Path(
+        config.getoption("asgifuzz_corpus")
+        or config.getini("asgifuzz_corpus")
+        or "corpus/new"
+    )
+    return directory if directory.is_absolute() else config.rootpath / directory
+
+
+class _Upstream:
+    """Starlette's failures seen by one test's checks: the smallest case of
+    each (by `Finding.ident`: signature and owner) and how many showed it."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[Verdict, int]] = {}
+
+    def __call__(self, verdict: Verdict) -> None:
+        # Each of these imports Starlette (through the oracles): only when needed.
+        from asgifuzz._campaign.findings import ident  # Starlette: see above
+        from asgifuzz._corpus.entries import case_size  # Starlette: see above
+        from asgifuzz._oracles.failures import failure_of  # Starlette: see above
+
+        failure = failure_of(verdict.elsewhere, tuple(verdict.outcomes))
+        assert failure is not None  # check passes only verdicts with some
+        name = ident(failure.signature, verdict.swapped)
+        best, count = self.found.get(name, (verdict, 0))
+        if case_size(verdict.case) < case_size(best.case):
+            best = verdict
+        self.found[name] = (best, count + 1)
+
+    def save(self, item: pytest.Item) -> None:
+        """Save each (labelled upstream: it did not fail the test), with its
+        swapped case, for the terminal summary."""
+        from asgifuzz._corpus.entries import save_finding  # Starlette: see above
+        from asgifuzz._oracles.failures import failure_of  # Starlette: see above
+
+        for verdict, count in self.found.values():
+            failure = failure_of(verdict.elsewhere, tuple(verdict.outcomes))
+            assert failure is not None
+            saved = save_finding(
+                _directory(item.config),
+                failure.key,
+                verdict.case,
+                failure.backends[0],
+                failure.messages,
+                failure.signature,
+                targets=used_by(verdict.case),
+                swapped=verdict.swapped,
+            )
+            entry = (item.nodeid, saved, failure.key, count)
+            item.config.stash[_UPSTREAM].append(entry)
+
+
 def _replay_options(violation: InvariantViolation) -> str:
     parts = []
     for kind, named in used_by(violation.case).items():
@@ -253,7 +316,8 @@ def _replay_options(violation: InvariantViolation) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     saved = config.stash.get(_SAVED, [])
-    if not saved:
+    upstream = config.stash.get(_UPSTREAM, [])
+    if not saved and not upstream:
         return
     terminalreporter.section("asgifuzz")
     for nodeid, path, options, signature in saved:
@@ -266,9 +330,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             )
             continue
         shown = _relative(path, config.rootpath)
-        terminalreporter.write_line(f"{nodeid}: new corpus entry {shown}")
+        # A failing check is the user's layers' (Starlette's failures pass it).
+        owner = ", yours" if options else ""
+        terminalreporter.write_line(f"{nodeid}: new corpus entry {shown}{owner}")
         command = f"asgifuzz replay {shown} --trace {options}".rstrip()
         terminalreporter.write_line(f"  replay: {command}")
+    for nodeid, path, key, count in upstream:
+        terminalreporter.write_line(
+            f"{nodeid}: {key}, upstream (Starlette), in {count} case(s) that passed "
+            "the check: it shows the same way with Starlette's own pass-through in "
+            "place of your layers"
+        )
+        if path is None:
+            terminalreporter.write_line("  a smaller case of it is already saved")
+            continue
+        shown = _relative(path, config.rootpath)
+        terminalreporter.write_line(
+            f"  saved: {shown}; reproducer (Starlette only): asgifuzz repro {shown}"
+        )
     if any("=?" in options for _, _, options, _ in saved):
         terminalreporter.write_line(
             "  (=?: a middleware defined where it cannot be imported from; move it "

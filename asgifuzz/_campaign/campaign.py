@@ -15,8 +15,10 @@ findings); ``supervised=False`` runs them in this process (or, with workers,
 in an unsupervised pool), under the in-process watchdog only.
 
 Exit status: 3 when a user target failed every case and the run stopped
-early (`asgifuzz._campaign.misconfig`), else 1 when failures were found
-(``fail_on="new"``: new ones, not those of known upstream bugs), else 128 + the
+early (`asgifuzz._campaign.misconfig`), else 1 when failures were found that
+fail the run (`failing`: with ``fail_on="any"`` every one, ``"new"`` those not
+of known upstream bugs, ``"user"`` the new ones that are also the user's; the
+default is ``"user"`` with the user's targets, else ``"any"``), else 128 + the
 signal (130 for Ctrl-C, 143 for SIGTERM) when a signal stopped the run early,
 else 0.
 """
@@ -34,6 +36,7 @@ from typing import Any
 import starlette
 
 from asgifuzz._campaign.database import DEFAULT, combined
+from asgifuzz._campaign.findings import failing
 from asgifuzz._campaign.loop import FuzzReport, fuzz, strategy_for
 from asgifuzz._campaign.progress import (
     Board,
@@ -43,7 +46,7 @@ from asgifuzz._campaign.progress import (
     Snapshot,
     make_display,
 )
-from asgifuzz._campaign.report import RunInfo, failing, write_junit, write_markdown
+from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
 from asgifuzz._campaign.supervisor import MAX_MEMORY, Task, supervise
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import fuzz_parallel
@@ -66,8 +69,10 @@ class FuzzConfig:
     ``database=None`` runs without one (``--no-database``), and the shared one is
     then ignored too. ``known_upstream`` labels the findings that match corpus
     entries (`asgifuzz._corpus.known`); ``fail_on`` is ``any`` (exit 1 on any
-    finding) or ``new`` (only on new ones). ``command`` is the command line
-    shown in the reports.
+    finding), ``new`` (only on new ones), ``user`` (only on new ones that are
+    the user's, not Starlette's) or ``""``: ``user`` with the user's targets,
+    else ``any`` (`failing_on`). ``command`` is the command line shown in the
+    reports.
     """
 
     max_time: float = 60.0
@@ -84,13 +89,18 @@ class FuzzConfig:
     progress_every: float = 10.0
     targets: TargetConfig = field(default_factory=TargetConfig)
     known_upstream: KnownBugs = field(default_factory=KnownBugs)
-    fail_on: str = "any"
+    fail_on: str = ""
     command: str = "asgifuzz fuzz"
     #: Wall-clock seconds per case, seconds to shrink a round's faults, MB per worker.
     case_timeout: float = CASE_TIMEOUT
     shrink_budget: float = SHRINK_BUDGET
     max_memory: int = MAX_MEMORY
     supervised: bool = True
+
+    @property
+    def failing_on(self) -> str:
+        """``fail_on``, or its default: ``user`` in user-target mode, else ``any``."""
+        return self.fail_on or ("any" if self.targets.empty else "user")
 
 
 def _redact(spec: str | None) -> str:
@@ -163,6 +173,7 @@ class Campaign:
         if c.json is not None:
             data = report.to_data()
             data["starlette"] = self.starlette
+            data["fail_on"] = c.failing_on
             c.json.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(c.json, data)
         report.written = self.write_reports(report)
@@ -196,6 +207,7 @@ class Campaign:
                 finding.messages,
                 finding.signature,
                 targets=used_by(finding.case),
+                swapped=finding.swapped,
             )
 
     def settings(self) -> dict[str, str]:
@@ -214,14 +226,14 @@ class Campaign:
 
     def write_reports(self, report: FuzzReport) -> list[Path]:
         """``junit`` and ``report``; returns the files written."""
-        saved = {f.signature: f.saved for f in report.findings if f.saved is not None}
+        saved = {f.ident: f.saved for f in report.findings if f.saved is not None}
         info = RunInfo(
             report,
             self.settings(),
             environment(),
             samples=self.board.samples,
             saved=saved,
-            fail_on=self.config.fail_on,
+            fail_on=self.config.failing_on,
         )
         written = []
         if self.config.junit is not None:
@@ -233,11 +245,12 @@ class Campaign:
         return written
 
     def exit_status(self, report: FuzzReport) -> int:
-        """3 when misconfigured, else 1 with findings (with ``fail_on="new"``:
-        new ones), else 128 + the signal when interrupted, else 0."""
+        """3 when misconfigured, else 1 with findings that fail the run
+        (`failing` under `failing_on`), else 128 + the signal when interrupted,
+        else 0."""
         if report.misconfigured:
             return MISCONFIGURED
-        if any(failing(f, self.config.fail_on) for f in report.findings):
+        if any(failing(f, self.config.failing_on) for f in report.findings):
             return 1
         if report.interrupted:
             return 128 + report.signal if report.signal else INTERRUPTED

@@ -6,6 +6,14 @@ plus the innermost frame of the app's code where an exception was raised), and
 ``keys`` lists every key its shrunk case showed. Findings merge when their
 signatures are equal (`merge_findings`: across rounds and across workers, the
 smallest case kept); two findings may share a key.
+
+A finding is also labelled by its **owner** (README, "How findings are grouped
+and labelled"): in a stack with the user's layers, the shrunk case was judged
+again with each of them swapped for the built-in pass-through of its family
+(`asgifuzz._oracles.verdict.stand_ins`); a failure the swapped case shows the
+same way is Starlette's (``upstream-starlette``, with the swapped case, all
+Starlette and built-in code, as ``swapped``), any other is the user's
+(``user``). A case without the user's code is Starlette's by construction.
 """
 
 from __future__ import annotations
@@ -19,11 +27,41 @@ from typing import Any
 from asgifuzz._campaign.misconfig import Misconfiguration
 from asgifuzz._corpus.entries import case_size
 from asgifuzz._corpus.known import KnownBugs
-from asgifuzz._oracles.failures import Failure
+from asgifuzz._oracles.failures import Failure, failure_of
+from asgifuzz._oracles.verdict import Verdict
 from asgifuzz.models import Case, case_to_data
 
 #: The labels of a finding (``Finding.status``).
 NEW, KNOWN = "new", "known-upstream"
+#: Whose a finding is (``Finding.owner``).
+USER, UPSTREAM = "user", "upstream-starlette"
+
+
+def user_code(case: Case) -> bool:
+    """Whether ``case`` runs the user's code (their layers or their app)."""
+    return bool(case.app) or any(la.family == "user" for la in case.stack.layers)
+
+
+def attributed(
+    verdict: Verdict, backends: tuple[str, ...]
+) -> tuple[Failure | None, Case | None]:
+    """A judged case's failure, and the swapped case when it is Starlette's.
+
+    The user's failures come first (`Verdict.violations`); only a case that
+    shows none of theirs is a finding of what its swapped case shows the same
+    way (`Verdict.elsewhere`), which is then returned with it.
+    """
+    failure = failure_of(verdict.violations, backends)
+    if failure is not None or verdict.swapped is None:
+        return failure, None
+    failure = failure_of(verdict.elsewhere, backends)
+    return failure, None if failure is None else verdict.swapped
+
+
+def ident(signature: str, swapped: Case | None) -> str:
+    """What tells findings apart: the signature, and whose the failure is (a
+    user's layer hiding a disconnect is not Starlette's ``I9:endpoint``)."""
+    return signature if swapped is None else f"upstream:{signature}"
 
 
 @dataclass
@@ -60,6 +98,10 @@ class Finding:
     saved: Path | None = None
     #: For a fault (hang, crash, memory): the stack of every thread when caught.
     stack: str = ""
+    #: For Starlette's failure in a case with the user's layers: the case with
+    #: each swapped for the built-in pass-through of its family, which fails
+    #: the same way (what `asgifuzz repro` writes a script for).
+    swapped: Case | None = None
 
     def __post_init__(self) -> None:
         self.signature = self.signature or self.key
@@ -76,6 +118,7 @@ class Finding:
         flaky: bool = False,
         first_seen: tuple[float, int] = (0.0, 0),
         stack: str = "",
+        swapped: Case | None = None,
     ) -> Finding:
         """The finding of a case's `Failure`."""
         alone = failure.headline.violation.invariant == "I10"
@@ -92,12 +135,38 @@ class Finding:
             first_seen_s=first_seen[0],
             first_seen_cases=first_seen[1],
             stack=stack,
+            swapped=swapped,
         )
+
+    @property
+    def owner(self) -> str:
+        """``upstream-starlette`` for a case without the user's code or one whose
+        swapped case fails the same way, else ``user``."""
+        if self.swapped is not None or not user_code(self.case):
+            return UPSTREAM
+        return USER
+
+    @property
+    def attributed(self) -> bool:
+        """Whether the finding's case runs the user's code (and so has an owner
+        worth showing: a case of built-in code only is Starlette's)."""
+        return user_code(self.case)
+
+    @property
+    def ident(self) -> str:
+        """The signature and whose it is (`ident`): what findings merge by."""
+        return ident(self.signature, self.swapped)
+
+    def describe_owner(self) -> str:
+        """``yours`` or ``upstream (Starlette)``."""
+        return "yours" if self.owner == USER else "upstream (Starlette)"
 
     def label(self, known: KnownBugs | None) -> None:
         """Set ``status``, ``upstream`` and ``entry`` from the corpus entry the
-        finding's signature matches, if any."""
-        bug = known.match(self.signature, self.case) if known else None
+        finding's signature matches, if any (matched on the swapped case for
+        Starlette's failure in a case with the user's layers)."""
+        case = self.swapped or self.case
+        bug = known.match(self.signature, case) if known else None
         if bug is not None:
             self.status, self.upstream, self.entry = bug.label, bug.upstream, bug.entry
 
@@ -113,7 +182,10 @@ class Finding:
             "keys": list(self.keys),
             "signature": self.signature,
             "status": self.status,
+            "owner": self.owner,
         }
+        if self.swapped is not None:
+            data["swapped"] = case_to_data(self.swapped)
         if self.status == KNOWN:
             data["upstream"] = self.upstream
         if self.entry:
@@ -136,20 +208,34 @@ class Finding:
 
 
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per signature: the smallest case (`case_size`), seen first
-    when the first of them was; in the order they were first seen."""
+    """One finding per signature and owner (`Finding.ident`): the smallest case
+    (`case_size`), seen first when the first of them was; in the order they
+    were first seen."""
     best: dict[str, Finding] = {}
     for finding in findings:
-        rival = best.get(finding.signature)
+        rival = best.get(finding.ident)
         if rival is None:
-            best[finding.signature] = finding
+            best[finding.ident] = finding
             continue
         early = min(finding, rival, key=lambda f: f.first_seen_s)
         seen = early.first_seen_s, early.first_seen_cases
         if case_size(finding.case) < case_size(rival.case):
-            best[finding.signature] = rival = finding
+            best[finding.ident] = rival = finding
         rival.first_seen_s, rival.first_seen_cases = seen
     return sorted(best.values(), key=lambda f: f.first_seen_s)
+
+
+#: The choices of ``--fail-on``, each failing on fewer findings than the last.
+FAIL_ON = ("any", "new", "user")
+
+
+def failing(finding: Finding, fail_on: str) -> bool:
+    """Whether ``finding`` fails the run: with ``--fail-on any``, every one;
+    with ``new``, one not labelled known-upstream by the corpus; with ``user``,
+    a new one that is also the user's (not labelled upstream (Starlette))."""
+    if fail_on == "any":
+        return True
+    return finding.status == NEW and (fail_on == "new" or finding.owner == USER)
 
 
 @dataclass
@@ -178,6 +264,10 @@ class FuzzReport:
         """Findings per status: ``new`` and ``known-upstream``."""
         return Counter(f.status for f in self.findings)
 
+    def owners(self) -> Counter[str]:
+        """Findings per owner: ``user`` and ``upstream-starlette``."""
+        return Counter(f.owner for f in self.findings)
+
     def to_data(self) -> dict[str, Any]:
         counts = self.statuses()
         return {
@@ -189,6 +279,8 @@ class FuzzReport:
             "findings": [f.to_data() for f in self.findings],
             "new": counts[NEW],
             "known_upstream": counts[KNOWN],
+            "user": self.owners()[USER],
+            "upstream_starlette": self.owners()[UPSTREAM],
             "interrupted": self.interrupted,
             "signal": self.signal,
             "misconfigured": [m.to_data() for m in self.misconfigured],

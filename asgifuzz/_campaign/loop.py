@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
-from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
+from asgifuzz._campaign.findings import (
+    Finding,
+    FuzzReport,
+    attributed,
+    ident,
+    merge_findings,
+)
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch
 from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog, memory_error
 from asgifuzz._corpus.known import KnownBugs
@@ -91,6 +97,9 @@ class CaseFailed(InvariantViolation):
     signature by `failed`)."""
 
     failure: Failure
+    #: For Starlette's failure in a case with the user's layers: the case with
+    #: each swapped for the built-in pass-through of its family.
+    swapped: Case | None = None
 
 
 #: The classes made so far, by signature. Bounded: past `MAX_CLASSES`
@@ -100,9 +109,14 @@ _CLASSES: dict[str, type[CaseFailed]] = {}
 MAX_CLASSES = 512
 
 
-def failed(failure: Failure, case: Case) -> CaseFailed:
-    """The exception a failing case raises: of the class of its signature."""
-    name = failure.signature if len(_CLASSES) < MAX_CLASSES else failure.key
+def failed(failure: Failure, case: Case, swapped: Case | None = None) -> CaseFailed:
+    """The exception a failing case raises: of the class of its signature (and
+    owner: Starlette's failure is told apart from the user's of one signature)."""
+    name = (
+        ident(failure.signature, swapped)
+        if len(_CLASSES) < MAX_CLASSES
+        else failure.key
+    )
     cls = _CLASSES.get(name)
     if cls is None:
         base = violation_class(failure.key)
@@ -121,7 +135,7 @@ def failed(failure: Failure, case: Case) -> CaseFailed:
         case,
         "both" if alone else failure.backends[0],
     )
-    exc.failure = failure
+    exc.failure, exc.swapped = failure, swapped
     return exc
 
 
@@ -237,16 +251,19 @@ def fuzz(
             misconfigured = watch.observe(case, verdict)
             if misconfigured is not None:
                 raise _Misconfigured(misconfigured)
-            failure = failure_of(verdict.violations, backends)
+            failure, swapped = attributed(verdict, backends)
             if failure is not None:
                 now = (time.perf_counter() - start, report.cases)
                 for signature in failure.signatures:
-                    first_seen.setdefault(signature, now)
+                    first_seen.setdefault(ident(signature, swapped), now)
                 heads.setdefault(short_signature(failure.signature))
             if on_case is not None:
                 on_case(report, heads.keys())
-            if failure is not None and failure.signature not in reported:
-                raise failed(failure, case)
+            if (
+                failure is not None
+                and ident(failure.signature, swapped) not in reported
+            ):
+                raise failed(failure, case, swapped)
 
         def faulted(fault: Fault) -> None:
             report.cases += 1
@@ -284,18 +301,24 @@ def fuzz(
                 failure = _failure(violation)
                 if failure is None:
                     continue
+                swapped = getattr(violation, "swapped", None)
                 finding = Finding.of(
                     failure,
                     violation.case,
                     flaky=flaky,
-                    first_seen=first_seen.get(failure.signature, (0.0, 0)),
+                    first_seen=first_seen.get(
+                        ident(failure.signature, swapped), (0.0, 0)
+                    ),
                     stack=getattr(violation, "stack", ""),
+                    swapped=swapped,
                 )
                 finding.label(known_upstream)
                 fresh.append(finding)
             report.findings = merge_findings([*report.findings, *fresh])
-            reported.update(f.signature for f in report.findings)
-            if "resource:memory" in reported and _out_of_memory(exc):
+            reported.update(f.ident for f in report.findings)
+            if any(f.key == "resource:memory" for f in report.findings) and (
+                _out_of_memory(exc)
+            ):
                 # The target filled the process (a leak, found): drawing the
                 # next case failed too. Stop with what was found.
                 break

@@ -5,9 +5,11 @@ place, then renamed over it (`write_bytes_atomically`), so a run stopped by
 Ctrl-C or a crash never leaves half a report for a CI system to choke on.
 
 Each finding is labelled with its status (``new`` or ``known-upstream`` with
-its link). In JUnit a finding that does not fail the run (a known upstream bug
-under ``--fail-on new``) is a skipped testcase that says so, so that a CI
-system and the exit status agree.
+its link) and, in a case with the user's code, its owner (``yours`` or
+``upstream (Starlette)``). In JUnit a finding that does not fail the run (a
+known upstream bug under ``--fail-on new``, Starlette's under ``--fail-on
+user``) is a skipped testcase that says so, so that a CI system and the exit
+status agree.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asgifuzz._campaign.findings import failing
 from asgifuzz._markdown import table
 from asgifuzz._oracles.failures import short_signature
 from asgifuzz.models import case_to_data
@@ -41,7 +44,7 @@ class RunInfo:
     settings: dict[str, str]
     versions: dict[str, str]
     samples: list[Sample] = field(default_factory=list)
-    #: Corpus entries written for findings, by signature.
+    #: Corpus entries written for findings, by `Finding.ident`.
     saved: dict[str, Path] = field(default_factory=dict)
     #: ``--fail-on``: which findings fail the run (`failing`).
     fail_on: str = "any"
@@ -67,20 +70,30 @@ class RunInfo:
 
 
 def counts(report: FuzzReport) -> str:
-    """``2 new, 1 known upstream``."""
+    """``2 new, 1 known upstream``, and with the user's code, ``; 1 yours, 2
+    upstream (Starlette)``."""
     statuses = report.statuses()
-    return f"{statuses['new']} new, {statuses['known-upstream']} known upstream"
-
-
-def failing(finding: Finding, fail_on: str) -> bool:
-    """Whether ``finding`` fails the run: any does with ``--fail-on any``, only
-    a new one with ``--fail-on new``."""
-    return fail_on == "any" or finding.status == "new"
+    text = f"{statuses['new']} new, {statuses['known-upstream']} known upstream"
+    if any(f.attributed for f in report.findings):
+        owners = report.owners()
+        text += f"; {owners['user']} yours, {owners['upstream-starlette']} upstream"
+        text += " (Starlette)"
+    return text
 
 
 def title(finding: Finding) -> str:
-    """``I1:IndexError on asyncio and trio, new``: the finding in one line."""
-    return f"{finding.key} on {finding.seen_on}, {finding.describe_status()}"
+    """``I1:IndexError on asyncio and trio, new``: the finding in one line (with
+    the user's code: ``..., yours, new`` or ``..., upstream (Starlette), new``)."""
+    owner = f"{finding.describe_owner()}, " if finding.attributed else ""
+    return f"{finding.key} on {finding.seen_on}, {owner}{finding.describe_status()}"
+
+
+def repro_command(path: Path | str, finding: Finding) -> str:
+    """The command that writes and runs the Starlette-only reproducer of
+    ``finding`` saved at ``path`` (for Starlette's failure in a case with the
+    user's layers: its swapped case), on the backend that showed it."""
+    backend = " trio" if finding.backend == "trio" else ""
+    return f"asgifuzz repro {path} > repro.py && python repro.py{backend}"
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
@@ -156,7 +169,8 @@ def junit_xml(info: RunInfo) -> bytes:
             suite,
             "testcase",
             classname=f"asgifuzz.fuzz.{finding.backend}",
-            name=short_signature(finding.signature),
+            name=short_signature(finding.signature)
+            + (" (upstream)" if finding.swapped is not None else ""),
             time=f"{finding.first_seen_s:.3f}",
         )
         labels = ET.SubElement(case, "properties")
@@ -165,6 +179,8 @@ def junit_xml(info: RunInfo) -> bytes:
         message = finding.messages[0] if finding.messages else finding.key
         if finding.status != "new":
             message = f"{finding.describe_status()}: {message}"
+        if finding.attributed and finding.owner != "user":
+            message = f"{finding.describe_owner()}: {message}"
         lines = [
             title(finding),
             f"keys: {', '.join(finding.keys)}",
@@ -172,9 +188,16 @@ def junit_xml(info: RunInfo) -> bytes:
             "",
             f"shrunk case: {_case_json(finding)}",
         ]
-        where = info.saved.get(finding.signature)
+        if finding.swapped is not None:
+            swapped = json.dumps(case_to_data(finding.swapped), sort_keys=True)
+            lines.append(
+                f"swapped case (Starlette-only, fails the same way): {swapped}"
+            )
+        where = info.saved.get(finding.ident)
         if where is not None:
             lines.append(replay_command(where, finding))
+            if finding.owner != "user":
+                lines.append(repro_command(where, finding))
         if failing(finding, info.fail_on):
             failure = ET.SubElement(
                 case, "failure", type=finding.key, message=message[:500]
@@ -192,6 +215,7 @@ def _labels(finding: Finding) -> dict[str, str]:
     """A finding's labels, as JUnit testcase properties."""
     labels = {
         "status": finding.status,
+        "owner": finding.owner,
         "signature": finding.signature,
         "keys": " ".join(finding.keys),
         "seen_on": finding.seen_on,
@@ -294,7 +318,7 @@ def markdown(
         lines.append("No failures found.")
     rows = []
     for n, f in enumerate(r.findings, 1):
-        where = info.saved.get(f.signature)
+        where = info.saved.get(f.ident)
         rows.append(
             [
                 n,
@@ -320,6 +344,10 @@ def markdown(
         ]
         lines += [f"- {m}" for m in f.messages]
         lines += ["", "```json", _case_json(f), "```"]
+        if f.swapped is not None:
+            lines += ["", "Swapped case (Starlette-only, fails the same way):", ""]
+            swapped = json.dumps(case_to_data(f.swapped), sort_keys=True)
+            lines += ["```json", swapped, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +357,11 @@ def beside_report(path: Path, n: int, finding: Finding) -> Path:
 
 
 def _status_cell(finding: Finding) -> str:
+    owner = f"{finding.describe_owner()}, " if finding.attributed else ""
+    return owner + _status(finding)
+
+
+def _status(finding: Finding) -> str:
     if finding.status == "new":
         return f"new (`{finding.entry}`)" if finding.entry else "new"
     link = f"[upstream]({finding.upstream})" if finding.upstream else finding.entry
@@ -353,11 +386,11 @@ def write_markdown(path: Path, info: RunInfo) -> Path | None:
         write_bytes_atomically(png, data)
     saved = dict(info.saved)
     for n, f in enumerate(info.report.findings, 1):
-        if f.signature not in saved:  # not in a corpus: save it beside the report
+        if f.ident not in saved:  # not in a corpus: save it beside the report
             where = beside_report(path, n, f)
             finding = json.dumps(f.to_data(), indent=2, sort_keys=True) + "\n"
             write_bytes_atomically(where, finding.encode())
-            saved[f.signature] = where
+            saved[f.ident] = where
     text = markdown(
         replace(info, saved=saved),
         plot=None if png is None else png.name,

@@ -92,9 +92,10 @@ PRUNE_RUNS = 3
 
 
 def _fails(entry: Entry) -> bool:
-    """Whether ``entry`` still fails now, with its own failure or another."""
+    """Whether ``entry`` still fails now, with its own failure or another (or
+    Starlette's, in a case with the user's layers)."""
     verdict = judge(entry.case, entry.backends)
-    return verdict.failed
+    return verdict.failed or verdict.upstream
 
 
 def _allowed(entries: list[Entry]) -> list[Entry]:
@@ -106,9 +107,12 @@ def _allowed(entries: list[Entry]) -> list[Entry]:
 
 
 def _minimize(directory: Path) -> int:
-    groups: dict[str, list[Entry]] = {}
+    groups: dict[tuple[str, bool], list[Entry]] = {}
     for entry in _allowed(load_corpus(directory)):
-        groups.setdefault(entry.signature or entry.key, []).append(entry)
+        # Starlette's failure in a user's case (with a swapped case) and the
+        # user's own of one signature are two failures, as in the fuzz loop.
+        ident = (entry.signature or entry.key, entry.swapped is not None)
+        groups.setdefault(ident, []).append(entry)
     kept = 0
     for entries in groups.values():
         entries.sort(key=lambda e: case_size(e.case))

@@ -12,9 +12,16 @@ from pathlib import Path
 from asgifuzz._campaign import preflight
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig
 from asgifuzz._campaign.database import DEFAULT
+from asgifuzz._campaign.findings import FAIL_ON, failing, ident
 from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import MODES
-from asgifuzz._campaign.report import beside_report, counts, replay_command, title
+from asgifuzz._campaign.report import (
+    beside_report,
+    counts,
+    replay_command,
+    repro_command,
+    title,
+)
 from asgifuzz._campaign.supervisor import MAX_MEMORY
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET
 from asgifuzz._cli import options
@@ -163,10 +170,13 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     fz.add_argument(
         "--fail-on",
-        choices=("any", "new"),
-        default="any",
-        help="which findings make the exit status 1: any (the default), or new "
-        "only (not those labelled known-upstream by the corpus)",
+        choices=FAIL_ON,
+        default="",
+        help="which findings make the exit status 1: any; new (not those labelled "
+        "known-upstream by the corpus); user (new ones that are yours, not those "
+        "labelled upstream (Starlette) because they show the same way with "
+        "Starlette's pass-through in place of your layers). Default: user with "
+        "--middleware/--app (or [tool.asgifuzz] targets), else any",
     )
     options.add_options(fz)
 
@@ -198,8 +208,8 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the campaign; 1 when it found failures (``--fail-on new``: new
-    ones), 130 when Ctrl-C stopped it."""
+    """Run the campaign; 1 when it found failures that fail the run
+    (``--fail-on``), 130 when Ctrl-C stopped it."""
     warnings: list[str] = []
     config = preflight.check(config_from_args(args), warnings)
     for line in warnings:
@@ -281,7 +291,13 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         print(
             "  shrunk case: " + json.dumps(case_to_data(finding.case), sort_keys=True)
         )
-        where = finding.saved or entries.get(finding.signature)
+        if finding.swapped is not None:
+            print(
+                "  upstream (Starlette): the same failure shows with each of your "
+                "layers swapped for Starlette's own pass-through of its family: "
+                + json.dumps(case_to_data(finding.swapped), sort_keys=True)
+            )
+        where = finding.saved or entries.get(finding.ident)
         if config.corpus is not None:
             print(
                 f"  saved: {finding.saved}"
@@ -296,8 +312,28 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
             else "  replay: not saved; run again with --corpus DIR (or --report "
             "PATH) to save it, then asgifuzz replay PATH"
         )
+        if where is not None and finding.owner != "user":
+            # Starlette's: a script with Starlette code only (the swapped case).
+            print(f"  reproducer (Starlette only): {repro_command(where, finding)}")
+    if report.findings:
+        print(_fail_line(config, report))
     for path in report.written:
         print(f"wrote {path}")
+
+
+def _fail_line(config: FuzzConfig, report: FuzzReport) -> str:
+    """How many findings fail the run under ``--fail-on``, and why the rest do not."""
+    fail_on = config.failing_on
+    fails = sum(failing(f, fail_on) for f in report.findings)
+    rest = {
+        "any": "",
+        "new": ", the rest are known upstream",
+        "user": ", the rest are Starlette's or known upstream",
+    }[fail_on]
+    why = rest if fails < len(report.findings) else ""
+    return (
+        f"failing the run (--fail-on {fail_on}): {fails} of {len(report.findings)}{why}"
+    )
 
 
 def _asyncio_places(config: FuzzConfig) -> list[str]:
@@ -334,4 +370,4 @@ def _corpus_entries(corpus: Path | None) -> dict[str, Path]:
     entry was saved before replays from that one)."""
     if corpus is None or not corpus.is_dir():
         return {}
-    return {e.signature or e.key: e.path for e in load_corpus(corpus)}
+    return {ident(e.signature or e.key, e.swapped): e.path for e in load_corpus(corpus)}

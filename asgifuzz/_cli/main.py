@@ -33,8 +33,9 @@ _USAGE = "2 bad usage or bad input (one line on standard error says what and the
 #: What each command's exit status means (its ``--help`` lists them).
 EXIT_STATUS = {
     "fuzz": (
-        "0 nothing found",
-        "1 failures found",
+        "0 nothing found (or nothing that fails the run under --fail-on)",
+        "1 failures found that fail the run (--fail-on; fuzzing your code, only yours "
+        "by default)",
         _USAGE,
         "3 stopped early: your middleware or app raised on every one of the first "
         "cases (likely misconfigured; the message says what it was missing)",
@@ -43,7 +44,11 @@ EXIT_STATUS = {
     "corpus": ("0 done", _USAGE),
     "bisect": ("0 bisected (the failing ranges are printed)", _USAGE),
     "matrix": ("0 done", "1 with --check: a release is not as expected", _USAGE),
-    "repro": ("0 the script was printed", _USAGE),
+    "repro": (
+        "0 the script was printed (for your case, of Starlette's failure: the "
+        "script of its swapped, Starlette-only case)",
+        _USAGE,
+    ),
     "replay": ("0 every case passes", "1 a case fails (or is flaky)", _USAGE),
 }
 

@@ -78,6 +78,9 @@ def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> i
         for backend, violations in last.violations.items():
             for v in violations:
                 print(f"  {backend}: [{v.key}] {v.message}")
+        for backend, violations in last.elsewhere.items():
+            for v in violations:
+                print(f"  {backend}: [{v.key}] {v.message} (upstream (Starlette))")
         if args.trace:
             for outcome in last.outcomes.values():
                 print(timeline(outcome))
@@ -87,5 +90,5 @@ def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> i
                 out = args.mermaid / f"{target.path.stem}-{backend}.mmd"
                 out.write_text(mermaid(outcome))
                 print(f"  wrote {out}")
-        any_failed = any_failed or any(v.failed for v in verdicts)
+        any_failed = any_failed or any(v.failed or v.upstream for v in verdicts)
     return 1 if any_failed else 0

@@ -1,10 +1,19 @@
-"""``asgifuzz repro``: print a standalone script that reproduces a case's failure."""
+"""``asgifuzz repro``: print a standalone script that reproduces a case's failure.
+
+A case that runs the user's code cannot be a standalone script. When its
+failure is Starlette's (the entry or finding holds ``swapped``: the case with
+each user layer swapped for the built-in pass-through of its family, which
+fails the same way), the script is that swapped case's, and standard error
+says so; when it is the user's, there is none to write.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from asgifuzz._campaign.findings import user_code
 from asgifuzz._corpus.entries import load_entry
 from asgifuzz._corpus.replay import load_target
 from asgifuzz._errors import AsgiFuzzError
@@ -27,8 +36,27 @@ def add_options(rr: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Print the script (Starlette + anyio only) of the failure ``--key`` or the
-    entry's; a case that names none and passes now is bad input."""
+    entry's; a case that names none and passes now is bad input, and so is a
+    case of the user's code without a swapped case (their failure)."""
     target = load_target(args.path)
+    case = target.case
+    if user_code(case):
+        if target.swapped is None:
+            raise AsgiFuzzError(
+                f"{args.path}: the case runs your own middleware or app, and its "
+                "failure is yours (it records no swapped case: with each of your "
+                "layers swapped for Starlette's pass-through it did not fail the "
+                "same way), so no Starlette-only script can show it; replay it "
+                "with asgifuzz replay and the --middleware/--app options it names"
+            )
+        case = target.swapped
+        print(
+            f"asgifuzz: {args.path} runs your code, but its failure is Starlette's: "
+            "this script reproduces the swapped case (each of your layers "
+            "replaced by Starlette's own pass-through of its family), which "
+            "fails the same way with Starlette code only",
+            file=sys.stderr,
+        )
     key = args.key or target.key
     title = upstream = ""
     if target.key is not None and args.path.suffix == ".json":
@@ -38,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         except AsgiFuzzError:
             pass  # a finding copied out of fuzz --json: no title or link
     if key is None:
-        found = judge(target.case).first()
+        found = judge(case).first()
         if found is None:
             raise AsgiFuzzError(
                 f"{args.path}: the case passes now on both backends and names no "
@@ -46,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
             )
         key = found[1].key
     try:
-        print(render_repro(target.case, key, title=title, upstream=upstream), end="")
+        print(render_repro(case, key, title=title, upstream=upstream), end="")
     except ValueError as exc:
         raise AsgiFuzzError(f"{args.path}: {exc}") from None
     return 0

@@ -3,7 +3,10 @@
 An entry names the failure key it shows (``I1:RuntimeError``), its status
 (``new``, ``known-upstream`` with a link, ``fixed``) and the Starlette releases
 it affects, so that the test suite replays it as a strict xfail inside that
-range and as a pass outside it. Loading is strict, and a corpus file can only
+range and as a pass outside it. An entry of Starlette's failure found in a case
+with the user's layers also holds ``swapped``: the case with each of them
+swapped for the built-in pass-through of its family, which fails the same way
+(`asgifuzz repro` writes its script). Loading is strict, and a corpus file can only
 name asgifuzz's own models: it never makes anything get imported.
 """
 
@@ -63,6 +66,9 @@ class Entry:
     case: Case
     #: The user targets the case names: {"middleware"/"app": {name: spec}}.
     targets: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: For Starlette's failure in a case with the user's layers: the case with
+    #: each swapped for the built-in pass-through of its family.
+    swapped: Case | None = None
 
     def affects(self, version: str) -> bool:
         """Whether Starlette ``version`` lies in one of the affected ranges."""
@@ -112,6 +118,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         "messages",
         "signature",
         "targets",
+        "swapped",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
@@ -216,6 +223,16 @@ def entry_from_data(path: Path, data: Any) -> Entry:
             "spec} (names of at most 64, specs of at most 1000 characters); it "
             "is only shown, never imported",
         )
+    swapped = None
+    if "swapped" in data:
+        swapped = case_from_data(data["swapped"], source=f"{path}: swapped")
+        if swapped.app or any(la.family == "user" for la in swapped.stack.layers):
+            raise _fail(
+                path,
+                "swapped",
+                "names user code; it must be the case with each user layer "
+                "replaced by a built-in pass-through (Starlette code only)",
+            )
     return Entry(
         path=path,
         key=key,
@@ -228,6 +245,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         backends=tuple(backends),
         case=case,
         targets=targets,
+        swapped=swapped,
     )
 
 
@@ -306,11 +324,15 @@ def add_entry(directory: Path, data: dict[str, Any], case: Case) -> Path | None:
     same corpus at once lose nothing and leave no partial file. Returns the path
     written, or None when a smaller entry was already there.
     """
-    signature = data.get("signature") or data["key"]
+    # By signature and owner: Starlette's failure in a case with the user's
+    # layers (one with ``swapped``) is not theirs of the same signature.
+    ident = (data.get("signature") or data["key"], "swapped" in data)
     size = case_size(case)
     with _locked(directory):
         rivals = [
-            e for e in load_corpus(directory) if (e.signature or e.key) == signature
+            e
+            for e in load_corpus(directory)
+            if (e.signature or e.key, e.swapped is not None) == ident
         ]
         if any(case_size(e.case) <= size for e in rivals):
             return None
@@ -330,11 +352,14 @@ def save_finding(
     messages: list[str],
     signature: str = "",
     targets: dict[str, dict[str, str]] | None = None,
+    swapped: Case | None = None,
 ) -> Path | None:
     """Save a shrunk failure as a ``new`` entry (see `add_entry`).
 
     ``targets`` records the user targets the case names, with their import
     specs: what a person must allow to replay it (never imported from here).
+    ``swapped``: for Starlette's failure in a case with the user's layers, the
+    Starlette-only case that fails the same way.
     """
     import datetime
 
@@ -355,5 +380,6 @@ def save_finding(
         "messages": [m[:MAX_MESSAGE] for m in messages[:MAX_MESSAGES]],
         "case": case_to_data(case),
         **({"targets": targets} if targets else {}),
+        **({"swapped": case_to_data(swapped)} if swapped is not None else {}),
     }
     return add_entry(directory, data, case)

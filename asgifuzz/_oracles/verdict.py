@@ -7,6 +7,7 @@ subclass per failure key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -33,10 +34,18 @@ class Verdict:
     #: For a case with user middleware: the violations that the same case
     #: shows without the user's layers (not theirs: the rest of the stack's).
     elsewhere: dict[str, list[Violation]] = field(default_factory=dict)
+    #: The case those were judged on: each user layer swapped for the built-in
+    #: pass-through of its family (`stand_ins`); None when none was judged.
+    swapped: Case | None = None
 
     @property
     def failed(self) -> bool:
         return any(self.violations.values())
+
+    @property
+    def upstream(self) -> bool:
+        """Whether the case shows Starlette's failures (`elsewhere`)."""
+        return any(self.elsewhere.values())
 
     def first(self) -> tuple[str, Violation] | None:
         """The most specific violation (lowest in the registry's rank, I10 last)."""
@@ -57,7 +66,11 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     disagree = agreement(verdict.violations)
     if disagree:
         verdict.violations["both"] = disagree
-    if verdict.failed and any(la.family == "user" for la in case.stack.layers):
+    if (
+        verdict.failed
+        and not case.app
+        and any(la.family == "user" for la in case.stack.layers)
+    ):
         _attribute(verdict, backends)
     return verdict
 
@@ -80,15 +93,25 @@ def stand_ins(case: Case) -> Case:
 
 def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
     """Keep only the failures the user's layers cause: those the case does not
-    show once each is swapped for the built-in pass-through of its family
-    (`stand_ins`). What the swapped case shows the same way is Starlette's (or
-    the built-in layers'): a pass-through `BaseHTTPMiddleware` of Starlette's
-    own triggers it too, so it goes to ``elsewhere``, labelled upstream."""
-    without = judge(stand_ins(verdict.case), backends)
+    show the same way (same key and signature, on the same backend) once each
+    is swapped for the built-in pass-through of its family (`stand_ins`).
+
+    What the swapped case, all Starlette and built-in code, shows the same way
+    is Starlette's: a pass-through `BaseHTTPMiddleware` of Starlette's own
+    triggers it too, so it goes to ``elsewhere`` (labelled upstream by the fuzz
+    loop, with ``swapped`` as its Starlette-only case). A case with the user's
+    app is not attributed: the app stays in the swapped case, and it is theirs.
+    """
+    verdict.swapped = stand_ins(verdict.case)
+    without = judge(verdict.swapped, backends)
     for backend, violations in verdict.violations.items():
-        theirs = {v.key for v in without.violations.get(backend, [])}
-        verdict.elsewhere[backend] = [v for v in violations if v.key in theirs]
-        verdict.violations[backend] = [v for v in violations if v.key not in theirs]
+        theirs = {(v.key, v.signature) for v in without.violations.get(backend, [])}
+        verdict.elsewhere[backend] = [
+            v for v in violations if (v.key, v.signature) in theirs
+        ]
+        verdict.violations[backend] = [
+            v for v in violations if (v.key, v.signature) not in theirs
+        ]
 
 
 #: The backends `check` uses when it is given none: set by the pytest plugin
@@ -98,14 +121,28 @@ current_backends: ContextVar[tuple[str, ...]] = ContextVar(
 )
 
 
+#: Called by `check` with the verdict of each case that shows Starlette's
+#: failures (`Verdict.elsewhere`), which do not fail the check: set by the
+#: pytest plugin, which reports them labelled upstream (Starlette).
+upstream_seen: ContextVar[Callable[[Verdict], None] | None] = ContextVar(
+    "asgifuzz_upstream_seen", default=None
+)
+
+
 def check(case: Case, backends: tuple[str, ...] | None = None) -> Verdict:
     """Judge ``case`` and raise `InvariantViolation` (a subclass per invariant) if it fails.
 
     ``backends`` defaults to both (and then I10 compares them), or, in a test
-    made by `asgifuzz.given_cases`, to the test's ``anyio_backend``.
+    made by `asgifuzz.given_cases`, to the test's ``anyio_backend``. Only the
+    failures of the user's layers raise: what the case shows the same way with
+    each of them swapped for Starlette's pass-through is Starlette's
+    (`Verdict.elsewhere`), kept in the verdict (and reported by the plugin).
     """
     __tracebackhide__ = True
     verdict = judge(case, backends or current_backends.get())
+    seen = upstream_seen.get()
+    if seen is not None and verdict.upstream:
+        seen(verdict)
     first = verdict.first()
     if first is not None:
         backend, violation = first

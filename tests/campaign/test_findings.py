@@ -266,6 +266,9 @@ def test_the_terminal_says_how_to_replay_a_finding_of_the_users_code(
     args = ["fuzz", "--no-supervisor", "--max-time", "0.3", "--backend", "asyncio"]
     args += ["--no-database", "--no-known", "--no-builtin", "--corpus", str(corpus)]
     args += ["--config", str(tmp_path / "none.toml")]
+    # Any finding (the user's IndexError, or Starlette's seen first) names
+    # their code, and --fail-on any makes either fail the run.
+    args += ["--fail-on", "any"]
     assert main([*args, "--middleware", "test_findings:QueryIndex"]) == 1
     printed = capsys.readouterr().out
     entry = sorted(corpus.glob("*.json"))[0]  # each entry names user.QueryIndex

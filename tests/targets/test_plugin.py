@@ -58,14 +58,18 @@ def test_failures_are_saved_and_the_summary_says_how_to_replay(
     result.stdout.fnmatch_lines(
         [
             "*= asgifuzz =*",
-            "*test_greedy*: new corpus entry corpus/new/i*.json",
+            "*test_greedy*: new corpus entry corpus/new/i*.json, yours",
             "*replay: asgifuzz replay corpus/new/i*.json --trace --middleware "
             "Greedy=user_code:Greedy",
         ]
     )
     # On Starlette 1.x the app reads b"" (I3); older releases hang instead (I4).
-    (entry,) = (user_project / "corpus" / "new").glob("i*.json")
-    data = json.loads(entry.read_text())
+    # Starlette's failures seen on the way are saved too, with a swapped case.
+    (data,) = [
+        d
+        for d in (json.loads(p.read_text()) for p in corpus_files(user_project))
+        if "swapped" not in d
+    ]
     assert data["targets"] == {"middleware": {"Greedy": "user_code:Greedy"}}
     assert data["case"]["stack"]["layers"][0]["kind"] == "user.Greedy"
 
@@ -75,6 +79,61 @@ def test_failures_are_saved_and_the_summary_says_how_to_replay(
     replay = pytester.run(sys.executable, "-m", "asgifuzz", *argv)
     assert replay.ret == 1
     replay.stdout.fnmatch_lines([f"*: still failing ({data['key']})*"])
+
+
+def corpus_files(project: Path) -> list[Path]:
+    return sorted((project / "corpus" / "new").glob("i*.json"))
+
+
+UPSTREAM_TESTS = """
+import asgifuzz
+from hypothesis import settings, strategies as st
+from asgifuzz.models import Client, Endpoint, Server
+from attribution_code import PassThrough
+
+
+@settings(max_examples=5, derandomize=True, database=None, deadline=None)
+@asgifuzz.given_cases(
+    middleware=[PassThrough],
+    builtin=False,
+    endpoint=st.just(Endpoint(kind="poll_disconnect")),
+    client=st.just(Client(disconnect="checkpoints", at=3)),
+    server=st.just(Server(name="uvicorn")),
+)
+def test_pass_through(case):
+    asgifuzz.check(case)
+"""
+
+
+def test_starlettes_failures_pass_and_are_listed_upstream_with_a_reproducer(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Starlette 1.10.0 a BaseHTTPMiddleware hides the disconnect from an
+    # endpoint polling is_disconnected() (I9:endpoint): a pass-through of the
+    # user's shows it, and so does Starlette's own in its place.
+    pytester.makepyfile(test_user=UPSTREAM_TESTS)
+    code = TESTS.parent / "campaign" / "attribution_code.py"
+    (pytester.path / "attribution_code.py").write_text(code.read_text())
+    paths = [str(pytester.path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "asyncio")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= asgifuzz =*",
+            "*test_pass_through?asyncio?: I9:endpoint, upstream (Starlette), in * "
+            "case(s) that passed the check*",
+            "*saved: corpus/new/i9-endpoint-*.json; reproducer (Starlette only): "
+            "asgifuzz repro corpus/new/i9-endpoint-*.json",
+        ]
+    )
+    (entry,) = corpus_files(pytester.path)
+    assert "bhm.passthrough" in entry.read_text()
+    made = pytester.run(sys.executable, "-m", "asgifuzz", "repro", str(entry))
+    assert made.ret == 0
+    script = pytester.path / "repro.py"
+    script.write_text("\n".join(made.outlines) + "\n")
+    assert pytester.run(sys.executable, str(script)).ret == 1
 
 
 def test_a_corpus_directory_option(

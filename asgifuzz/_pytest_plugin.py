@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from asgifuzz._errors import UsageError
-from asgifuzz._targets.specs import named_spec, used_by
+from asgifuzz._targets.specs import MiddlewareTarget, named_spec, scoped, used_by
 
 if TYPE_CHECKING:
     from asgifuzz._oracles.verdict import InvariantViolation
 
 _MARK = "asgifuzz"
 _SAVED = pytest.StashKey[list[tuple[str, Path | None, str]]]()
+#: Each test's own targets (names are per test): test function -> registry.
+_REGISTRIES: dict[object, tuple[dict[str, MiddlewareTarget], dict[str, Any]]] = {}
 
 
 def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -49,7 +51,10 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
     # strategies import Hypothesis and Starlette.
     from asgifuzz.strategies import cases
 
-    strategy = cases(**options)
+    # Its own registry: two tests may name one class with different arguments.
+    targets: tuple[dict[str, MiddlewareTarget], dict[str, Any]] = ({}, {})
+    with scoped(targets):
+        strategy = cases(**options)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
         if "case" not in inspect.signature(test).parameters:
@@ -66,7 +71,7 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
             # the process ends the test run).
             case = kwargs["case"]
             try:
-                with dog.armed():
+                with scoped(targets), dog.armed():
                     result = test(*args, **kwargs)
             except Exception as exc:
                 fault = dog.fault(case, ("asyncio",))
@@ -83,6 +88,7 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
         wrapped = given(case=strategy)(guarded)
         wrapped = pytest.mark.usefixtures("anyio_backend")(wrapped)
         marked: Callable[..., Any] = getattr(pytest.mark, _MARK)(wrapped)
+        _REGISTRIES[marked] = targets
         return marked
 
     return decorate
@@ -186,7 +192,8 @@ def pytest_runtest_makereport(
     report = yield
     marked = item.get_closest_marker(_MARK) is not None
     if call.when == "call" and call.excinfo is not None and marked:
-        _save(item, call.excinfo.value)
+        with scoped(_REGISTRIES.get(getattr(item, "obj", None), ({}, {}))):
+            _save(item, call.excinfo.value)
     return report
 
 

@@ -113,4 +113,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         lifespan=base.lifespan and not getattr(args, "no_lifespan", False),
         builtin=base.builtin and not getattr(args, "no_builtin", False),
         exclude_routes=(*base.exclude_routes, *getattr(args, "exclude_route", [])),
+        declarations=base.declarations,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asgifuzz._errors import UsageError
+from asgifuzz._targets import declarations as decl
 from asgifuzz._targets.specs import (
     AppTarget,
     MiddlewareTarget,
@@ -28,7 +29,9 @@ class TargetConfig:
     From ``[tool.asgifuzz]`` in ``pyproject.toml`` and the command line:
     ``middleware`` specs, an ``app`` spec, extra ``routes``, ``lifespan``,
     ``builtin`` (mix built-in model layers with the user's middleware) and
-    ``exclude_routes`` (found routes not to request, ``"[METHOD] /path"``).
+    ``exclude_routes`` (found routes not to request, ``"[METHOD] /path"``);
+    ``declarations``: what each layer, by name, declares it does
+    (`asgifuzz._targets.declarations`).
     """
 
     middleware: tuple[str, ...] = ()
@@ -37,6 +40,7 @@ class TargetConfig:
     lifespan: bool = True
     builtin: bool = True
     exclude_routes: tuple[str, ...] = ()
+    declarations: tuple[tuple[str, decl.Declaration], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -44,7 +48,15 @@ class TargetConfig:
 
     def allow(self) -> tuple[list[MiddlewareTarget], AppTarget | None]:
         """Import, check and allow every target (`UsageError` on the first bad one)."""
-        mws = [allow_middleware(load_middleware(s)) for s in self.middleware]
+        mws = [
+            allow_middleware(
+                load_middleware(
+                    s, declared=decl.declared_for(decl.spec_name(s), self.declarations)
+                )
+            )
+            for s in self.middleware
+        ]
+        decl.unmatched({m.name for m in mws}, self.declarations)
         app = None
         if self.app:
             app = allow_app(
@@ -122,11 +134,13 @@ def load_config(path: Path) -> TargetConfig:
     app = table.get("app", "")
     if not isinstance(app, str):
         raise UsageError(f'{where} app must be a string, e.g. app = "mypkg.main:app"')
+    middleware, declared = decl.middleware_table(table.get("middleware", []), where)
     return TargetConfig(
-        middleware=strings("middleware"),
+        middleware=middleware,
         app=app,
         routes=strings("routes"),
         lifespan=flag("lifespan"),
         builtin=flag("builtin"),
         exclude_routes=strings("exclude_routes"),
+        declarations=declared,
     )

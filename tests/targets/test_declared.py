@@ -24,9 +24,12 @@ from asgifuzz.strategies._user import allow_middleware
 
 TESTS = Path(__file__).parent
 
-RECASE = {"spec": "declared_code:Recase", "transforms": ["request-body"]}
-BUFFER = {"spec": "declared_code:Buffer", "buffers": True}
-GZIP = {
+RECASE: dict[str, Any] = {
+    "spec": "declared_code:Recase",
+    "transforms": ["request-body"],
+}
+BUFFER: dict[str, Any] = {"spec": "declared_code:Buffer", "buffers": True}
+GZIP: dict[str, Any] = {
     "spec": "declared_code:Gzipper",
     "encodes": "gzip",
     "needs": {"headers": ["accept-encoding: gzip"]},
@@ -34,8 +37,11 @@ GZIP = {
 
 
 @pytest.fixture(autouse=True)
-def _importable(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """declared_code importable; what a test allows in the process is forgotten."""
     monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(specs, "_MIDDLEWARE", {})
+    monkeypatch.setattr(specs, "_APPS", {})
 
 
 @pytest.fixture
@@ -160,7 +166,7 @@ def test_an_encoder_that_keeps_the_old_content_length(backend: str) -> None:
 
 # --- all three, fuzzed -----------------------------------------------------------
 
-DECLARED = {"T": RECASE, "B": BUFFER, "G": GZIP}
+DECLARED: dict[str, dict[str, Any]] = {"T": RECASE, "B": BUFFER, "G": GZIP}
 #: Pure-ASGI pass-throughs, judged on asyncio: what is left with Starlette's
 #: BaseHTTPMiddleware around a buffer, or on trio, is Starlette's, shown by the
 #: timing a layer changes, which the stand-ins of attribution do not reproduce.
@@ -355,7 +361,7 @@ def test_the_dict_form_checks_its_keys(registry: None) -> None:
         allow_middleware({"G": {"spec": "declared_code:Gzipper", "encode": "gzip"}})
     with pytest.raises(InvalidArgument, match="no 'spec'"):
         allow_middleware([{"encodes": "gzip"}])
-    from declared_code import Buffer  # type: ignore[import-not-found]
+    from declared_code import Buffer  # tests/targets, on sys.path for this test
 
     assert allow_middleware([{"spec": Buffer, "buffers": True}]) == ["user.Buffer"]
     assert specs.middleware_target("Buffer").declared == declaration(
@@ -375,3 +381,74 @@ def test_a_bad_declaration_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "[tool.asgifuzz.middleware.G]: buffers has 'yes'" in err[0]
+
+
+@pytest.mark.parametrize(("bug", "code"), [("keep-length", 1), ("", 0)])
+def test_the_cli_reads_the_declarations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bug: str, code: int
+) -> None:
+    from asgifuzz._cli.main import main
+
+    config = tmp_path / "pyproject.toml"
+    config.write_text(
+        "[tool.asgifuzz]\nbuiltin = false\n"
+        "[tool.asgifuzz.middleware.G]\n"
+        f'spec = "declared_code:Gzipper(bug={bug!r})"\nencodes = "gzip"\n'
+        'needs = {headers = ["accept-encoding: gzip"]}\n'
+    )
+    argv = ["fuzz", "--max-time", "3", "--no-database", "--progress", "off"]
+    assert main([*argv, "--backend", "asyncio", "--config", str(config)]) == code
+    out = capsys.readouterr().out
+    assert ("I11:content-length" in out) == bool(bug)
+
+
+PLUGIN_TESTS = """
+import asgifuzz
+from hypothesis import Phase, settings
+from declared_code import Gzipper
+
+GZIP = {"encodes": "gzip", "needs": {"headers": ["accept-encoding: gzip"]}}
+
+
+@settings(max_examples=20, derandomize=True, database=None)
+@asgifuzz.given_cases(middleware={"G": {**GZIP, "spec": Gzipper}}, builtin=False)
+def test_fixed(case):
+    asgifuzz.check(case)
+
+
+@settings(
+    max_examples=20,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate, Phase.shrink],
+)
+@asgifuzz.given_cases(
+    middleware={"G": {**GZIP, "spec": (Gzipper, {"bug": "keep-length"})}},
+    builtin=False,
+)
+def test_buggy(case):
+    asgifuzz.check(case)
+"""
+
+
+def test_two_plugin_tests_name_one_class_with_other_arguments(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_user=PLUGIN_TESTS)
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    code = (TESTS / "declared_code.py").read_text()
+    (pytester.path / "declared_code.py").write_text(code)
+    root = TESTS.parents[1]  # this checkout's asgifuzz, whatever is installed
+    monkeypatch.setenv("PYTHONPATH", f"{pytester.path}:{root}")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*test_fixed PASSED*"])
+    result.stdout.fnmatch_lines(["*test_buggy FAILED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_buggy: new corpus entry corpus/new/i11-content-length-*.json"]
+    )
+    result.stdout.fnmatch_lines(
+        ["*replay: *--middleware 'G=declared_code:Gzipper(bug=*keep-length*)'"]
+    )

@@ -72,8 +72,6 @@ def _lost(f: Facts, index: int) -> list[Violation]:
     the client's body had reached it whole lost the rest (unless the client
     left first)."""
     below = inside(f.outcome, index)
-    if below < 1:
-        return []
     made, _, ended = request_bodies(f.outcome, below)
     if ended is None or (f.disconnected is not None and f.disconnected < ended):
         return []

@@ -274,10 +274,9 @@ def _stopped_by_user_layers(
 
 def inside(outcome: Outcome, index: int) -> int:
     """The boundary just inside layer ``index``: what crosses it is what the
-    layer passes down and what it gets back (-1: no such boundary)."""
-    names = outcome.recorder.boundaries
+    layer passes down and what it gets back."""
     name = layer_name(index, outcome.case.stack.layers[index])
-    return names.index(name) + 1 if name in names else -1
+    return outcome.recorder.boundaries.index(name) + 1
 
 
 def request_bodies(

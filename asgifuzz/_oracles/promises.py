@@ -63,8 +63,6 @@ def promises(outcome: Outcome) -> list[Violation]:
         if not (declared.buffers or declared.encodes) or declared.response_body:
             continue
         below = inside(outcome, i)
-        if below < 1:
-            continue
         got, gave = sent(outcome, below), sent(outcome, below - 1)
         if not (got.complete and gave.complete) or got.status != gave.status:
             continue

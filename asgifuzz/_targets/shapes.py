@@ -1,4 +1,5 @@
-"""What an ASGI app looks like, judged before anything runs, and app factories.
+"""What an ASGI app looks like, judged before anything runs, app factories, and
+`import_object` (a spec's module and attribute, imported with one clear error).
 
 `asgi_problem` reads a callable's signature (nothing is called) so that
 ``--app os:system`` or a factory named without its call is a usage error with

@@ -91,10 +91,12 @@ class Gzipper:
 
     ``bug="truncate"`` cuts the gzip trailer off (the stream does not end);
     ``bug="keep-length"`` keeps the uncompressed body's content-length.
+    ``coding`` is the content-encoding it says it applied (another name for
+    gzip, for codings that cannot be decoded here).
     """
 
-    def __init__(self, app: Any, bug: str = "") -> None:
-        self.app, self.bug = app, bug
+    def __init__(self, app: Any, bug: str = "", coding: str = "gzip") -> None:
+        self.app, self.bug, self.coding = app, bug, coding.encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         accepts = any(
@@ -129,7 +131,10 @@ class Gzipper:
             if self.bug != "keep-length":
                 headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
-            headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+            headers += [
+                (b"content-encoding", self.coding),
+                (b"vary", b"Accept-Encoding"),
+            ]
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 

@@ -164,6 +164,33 @@ def test_an_encoder_that_keeps_the_old_content_length(backend: str) -> None:
     assert _keys(layers, ("G",), backend) == {"I11:content-length"}
 
 
+def test_a_coding_not_decodable_here_is_not_compared(backend: str) -> None:
+    # "compress" has no decoder here: neither the body nor the coding is judged.
+    stack = ("G", "bhm.passthrough")
+    layers = {"G": {**GZIP, "spec": "declared_code:Gzipper(coding='compress')"}}
+    undeclared = {"G": {**layers["G"], "encodes": []}}
+    assert _keys(undeclared, stack, backend) == {"I8:body"}
+    assert not _keys({"G": {**layers["G"], "encodes": "compress"}}, stack, backend)
+
+
+def test_a_layer_that_does_not_pass_a_body_on_is_not_held_to_it(backend: str) -> None:
+    from asgifuzz._driver.runner import run
+    from asgifuzz._oracles.promises import promises
+
+    with specs.scoped(({}, {})):
+        allow_middleware({"B": _with_bug(BUFFER, "lose-last")})
+        for endpoint, method in [
+            (Endpoint(kind="raise_streaming", chunks=2), "GET"),  # incomplete below
+            (Endpoint(), "HEAD"),  # the server drops a HEAD body
+        ]:
+            case = Case(
+                stack=Stack((Layer("user.B"),)),
+                endpoint=endpoint,
+                request=Request(method=method),
+            )
+            assert promises(run(case, backend)) == []
+
+
 # --- all three, fuzzed -----------------------------------------------------------
 
 DECLARED: dict[str, dict[str, Any]] = {"T": RECASE, "B": BUFFER, "G": GZIP}
@@ -251,6 +278,11 @@ def test_needs_reach_every_request(backend: str) -> None:
     assert (b"cookie", b"a=1; b=2") in scope["headers"]
     assert scope["state"] == {"t": [1]}
     assert make_scope(Case())["headers"] == [(b"host", b"testserver")]
+    with specs.scoped(({}, {})):
+        allow_middleware({"P": {"spec": "declared_code:Buffer", "needs": needs}})
+        scope = make_scope(Case(stack=Stack((Layer("user.P"),))))
+    assert (b"cookie", b"a=1") in scope["headers"]
+    assert "state" not in scope
 
 
 def test_two_tests_may_name_one_class_differently() -> None:

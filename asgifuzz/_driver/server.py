@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from asgifuzz._driver.outcome import ServerResponse
-from asgifuzz._targets.declarations import with_needs
+from asgifuzz._targets.declarations import Declaration, with_needs
 from asgifuzz._targets.specs import declarations
 from asgifuzz._types import Message
 from asgifuzz.models import Case, Server
@@ -98,8 +98,10 @@ def make_scope(case: Case) -> dict[str, Any]:
     ]
     if req.body:
         headers.append((b"content-length", str(len(req.body_bytes)).encode()))
-    declared = declarations(case) if case.stack.layers else ()
-    headers = with_needs(headers, declared)
+    declared: tuple[Declaration, ...] = ()
+    if any(la.family == "user" for la in case.stack.layers):
+        declared = declarations(case)
+        headers = with_needs(headers, declared)
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": asgi,

@@ -371,8 +371,12 @@ def used_by(case: Any) -> dict[str, dict[str, str]]:
 
 
 def declarations(case: Any) -> tuple[Declaration, ...]:
-    """What each layer of ``case`` declares (a built-in layer: `NOTHING`)."""
+    """What each layer of ``case`` declares (a built-in layer, or a user layer
+    this run does not know, as when judging a recorded outcome: `NOTHING`)."""
+    known = {**_MIDDLEWARE, **_middleware()}
     return tuple(
-        middleware_target(la.behaviour).declared if la.family == "user" else NOTHING
+        known[la.behaviour].declared
+        if la.family == "user" and la.behaviour in known
+        else NOTHING
         for la in case.stack.layers
     )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from asgifuzz._errors import UsageError
-from asgifuzz._targets.specs import named_spec, used_by
+from asgifuzz._targets.specs import MiddlewareTarget, named_spec, scoped, used_by
 
 if TYPE_CHECKING:
     from asgifuzz._oracles.verdict import InvariantViolation, Verdict
@@ -37,6 +37,8 @@ _SAVED = pytest.StashKey[list[tuple[str, Path | None, str, str]]]()
 #: (test, path or None, key, how many cases showed it).
 _SEEN = pytest.StashKey["_Upstream"]()
 _UPSTREAM = pytest.StashKey[list[tuple[str, Path | None, str, int]]]()
+#: Each test's own targets (names are per test): test function -> registry.
+_REGISTRIES: dict[object, tuple[dict[str, MiddlewareTarget], dict[str, Any]]] = {}
 
 
 def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -69,7 +71,10 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
         if "request" in options:
             raise UsageError("given_cases: pass requests= or request=, not both")
         options["request"] = user_requests(options.pop("requests"))
-    strategy = cases(**options)
+    # Its own registry: two tests may name one class with different arguments.
+    targets: tuple[dict[str, MiddlewareTarget], dict[str, Any]] = ({}, {})
+    with scoped(targets):
+        strategy = cases(**options)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
         if "case" not in inspect.signature(test).parameters:
@@ -86,7 +91,7 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
             # the process ends the test run).
             case = kwargs["case"]
             try:
-                with dog.armed():
+                with scoped(targets), dog.armed():
                     result = test(*args, **kwargs)
             except Exception as exc:
                 fault = dog.fault(case, ("asyncio",))
@@ -103,6 +108,7 @@ def given_cases(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., 
         wrapped = given(case=strategy)(guarded)
         wrapped = pytest.mark.usefixtures("anyio_backend")(wrapped)
         marked: Callable[..., Any] = getattr(pytest.mark, _MARK)(wrapped)
+        _REGISTRIES[marked] = targets
         return marked
 
     return decorate
@@ -211,9 +217,11 @@ def pytest_runtest_makereport(
     report = yield
     marked = item.get_closest_marker(_MARK) is not None
     if call.when == "call" and call.excinfo is not None and marked:
-        _save(item, call.excinfo.value)
+        with scoped(_REGISTRIES.get(getattr(item, "obj", None), ({}, {}))):
+            _save(item, call.excinfo.value)
     if call.when == "call" and marked and _SEEN in item.stash:
-        item.stash[_SEEN].save(item)
+        with scoped(_REGISTRIES.get(getattr(item, "obj", None), ({}, {}))):
+            item.stash[_SEEN].save(item)
     return report
 
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from asgifuzz import __version__
 from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._targets.specs import scoped
 
 #: The commands and their one-line help, in the order ``--help`` lists them.
 COMMANDS = {
@@ -142,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = next((a for a in argv if not a.startswith("-")), None)
     args = parser(name).parse_args(argv)
     try:
-        return command(args.command).main(args)
+        # Names are per run of a command (per config), not per process.
+        with scoped(({}, {})):
+            return command(args.command).main(args)
     except AsgiFuzzError as exc:
         print(f"asgifuzz: error: {exc}", file=sys.stderr)
         return 2

@@ -139,4 +139,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         headers=(*base.headers, *getattr(args, "header", [])),
         cookies=(*base.cookies, *getattr(args, "cookie", [])),
         requests=getattr(args, "requests", None) or base.requests,
+        declarations=base.declarations,
     )

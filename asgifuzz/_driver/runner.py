@@ -107,7 +107,8 @@ async def _start_lifespan(
         await anyio.lowlevel.checkpoint()
     if lifespan.supported:
         rec.note(lifespan.startup_note)
-        scope["state"] = lifespan.request_state()
+        # The app's startup state, over what the layers declared they need.
+        scope["state"] = {**scope.get("state", {}), **lifespan.request_state()}
 
 
 async def _stop_lifespan(lifespan: Lifespan, rec: Recorder) -> None:

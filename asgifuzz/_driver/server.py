@@ -9,11 +9,14 @@ what ``receive()`` does once the body is read or the client is gone, and what
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import anyio
 
 from asgifuzz._driver.outcome import ServerResponse
+from asgifuzz._targets.declarations import Declaration, with_needs
+from asgifuzz._targets.specs import declarations
 from asgifuzz._types import Message
 from asgifuzz.models import Case, Server
 from asgifuzz.models._middleware import pause
@@ -95,6 +98,10 @@ def make_scope(case: Case) -> dict[str, Any]:
     ]
     if req.body:
         headers.append((b"content-length", str(len(req.body_bytes)).encode()))
+    declared: tuple[Declaration, ...] = ()
+    if any(la.family == "user" for la in case.stack.layers):
+        declared = declarations(case)
+        headers = with_needs(headers, declared)
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": asgi,
@@ -113,6 +120,10 @@ def make_scope(case: Case) -> dict[str, Any]:
         scope["extensions"] = {"http.response.pathsend": {}}
     elif profile == "hypercorn":
         scope["extensions"] = {}
+    state = {k: v for d in declared for k, v in d.state.items()}
+    if state:
+        # A copy per run: what one run's layers store there is not the next's.
+        scope["state"] = copy.deepcopy(state)
     return scope
 
 

@@ -1,8 +1,11 @@
-"""Invariant I3: each reader gets the request body as the client sent it."""
+"""Invariant I3: each reader gets the request body as the client sent it, or,
+below a user layer that declares ``transforms = ["request-body"]``, as that
+layer passed it down; and such a layer reads the client's whole body before
+it ends the one it passes down (nothing lost)."""
 
 from __future__ import annotations
 
-from asgifuzz._oracles.facts import Facts
+from asgifuzz._oracles.facts import Facts, inside, request_bodies
 from asgifuzz._oracles.violations import Violation
 from asgifuzz.models import Case
 
@@ -11,15 +14,30 @@ def request_body(f: Facts) -> list[Violation]:
     """I3: what each layer or the endpoint read is what it should get."""
     out: list[Violation] = []
     sent = f.case.request.body_bytes
+    declared = f.declared()
     for read in f.reads:
-        want = expected_body(f.case, read.layer)
+        want, source = sent, f"the client sent {sent[:60]!r} ({len(sent)} bytes)"
+        transformer = _transformer_above(f, read.layer) if declared else None
+        if transformer is None:
+            want = expected_body(f.case, read.layer)
+        else:
+            want = request_bodies(f.outcome, inside(f.outcome, transformer))[0]
+            source = (
+                f"{f.boundaries[inside(f.outcome, transformer) - 1]}, which "
+                f"transforms the request body, passed down {want[:60]!r} "
+                f"({len(want)} bytes)"
+            )
         if read.complete and read.data != want:
             out.append(
                 Violation(
                     "I3",
                     f"{read.who} read {read.data[:60]!r} ({len(read.data)} bytes) but "
-                    f"the client sent {sent[:60]!r} ({len(sent)} bytes)"
-                    + ("" if want == sent else f"; expected {want!r} (policy)"),
+                    f"{source}"
+                    + (
+                        ""
+                        if want == sent or transformer
+                        else f"; expected {want!r} (policy)"
+                    ),
                 )
             )
         elif not read.complete and not want.startswith(read.data):
@@ -27,10 +45,48 @@ def request_body(f: Facts) -> list[Violation]:
                 Violation(
                     "I3",
                     f"{read.who} read {read.data[:60]!r} before {read.error}, which "
-                    f"is not a prefix of what the client sent ({sent[:60]!r})",
+                    f"is not a prefix of what {source.partition(',')[0]} sent "
+                    f"({want[:60]!r})",
                 )
             )
-    return out
+    return out + [
+        v for i, d in enumerate(declared) if d.request_body for v in _lost(f, i)
+    ]
+
+
+def _transformer_above(f: Facts, reader: int | None) -> int | None:
+    """The innermost layer above ``reader`` (None: the endpoint) that makes the
+    body it reads: a declared request-body transformer (its index), unless a
+    `bhm.read_stream` lies between them (policy: then ``b""``; None here)."""
+    layers, declared = f.case.stack.layers, f.declared()
+    for j in reversed(range(len(layers) if reader is None else reader)):
+        if layers[j].kind == "bhm.read_stream":
+            return None
+        if declared[j].request_body:
+            return j
+    return None
+
+
+def _lost(f: Facts, index: int) -> list[Violation]:
+    """A request-body transformer that ended the body it passes down before
+    the client's body had reached it whole lost the rest (unless the client
+    left first)."""
+    below = inside(f.outcome, index)
+    made, _, ended = request_bodies(f.outcome, below)
+    if ended is None or (f.disconnected is not None and f.disconnected < ended):
+        return []
+    got = request_bodies(f.outcome, below - 1, before=ended)[0]
+    sent = f.case.request.body_bytes
+    if len(got) >= len(sent):
+        return []
+    return [
+        Violation(
+            "I3",
+            f"{f.boundaries[below - 1]}, which transforms the request body, ended "
+            f"the body it passes down ({len(made)} bytes) having read {len(got)} of "
+            f"the {len(sent)} bytes the client sent: the rest is lost",
+        )
+    ]
 
 
 def expected_body(case: Case, below_layer: int | None) -> bytes:

@@ -17,7 +17,10 @@ from typing import Any, NamedTuple
 from asgifuzz._driver.outcome import Outcome, ServerResponse
 from asgifuzz._oracles.decoding import content_codings, decoder
 from asgifuzz._oracles.exceptions import members, same
+from asgifuzz._targets.declarations import Declaration
+from asgifuzz._targets.specs import declarations
 from asgifuzz.models import Case
+from asgifuzz.models._build import layer_name
 from asgifuzz.models._record import Background, Event, Read
 
 #: Frames of the event loops and helpers, skipped to find who raised.
@@ -144,6 +147,11 @@ class Facts(NamedTuple):
                 out.append((e.tick, raw, decoded))
         return out
 
+    def declared(self) -> tuple[Declaration, ...]:
+        """What each layer declares it does (`asgifuzz._targets.declarations`;
+        empty for a stack without user layers: all pass-through or modelled)."""
+        return declarations(self.outcome.case) if self.user_layers else ()
+
     def framework_raised(self) -> bool:
         """Whether the escaped exception's innermost frame (past the event
         loops) lies in Starlette or FastAPI (read on demand: it walks frames)."""
@@ -262,3 +270,31 @@ def _stopped_by_user_layers(
                 if crossed(e, inner) and not crossed(e, outer) and e not in stopped
             ]
     return tuple(e for e in rec.raised if e in stopped)
+
+
+def inside(outcome: Outcome, index: int) -> int:
+    """The boundary just inside layer ``index``: what crosses it is what the
+    layer passes down and what it gets back."""
+    name = layer_name(index, outcome.case.stack.layers[index])
+    return outcome.recorder.boundaries.index(name) + 1
+
+
+def request_bodies(
+    outcome: Outcome, where: int, before: int | None = None
+) -> tuple[bytes, int | None, int | None]:
+    """What crossed boundary ``where`` of the request body (before tick
+    ``before``): the bytes up to the final message, the tick of the first
+    ``http.request`` and of the final one (None: none yet)."""
+    out: list[bytes] = []
+    first = end = None
+    for e in outcome.recorder.events:
+        if before is not None and e.tick >= before:
+            break
+        m = e.message or {}
+        if e.kind == "receive" and e.where == where and m.get("type") == "http.request":
+            first = e.tick if first is None else first
+            out.append(m.get("body", b""))
+            if not m.get("more_body", False):
+                end = e.tick
+                break
+    return b"".join(out), first, end

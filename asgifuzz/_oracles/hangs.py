@@ -43,7 +43,9 @@ def no_hang(f: Facts) -> list[Violation]:
 
 def _streaming(f: Facts) -> list[Violation]:
     """Policy: streaming is promised only by stacks without a buffering layer
-    (``replace_body``; GZip, except for ``text/event-stream``), and only while
+    (``replace_body``; GZip, except for ``text/event-stream``; a user layer
+    that declares it buffers the stream's media type, or makes its own
+    response body: ``buffers``, ``transforms``), and only while
     the client is connected. A chunk is delivered once a client could decode
     it: for a content-encoded stream, what the server has so far, decompressed,
     holds it (a gzip header alone holds nothing). The decoded length is what
@@ -55,7 +57,7 @@ def _streaming(f: Facts) -> list[Violation]:
         la.behaviour == "replace_body"
         or (la.kind == "starlette.gzip" and ep.media_type != "text/event-stream")
         for la in f.case.stack.layers
-    ):
+    ) or any(d.buffering(ep.media_type) or d.response_body for d in f.declared()):
         return []
     made = f.chunks_made
     if len(made) < 2:

@@ -35,6 +35,13 @@ Policy choices (where the right behaviour is not written down anywhere):
   exception that crosses the boundary below it but not the one above it counts
   as handled, not swallowed). An exception it raises is a finding, unless the
   response has started: raising is then the only way to abort it.
+- A user's layer may declare what it does instead
+  (`asgifuzz._targets.declarations`): readers below a request-body transformer
+  get what it passed down (I3), and it reads the client's whole body before it
+  ends its own; a declared buffer is not charged I4 ``streaming`` for its media
+  types; a declared encoder's coding and ``vary`` are no I8 difference (the
+  body is compared decoded); a declared buffer or encoder passes the body on
+  whole, decoded (I8, per run: `asgifuzz._oracles.promises`).
 - A user's app (``case.app``) has no model: the app's own exceptions while the
   client is connected are its business (the server answers 500), and it may
   stream for as long as it likes (endless streams). What is always judged: no

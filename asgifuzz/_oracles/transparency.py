@@ -47,7 +47,10 @@ from dataclasses import dataclass, replace
 
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz._oracles.decoding import content_codings, decode
+from asgifuzz._oracles.promises import promises
 from asgifuzz._oracles.violations import Violation
+from asgifuzz._targets.declarations import Declaration
+from asgifuzz._targets.specs import declarations
 from asgifuzz.models import Case
 from asgifuzz.models._build import layer_name
 from asgifuzz.models._parts import PASSTHROUGH_KINDS, Stack
@@ -144,15 +147,18 @@ def _compression_choices(o: Outcome) -> tuple[bool | None, ...]:
 
 
 def _headers(
-    a: ClientView, b: ClientView, *, names_only: bool
+    a: ClientView, b: ClientView, *, names_only: bool, encoders: bool = False
 ) -> tuple[tuple[bytes, bytes], ...]:
-    """``a``'s headers as compared with ``b``'s (framing ones dropped)."""
+    """``a``'s headers as compared with ``b``'s (framing ones dropped; with
+    ``encoders``, a user layer declared it encodes: its coding and ``vary``)."""
     out = list(a.headers)
-    if a.decoded and b.decoded:
+    if (a.decoded and b.decoded) or encoders:
         # Both bodies decode: the decoded bytes are compared, not the coding.
         out = [(n, v) for n, v in out if n != b"content-encoding"]
     vary = a.vary
-    if a.compressing != b.compressing and a.vary ^ b.vary <= {b"accept-encoding"}:
+    if encoders or (
+        a.compressing != b.compressing and a.vary ^ b.vary <= {b"accept-encoding"}
+    ):
         vary -= {b"accept-encoding"}
     if vary:
         out.append((b"vary", b", ".join(sorted(vary))))
@@ -167,10 +173,17 @@ def _more_or_less(with_: bool, without: bool) -> str:
 
 
 def differences(
-    with_: ClientView, without: ClientView, *, names_only: bool = False
+    with_: ClientView,
+    without: ClientView,
+    *,
+    names_only: bool = False,
+    declared: Sequence[Declaration] = (),
 ) -> list[tuple[str, object, object]]:
     """The fields (of `FIELDS`, in order) in which the two views differ, each as
     its tag and its two values; ``names_only`` compares header names only.
+    What user layers ``declared`` is no difference: an encoder's coding and
+    ``vary: accept-encoding``, and the body of one that makes its own
+    (``transforms = ["response-body"]``) or whose coding cannot be decoded here.
 
     The tag is the field and its direction: ``+`` when the run with the layers
     has more of it (complete where the other is not; an exception escapes
@@ -186,12 +199,17 @@ def differences(
     if with_.escaped != without.escaped:
         way = _more_or_less(with_.escaped is not None, without.escaped is not None)
         out.append(("escaped" + way, with_.escaped, without.escaped))
+    codings = {c for d in declared for c in d.encodes}
+    undecodable = any(
+        not v.decoded and set(v.codings) <= codings for v in (with_, without)
+    )
     a, b = with_.body, without.body
-    if a != b:
+    if a != b and not undecodable and not any(d.response_body for d in declared):
         way = _more_or_less(a.startswith(b), b.startswith(a))
         out.append(("body" + way, a, b))
-    ha = _headers(with_, without, names_only=names_only)
-    hb = _headers(without, with_, names_only=names_only)
+    encoders = bool(codings)
+    ha = _headers(with_, without, names_only=names_only, encoders=encoders)
+    hb = _headers(without, with_, names_only=names_only, encoders=encoders)
     if ha != hb:
         way = _more_or_less(set(ha) > set(hb), set(ha) < set(hb))
         out.append(("headers" + way, ha, hb))
@@ -231,8 +249,21 @@ def transparency(
 
     The tag is the most telling differing field and its direction (see
     `differences`): ``complete+`` is a failed response that looks complete,
-    ``complete-`` one the layers leave open.
+    ``complete-`` one the layers leave open. A user layer that declares it
+    buffers or encodes passes the body on whole (`promises`, on this run).
     """
+    user = any(la.family == "user" for la in case.stack.layers)
+    own = promises(outcome) if user else []
+    return own or _compared(case, outcome, backend, run, judge)
+
+
+def _compared(
+    case: Case,
+    outcome: Outcome,
+    backend: str,
+    run: Callable[[Case, str], Outcome],
+    judge: Callable[[Outcome], Sequence[Violation]],
+) -> list[Violation]:
     bare = without_passthrough(case)
     if bare is None or outcome.hung:
         return []
@@ -244,8 +275,12 @@ def transparency(
     # Policy: the user's code may stamp each response (request ids, timings,
     # dates), so only the header names must match.
     names_only = bool(case.app) or any(la.family == "user" for la in case.stack.layers)
+    declared = declarations(case) if names_only else ()
     found = differences(
-        client_view(outcome), client_view(reference), names_only=names_only
+        client_view(outcome),
+        client_view(reference),
+        names_only=names_only,
+        declared=declared,
     )
     if not found:
         return []

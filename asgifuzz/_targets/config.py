@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asgifuzz._errors import UsageError
+from asgifuzz._targets import declarations as decl
 from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.specs import (
     AppTarget,
@@ -29,10 +30,12 @@ class TargetConfig:
     From ``[tool.asgifuzz]`` in ``pyproject.toml`` and the command line:
     ``middleware`` specs, an ``app`` spec, extra ``routes``, ``lifespan``,
     ``builtin`` (mix built-in model layers with the user's middleware) and
-    ``exclude_routes`` (found routes not to request, ``"[METHOD] /path"``); and
+    ``exclude_routes`` (found routes not to request, ``"[METHOD] /path"``);
     what every drawn request gets: ``headers`` (``"name: value"``), ``cookies``
     (``"name=value"``) and ``requests``, the import spec of a Hypothesis
-    strategy of `asgifuzz.models.Request` that replaces the drawn requests.
+    strategy of `asgifuzz.models.Request` that replaces the drawn requests; and
+    ``declarations``: what each layer, by name, declares it does
+    (`asgifuzz._targets.declarations`).
     """
 
     middleware: tuple[str, ...] = ()
@@ -44,6 +47,7 @@ class TargetConfig:
     headers: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
     requests: str = ""
+    declarations: tuple[tuple[str, decl.Declaration], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -58,7 +62,15 @@ class TargetConfig:
 
     def allow(self) -> tuple[list[MiddlewareTarget], AppTarget | None]:
         """Import, check and allow every target (`UsageError` on the first bad one)."""
-        mws = [allow_middleware(load_middleware(s)) for s in self.middleware]
+        mws = [
+            allow_middleware(
+                load_middleware(
+                    s, declared=decl.declared_for(decl.spec_name(s), self.declarations)
+                )
+            )
+            for s in self.middleware
+        ]
+        decl.unmatched({m.name for m in mws}, self.declarations)
         app = None
         if self.app:
             app = allow_app(
@@ -144,8 +156,9 @@ def load_config(path: Path) -> TargetConfig:
         raise UsageError(
             f'{where} requests must be a string, e.g. requests = "mypkg.fuzz:requests"'
         )
+    middleware, declared = decl.middleware_table(table.get("middleware", []), where)
     config = TargetConfig(
-        middleware=strings("middleware"),
+        middleware=middleware,
         app=app,
         routes=strings("routes"),
         lifespan=flag("lifespan"),
@@ -154,6 +167,7 @@ def load_config(path: Path) -> TargetConfig:
         headers=strings("headers"),
         cookies=strings("cookies"),
         requests=requests,
+        declarations=declared,
     )
     try:
         config.extras()

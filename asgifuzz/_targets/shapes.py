@@ -1,4 +1,5 @@
-"""What an ASGI app looks like, judged before anything runs, and app factories.
+"""What an ASGI app looks like, judged before anything runs, app factories, and
+`import_object` (a spec's module and attribute, imported with one clear error).
 
 `asgi_problem` reads a callable's signature (nothing is called) so that
 ``--app os:system`` or a factory named without its call is a usage error with
@@ -7,9 +8,13 @@ the fix, not thousands of findings.
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import inspect
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from asgifuzz._errors import UsageError
@@ -81,3 +86,39 @@ def call_factory(
             f"{where}: calling the app factory {named}(...) failed: "
             f"{type(exc).__name__}: {exc}; fix the arguments in the spec"
         ) from None
+
+
+def import_object(module: str, attr: str, where: str) -> Any:
+    """Import ``module`` and get the dotted ``attr``, with one clear error if not."""
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like uvicorn's --app-dir .
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            raise UsageError(
+                f"{where}: cannot import module {module!r} (no module named "
+                f"{exc.name!r}); run from the project's root, install the package, "
+                "or add its folder to PYTHONPATH"
+            ) from None
+        raise UsageError(
+            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
+            "fix the import error in that module"
+        ) from None
+    except Exception as exc:
+        raise UsageError(
+            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
+            "fix the error in that module"
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"did you mean {close}?" if close else f"it has {names[:10]}"
+            raise UsageError(
+                f"{where}: {module}:{attr} not found: {part!r} is not an attribute "
+                f"of {getattr(obj, '__name__', obj)!r}; {hint}"
+            ) from None
+    return obj

@@ -15,18 +15,18 @@ Specs are ``[NAME=]module.path:attr[(literal args)]``, e.g.
 from __future__ import annotations
 
 import ast
-import difflib
-import importlib
 import re
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from asgifuzz._errors import UsageError
+from asgifuzz._targets.declarations import NOTHING, Declaration
 from asgifuzz._targets.routes import app_routes
 from asgifuzz._targets.shapes import asgi_problem, call_factory, calls, short
+from asgifuzz._targets.shapes import import_object as import_object  # re-exported
 from asgifuzz._targets.spec_text import parse_spec as parse_spec  # re-exported
 from asgifuzz._types import ASGIApp, Receive, Scope, Send
 
@@ -41,6 +41,7 @@ class MiddlewareTarget:
     subclasses and pure-ASGI classes both qualify. ``spec`` is the import path
     with the arguments (empty when the target was given as a Python object
     whose arguments are not literals): the CLI option that allows it again.
+    ``declared``: what the layer declares it does (`Declaration`).
     """
 
     name: str
@@ -48,6 +49,7 @@ class MiddlewareTarget:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     spec: str = ""
+    declared: Declaration = NOTHING
 
     @property
     def kind(self) -> str:
@@ -70,7 +72,8 @@ class MiddlewareTarget:
         return self.factory(app, *self.args, **self.kwargs)
 
     def _identity(self) -> tuple[object, ...]:
-        return (self.factory, self.args, tuple(sorted(self.kwargs.items(), key=str)))
+        kwargs = tuple(sorted(self.kwargs.items(), key=str))
+        return (self.factory, self.args, kwargs, self.declared)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,34 @@ class AppTarget:
 
 _MIDDLEWARE: dict[str, MiddlewareTarget] = {}
 _APPS: dict[str, AppTarget] = {}
+#: The registry of one test (`scoped`), or None: the process's.
+_SCOPE: ContextVar[tuple[dict[str, MiddlewareTarget], dict[str, AppTarget]] | None] = (
+    ContextVar("asgifuzz_targets", default=None)
+)
+
+
+@contextmanager
+def scoped(
+    registry: tuple[dict[str, MiddlewareTarget], dict[str, AppTarget]],
+) -> Iterator[None]:
+    """Allow and look up targets in ``registry`` (``({}, {})``: a new one)
+    inside the block: names are per test, not per process (the pytest plugin
+    gives each `given_cases` test its own). Lookups fall back to the process's."""
+    token = _SCOPE.set(registry)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _middleware() -> dict[str, MiddlewareTarget]:
+    scope = _SCOPE.get()
+    return _MIDDLEWARE if scope is None else scope[0]
+
+
+def _apps() -> dict[str, AppTarget]:
+    scope = _SCOPE.get()
+    return _APPS if scope is None else scope[1]
 
 
 # Registry ---------------------------------------------------------------------
@@ -100,7 +131,8 @@ _APPS: dict[str, AppTarget] = {}
 
 def allow_middleware(target: MiddlewareTarget) -> MiddlewareTarget:
     """Allow ``target`` in this process (idempotent for the same target)."""
-    old = _MIDDLEWARE.get(target.name)
+    registry = _middleware()
+    old = registry.get(target.name)
     if old is not None and old._identity() != target._identity():
         raise UsageError(
             f"two different middleware targets are both named {target.name!r} "
@@ -108,13 +140,13 @@ def allow_middleware(target: MiddlewareTarget) -> MiddlewareTarget:
             "give them names: --middleware NAME=module:Class(...), or a dict "
             "{name: target} in the Python API"
         )
-    _MIDDLEWARE[target.name] = target
+    registry[target.name] = target
     return target
 
 
 def allow_app(target: AppTarget) -> AppTarget:
     """Allow the app ``target`` in this process (replaces one of the same name)."""
-    _APPS[target.name] = target
+    _apps()[target.name] = target
     return target
 
 
@@ -127,9 +159,8 @@ def middleware_target(
     name: str, where: str = "the case", spec: str = ""
 ) -> MiddlewareTarget:
     """The allowed middleware called ``name``; `UsageError` with the fix if none."""
-    try:
-        return _MIDDLEWARE[name]
-    except KeyError:
+    found = _middleware().get(name) or _MIDDLEWARE.get(name)
+    if found is None:
         option = named_spec(name, spec)
         raise UsageError(
             f"{where} names the user middleware {name!r}, which this run does not "
@@ -137,20 +168,21 @@ def middleware_target(
             f"--middleware {option if spec else name + '=module.path:Class(...)'!r} "
             "or in [tool.asgifuzz] middleware in pyproject.toml (a corpus file "
             "never makes asgifuzz import code)"
-        ) from None
+        )
+    return found
 
 
 def app_target(name: str, where: str = "the case", spec: str = "") -> AppTarget:
     """The allowed app called ``name``; `UsageError` with the fix if none."""
-    try:
-        return _APPS[name]
-    except KeyError:
+    found = _apps().get(name) or _APPS.get(name)
+    if found is None:
         raise UsageError(
             f"{where} names the app {name!r}, which this run does not allow "
             f"(allowed: {sorted(_APPS) or 'none'}); allow it with "
             f"--app {spec or name + '=module.path:app'!r} or [tool.asgifuzz] app "
             "in pyproject.toml (a corpus file never makes asgifuzz import code)"
-        ) from None
+        )
+    return found
 
 
 def require(
@@ -176,42 +208,6 @@ def require(
 
 
 # Specs ------------------------------------------------------------------------
-
-
-def import_object(module: str, attr: str, where: str) -> Any:
-    """Import ``module`` and get the dotted ``attr``, with one clear error if not."""
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # like uvicorn's --app-dir .
-    try:
-        obj: Any = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            raise UsageError(
-                f"{where}: cannot import module {module!r} (no module named "
-                f"{exc.name!r}); run from the project's root, install the package, "
-                "or add its folder to PYTHONPATH"
-            ) from None
-        raise UsageError(
-            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
-            "fix the import error in that module"
-        ) from None
-    except Exception as exc:
-        raise UsageError(
-            f"{where}: importing {module!r} failed: {type(exc).__name__}: {exc}; "
-            "fix the error in that module"
-        ) from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=3)
-            hint = f"did you mean {close}?" if close else f"it has {names[:10]}"
-            raise UsageError(
-                f"{where}: {module}:{attr} not found: {part!r} is not an attribute "
-                f"of {getattr(obj, '__name__', obj)!r}; {hint}"
-            ) from None
-    return obj
 
 
 async def _probe_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -247,8 +243,11 @@ def _checked(target: MiddlewareTarget, where: str) -> MiddlewareTarget:
     return target
 
 
-def load_middleware(spec: str, where: str = "--middleware") -> MiddlewareTarget:
-    """Import and check one middleware spec (``[NAME=]module:Class[(args)]``)."""
+def load_middleware(
+    spec: str, where: str = "--middleware", declared: Declaration = NOTHING
+) -> MiddlewareTarget:
+    """Import and check one middleware spec (``[NAME=]module:Class[(args)]``),
+    with what it ``declared``."""
     name, module, attr, args, kwargs = parse_spec(spec, where)
     where = f"{where} {spec!r}"
     factory = import_object(module, attr, where)
@@ -258,6 +257,7 @@ def load_middleware(spec: str, where: str = "--middleware") -> MiddlewareTarget:
         args=args,
         kwargs=kwargs,
         spec=spec.strip(),
+        declared=declared,
     )
     return _checked(target, where)
 
@@ -360,10 +360,23 @@ def used_by(case: Any) -> dict[str, dict[str, str]]:
     entry and the replay command; a spec is empty for an object defined where
     it cannot be imported from)."""
     out: dict[str, dict[str, str]] = {}
+    registry, apps = {**_MIDDLEWARE, **_middleware()}, {**_APPS, **_apps()}
     for layer in case.stack.layers:
-        if layer.family == "user" and layer.behaviour in _MIDDLEWARE:
-            target = _MIDDLEWARE[layer.behaviour]
+        if layer.family == "user" and layer.behaviour in registry:
+            target = registry[layer.behaviour]
             out.setdefault("middleware", {})[target.name] = target.spec
-    if case.app and case.app in _APPS:
-        out["app"] = {case.app: _APPS[case.app].spec}
+    if case.app and case.app in apps:
+        out["app"] = {case.app: apps[case.app].spec}
     return out
+
+
+def declarations(case: Any) -> tuple[Declaration, ...]:
+    """What each layer of ``case`` declares (a built-in layer, or a user layer
+    this run does not know, as when judging a recorded outcome: `NOTHING`)."""
+    known = {**_MIDDLEWARE, **_middleware()}
+    return tuple(
+        known[la.behaviour].declared
+        if la.family == "user" and la.behaviour in known
+        else NOTHING
+        for la in case.stack.layers
+    )

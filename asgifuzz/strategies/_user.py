@@ -8,6 +8,7 @@ names them (``user.<name>`` layers, ``Case.app``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis.errors import InvalidArgument
 
 from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
+from asgifuzz._targets.declarations import declaration
 from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.routes import Param, fill, params
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
@@ -24,7 +26,9 @@ from asgifuzz.strategies._parts import check_kinds, layers, request_contents
 from asgifuzz.strategies._vocabulary import with_user_headers
 
 #: How one user middleware may be given: an import spec, a class, ``(cls, kwargs)``,
-#: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`.
+#: a ``starlette.middleware.Middleware`` or an allowed `MiddlewareTarget`; or a
+#: dict of one of those as ``"spec"`` and what the layer declares
+#: (`asgifuzz._targets.declarations`: ``{"spec": Gz, "encodes": "gzip"}``).
 MiddlewareLike = Any
 
 
@@ -32,7 +36,8 @@ def allow_middleware(
     middleware: Iterable[MiddlewareLike] | Mapping[str, MiddlewareLike],
 ) -> list[str]:
     """Allow each middleware (named by class, or by the mapping's keys) and
-    return their layer kinds, ``user.<name>``."""
+    return their layer kinds, ``user.<name>``; a dict entry declares what its
+    layer does (``{"spec": Gz, "encodes": "gzip"}``)."""
     items: list[tuple[str | None, MiddlewareLike]]
     if isinstance(middleware, Mapping):
         items = list(middleware.items())
@@ -40,7 +45,13 @@ def allow_middleware(
         items = [(None, m) for m in middleware]
     kinds = []
     try:
-        for name, obj in items:
+        for name, given in items:
+            obj, declared = given, None
+            if isinstance(given, Mapping):
+                where = f"middleware[{name!r}]" if name else f"middleware {given!r}"
+                obj, declared = given.get("spec"), declaration(given, where)
+                if obj is None:
+                    raise UsageError(f"{where}: no 'spec'; name the middleware")
             if isinstance(obj, specs.MiddlewareTarget):
                 target = obj
             elif isinstance(obj, str):
@@ -48,6 +59,8 @@ def allow_middleware(
                 target = specs.load_middleware(spec, "middleware")
             else:
                 target = specs.middleware_from_object(obj, name)
+            if declared is not None:
+                target = replace(target, declared=declared)
             kinds.append(specs.allow_middleware(target).kind)
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None

@@ -26,15 +26,9 @@ def compat(session: nox.Session, starlette: str, anyio: str, trio: str) -> None:
     """The whole test suite on an anyio-3 era release (CI runs this one)."""
     session.install(f"starlette=={starlette}", f"anyio=={anyio}", f"trio=={trio}")
     session.install("-e", ".[test]", f"starlette=={starlette}", f"anyio=={anyio}", f"trio=={trio}")
-    # The random property tests run in the main job; here their random examples
-    # also meet anyio-3-era bugs not written up yet (a trio-only I1:AttributeError
-    # under bhm.raise_after), which would make this run pass or fail by luck.
-    random = [
-        "--deselect=tests/oracles/test_properties.py::test_backends_agree",
-        "--deselect=tests/oracles/test_properties.py::test_invariants_hold",
-    ]
-    args = session.posargs or random
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
+    session.run(
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs
+    )
 
 
 @nox.session

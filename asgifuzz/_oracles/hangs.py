@@ -5,6 +5,8 @@ from __future__ import annotations
 from asgifuzz._driver.server import PATIENCE
 from asgifuzz._oracles.facts import WAITING_KINDS, Facts
 from asgifuzz._oracles.violations import Violation
+from asgifuzz._targets.declarations import Declaration
+from asgifuzz.models import Case
 
 
 def no_hang(f: Facts) -> list[Violation]:
@@ -41,23 +43,32 @@ def no_hang(f: Facts) -> list[Violation]:
     return out + _streaming(f)
 
 
-def _streaming(f: Facts) -> list[Violation]:
-    """Policy: streaming is promised only by stacks without a buffering layer
+def promises_streaming(case: Case, declared: tuple[Declaration, ...] = ()) -> bool:
+    """Policy: streaming is promised only by an endpoint that streams with time
+    between its chunks, through a stack without a buffering layer
     (``replace_body``; GZip, except for ``text/event-stream``; a user layer
     that declares it buffers the stream's media type, or makes its own
-    response body: ``buffers``, ``transforms``), and only while
-    the client is connected. A chunk is delivered once a client could decode
-    it: for a content-encoded stream, what the server has so far, decompressed,
-    holds it (a gzip header alone holds nothing). The decoded length is what
-    counts, since a layer may transform the bytes (length-preserving)."""
-    ep = f.case.endpoint
+    response body: ``buffers``, ``transforms``: ``declared``)."""
+    ep = case.endpoint
     if ep.kind not in ("stream", "raise_streaming") or not ep.interval:
-        return []
-    if any(
+        return False
+    if any(d.buffering(ep.media_type) or d.response_body for d in declared):
+        return False
+    return not any(
         la.behaviour == "replace_body"
         or (la.kind == "starlette.gzip" and ep.media_type != "text/event-stream")
-        for la in f.case.stack.layers
-    ) or any(d.buffering(ep.media_type) or d.response_body for d in f.declared()):
+        for la in case.stack.layers
+    )
+
+
+def _streaming(f: Facts) -> list[Violation]:
+    """Where `promises_streaming`, and only while the client is connected: a
+    chunk is delivered once a client could decode it: for a content-encoded
+    stream, what the server has so far, decompressed, holds it (a gzip header
+    alone holds nothing). The decoded length is what counts, since a layer may
+    transform the bytes (length-preserving)."""
+    ep = f.case.endpoint
+    if not promises_streaming(f.case, f.declared()):
         return []
     made = f.chunks_made
     if len(made) < 2:

@@ -12,6 +12,7 @@ import re
 from string import Template
 
 from asgifuzz._driver.server import LIMIT, PATIENCE
+from asgifuzz._oracles.hangs import promises_streaming
 from asgifuzz._repro.middleware import expected_bodies
 from asgifuzz._repro.render import bytes_lit, lit, render
 from asgifuzz.models import Case
@@ -52,6 +53,18 @@ return any(body != expected[who] for who, body in SEEN["reads"])
 return server.timed_out
 ## I4:app | | the app returns (within $limit virtual seconds)
 return server.hung
+## I4:streaming | streamed | each chunk of the stream reaches the client before the next is made
+stream = b""  # the chunks the endpoint made before the one it is making
+for i, (delivered, gone) in enumerate(SEEN["stream"]):
+    if gone:
+        return False  # the stream is promised to a client that stays
+    stream += b"data: %d\\n\\n" % i
+    got = decoded(delivered, server.headers)
+    print(f"when the endpoint made chunk {i + 1}, the client could decode {got!r}")
+    # Its length: a layer may transform the bytes (keeping their length).
+    if got is not None and len(got) < len(stream):
+        return True
+return False
 ## I5:never | background | the background task runs after the response is complete
 attached, ran = SEEN["tasks attached"], SEEN["tasks run"]
 print(f"background tasks: {attached} attached, {ran} started")
@@ -180,6 +193,21 @@ class Watch:
             return message
 
         await self.app(scope, watched_receive, send)''',
+    "decoded": '''\
+def decoded(body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """What a client can decode of the body it has so far (the start of a gzip
+    stream decodes to what is complete in it); None for a coding other than gzip."""
+    codings = [
+        coding.strip()
+        for name, value in headers
+        if name.lower() == b"content-encoding"
+        for coding in value.decode("latin-1").lower().split(",")
+    ]
+    for coding in reversed([c for c in codings if c not in ("", "identity")]):
+        if coding != "gzip":
+            return None
+        body = zlib.decompressobj(wbits=31).decompress(body)
+    return body''',
 }
 
 _RUN = 'server = run(make_app, backend)\nprint(f"observed: {server.report()}")\n'
@@ -206,7 +234,7 @@ _WAYS = {
 #: The keys a script can check, for the error message of an unsupported key.
 SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
-    "I4:response, I4:app, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
+    "I4:response, I4:app, I4:streaming, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
     f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body"
 )
@@ -247,6 +275,10 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
     )
     rules = {
         "I4": (not waits, "its endpoint waits for the disconnect (see I9)"),
+        "I4:streaming": (
+            promises_streaming(case) and ep.chunks > 1,
+            "no chunk follows another after a while through unbuffered layers",
+        ),
         "I5:never": (tasks, "it has no background task"),
         "I5:early": (ep.background != "none", "its endpoint has no background task"),
         "I5:blocking": (ep.background == "wait", "only a 1-second task can block"),

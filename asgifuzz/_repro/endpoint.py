@@ -18,6 +18,7 @@ async def endpoint(request: Request) -> Response:
         for i in range($chunks):  #?some_chunks
             if i:  #?interval
                 await anyio.sleep($interval)  # virtual seconds between chunks  #?interval
+                SEEN["stream"].append((SEEN["delivered"], SEEN["client gone"]))  #?interval&see_streamed
             yield $chunk  #?some_chunks
             {PAUSE.replace("$n", "$after")}  #?some_chunks&after
         $boom_stream  #?raise_streaming

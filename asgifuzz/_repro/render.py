@@ -79,6 +79,7 @@ import hashlib
 import selectors
 import sys
 import warnings
+import zlib
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import version
 from typing import Any

@@ -147,6 +147,7 @@ class Server:
     def disconnect(self) -> None:
         if not self.gone:
             self.gone = True
+            SEEN["client gone"] = True  #?see_streamed
             self.left_early = not self.complete
             self.wake()
 
@@ -192,6 +193,7 @@ class Server:
             self.disconnect()  # the client hangs up once it has the headers  #?at_response_start
         elif message["type"] == "http.response.body" and self.started:
             self.response_body += message.get("body", b"")
+            SEEN["delivered"] = self.response_body  #?see_streamed
             self.body_messages += 1  #?at_body_message
             if not message.get("more_body", False):
                 self.complete = True
@@ -278,6 +280,8 @@ async def serve(make_app: Callable[[], ASGIApp]) -> Server:
     SEEN["tasks attached"] = SEEN["tasks run"] = SEEN["tasks finished"] = 0  #?see_background
     SEEN["response complete"] = False  #?see_background
     SEEN["response complete when the endpoint's task ended"] = None  #?see_background
+    SEEN["stream"] = []  # (what the server had, the client gone) per chunk made  #?see_streamed
+    SEEN["delivered"], SEEN["client gone"] = b"", False  #?see_streamed
     app = make_app()
     server = Server()
     with anyio.move_on_after(LIMIT) as limit:

@@ -173,6 +173,40 @@ def _agrees(case: Case, backend: str, tmp_path: Path) -> None:
         )
 
 
+GZIP = Request(headers=(("accept-encoding", "gzip"),))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(
+            stack=Stack((Layer("starlette.gzip", options={"minimum_size": 0}),)),
+            endpoint=Endpoint(
+                "stream", chunks=3, media_type="text/event-stream", interval=1
+            ),
+            request=GZIP,
+        ),
+        Case(
+            stack=Stack((Layer("bhm.transform_body"),)),
+            endpoint=Endpoint("stream", chunks=3, interval=1),
+            client=Client("body_message", at=1),
+        ),
+    ],
+    ids=["gzip-event-stream", "transformed-client-leaves"],
+)
+def test_streaming_script_agrees_with_asgifuzz(
+    case: Case, backend: str, tmp_path: Path
+) -> None:
+    """I4:streaming decodes what the server has and spares a client that left."""
+    reported = {v.key for v in judge(case, (backend,)).violations[backend]}
+    done = run_script(tmp_path, render_repro(case, "I4:streaming"), backend)
+    assert done.returncode == int("I4:streaming" in reported), (
+        f"asgifuzz reports {sorted(reported)}, the script exits {done.returncode}\n"
+        f"{done.stdout}\n{done.stderr}"
+    )
+    assert "when the endpoint made chunk 1, the client could decode" in done.stdout
+
+
 #: A case on which each supported key applies, to render each check once.
 KEYED_CASES = {
     "I1:RuntimeError": Case(),
@@ -182,6 +216,7 @@ KEYED_CASES = {
     "I3": Case(stack=Stack((Layer("bhm.read_stream"),)), endpoint=Endpoint("echo")),
     "I4:response": Case(),
     "I4:app": Case(),
+    "I4:streaming": Case(endpoint=Endpoint("stream", chunks=3, interval=1)),
     "I5:never": Case(stack=Stack((Layer("bhm.background"), Layer("asgi.catch")))),
     "I5:blocking": Case(endpoint=Endpoint(background="wait")),
     "I6:collapsed": Case(endpoint=Endpoint("raise", group=True)),
@@ -257,9 +292,7 @@ def test_scripts_compile_and_pass_ruff(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    "key", ["I10", "I4:streaming", "I7:unraisable", "I2", "I1:oops"]
-)
+@pytest.mark.parametrize("key", ["I10", "I4:stuck", "I7:unraisable", "I2", "I1:oops"])
 def test_unsupported_key_is_refused(key: str) -> None:
     with pytest.raises(
         ValueError, match=rf"{key}.*supported keys: I1:<exception type>"
@@ -271,6 +304,14 @@ def test_unsupported_key_is_refused(key: str) -> None:
     ("key", "case"),
     [
         ("I4:response", Case(endpoint=Endpoint("wait_disconnect"))),
+        ("I4:streaming", Case(endpoint=Endpoint("stream", chunks=1, interval=1))),
+        (
+            "I4:streaming",
+            Case(
+                stack=Stack((Layer("starlette.gzip"),)),
+                endpoint=Endpoint("stream", chunks=2, interval=1),
+            ),
+        ),
         ("I9:endpoint", Case()),
         ("I5:never", Case()),
         ("I5:blocking", Case(endpoint=Endpoint(background="checkpoint"))),

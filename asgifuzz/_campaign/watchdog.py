@@ -195,7 +195,6 @@ class Watchdog:
             if self.fired is not None:
                 # It may have landed in the driver's own bookkeeping: undo that.
                 sys.unraisablehook = hook
-                gc.unfreeze()
                 if gc_on:
                     gc.enable()
 

@@ -1,69 +1,54 @@
-"""The garbage collector around a run: paused, and the old objects frozen.
+"""The garbage collector around a run: paused, with generation 0 left to the run.
 
-A run pauses the collector and freezes what exists before it (``gc.freeze()``),
-so that one generation-0 collection afterwards looks only at what the run
-allocated, and finds every cycle the run left behind (a leaked stream kept alive
-by a traceback, say). But ``gc.unfreeze()`` puts everything back in the
-oldest generation, past the count CPython keeps of the objects that reach it
-(it collects the oldest generation once that count reaches a quarter of the
-objects that survived the last full collection). So young garbage (a
-Hypothesis example's ``ConjectureData`` and choice nodes, strategies built
-during a draw, a finished run's recorder and outcome: all of them cycles)
-piled up in the oldest generation, never collected: 10 to 18 MB/s of a
-``fuzz`` process (issue 11).
+A run pauses the collector, so nothing the run allocates leaves generation 0,
+and one generation-0 collection at its end finds every cycle the run left
+behind (a leaked stream kept alive by a traceback, say) inside the run's
+window, where its warnings and finalizers are the run's. For that, generation 0
+must hold only what the run allocates: `before_run` collects it first (what
+survives moves to generation 1; this is before the window opens, so those
+finalizers are not the run's). Everything else is CPython's own generational
+policy, so the heap stays bounded as in any Python program.
 
-`freeze` keeps that count instead: every run adds the young objects it
-promotes (the generation-0 count before the freeze and before the collection
-at the end of the run: an estimate), and once they reach `RATIO` times the
-objects that survived the last full collection, `freeze` makes a full
-collection first. The heap stays within about ``1 + RATIO`` times its live
-size. The collection runs before the run's window opens (its warnings and
-finalizers are not the run's) and depends only on object counts, never on
-time, so no verdict depends on it. Freezing was chosen over collecting the
-young objects before each run for speed (+19 % cases/s on trio), but most of
-that gain was the garbage it never collected: collecting it costs about 20 %
-of the CPU time of a fuzz run either way (``gc.collect(0)`` before each run
-slightly more than this).
+The first run also freezes what the process holds by then (``gc.freeze()``
+after a full collection, once): the modules, classes and functions imported,
+Hypothesis' strategies. They live as long as the process, and the collections
+of the oldest generation no longer walk them: those collections cost about a
+third of their time on a fuzz process (about 90,000 objects frozen, about
+35,000 left to the collector).
+
+History (issue 11): the driver used to ``gc.freeze()`` before every run and
+``gc.unfreeze()`` after it, which is cheap, but unfreezing puts everything in
+the oldest generation past CPython's count of the objects that reach it, so
+young garbage (a Hypothesis example's ``ConjectureData`` and choice nodes, a
+finished run's recorder and outcome: all of them cycles) was never collected
+(10 to 18 MB/s of a ``fuzz`` process). A count of the promoted objects with a
+full collection at twice the survivors bounded it, at about 15 % of the CPU
+time of a case (``benchmarks/throughput.py``, full mode); collecting
+generation 0 before each run costs less than those full collections.
+Collecting depends only on object counts, never on time, so no verdict
+depends on it.
 """
 
 from __future__ import annotations
 
 import gc
 
-#: A full collection is due once this many times the objects that survived the
-#: last one (at least `MIN_SURVIVORS`) have been promoted by freezes since.
-RATIO = 2.0
-#: The smallest heap `RATIO` is taken of (a small heap would be collected too often).
-MIN_SURVIVORS = 50_000
-
-_promoted = 0
-_survivors = MIN_SURVIVORS
+_frozen = False
 
 
-def freeze() -> None:
-    """Freeze every tracked object, after a full collection if one is due.
-
-    Call with the collector paused right after; `collect_run` then `unfreeze`
-    at the end of the run.
-    """
-    global _promoted, _survivors
-    _promoted += gc.get_count()[0]
-    if _promoted > RATIO * _survivors:
+def before_run() -> None:
+    """Make generation 0 hold only what the run about to start allocates (and,
+    before the process's first run, freeze what exists). Pause the collector
+    right after (``gc.disable()``); `collect_run` at the end of the run."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
         gc.collect()
-        _promoted = 0
         gc.freeze()
-        _survivors = max(MIN_SURVIVORS, gc.get_freeze_count())
     else:
-        gc.freeze()
+        gc.collect(0)
 
 
 def collect_run() -> int:
     """Collect generation 0, which holds only what the run allocated."""
-    global _promoted
-    _promoted += gc.get_count()[0]
     return gc.collect(0)
-
-
-def unfreeze() -> None:
-    """Give the frozen objects back to the collector (oldest generation)."""
-    gc.unfreeze()

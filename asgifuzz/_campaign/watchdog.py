@@ -202,12 +202,16 @@ class Watchdog:
             if self.fired is None:
                 raise
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+            while True:
+                try:  # an alarm may land here, after the body: it fired all the same
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    signal.signal(signal.SIGALRM, old)
+                    break
+                except WallTimeout:
+                    continue
             if self.fired is not None:
                 # It may have landed in the driver's own bookkeeping: undo that.
                 sys.unraisablehook = hook
-                gc.unfreeze()
                 if gc_on:
                     gc.enable()
 

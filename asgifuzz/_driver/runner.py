@@ -159,11 +159,11 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
             f"{type(info.exc_value).__name__}: {info.exc_value} in {info.object!r}"
         )
 
-    # The collector is paused and what exists before the run frozen, so that the
-    # generation-0 collection at the end finds every cycle the run left behind
-    # (see asgifuzz._driver.collector, which also keeps the heap bounded).
+    # The collector is paused with generation 0 empty, so that the generation-0
+    # collection at the end finds every cycle the run left behind (see
+    # asgifuzz._driver.collector).
     gc_was_enabled = gc.isenabled()
-    collector.freeze()
+    collector.before_run()
     gc.disable()
     with warnings.catch_warnings(record=True) as caught, blocking_threads():
         warnings.simplefilter("always")
@@ -176,7 +176,6 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
             collector.collect_run()
         finally:
             sys.unraisablehook = old_hook
-            collector.unfreeze()
             if gc_was_enabled:
                 gc.enable()
     outcome.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]

@@ -116,15 +116,21 @@ def slowapi(app: App) -> App:
     (1000/minute per client and path, rate-limit headers on).
 
     The middleware reads its limiter from ``scope["app"].state.limiter`` (the
-    Starlette app it is added to, as its documentation does it), so the factory
-    sets ``scope["app"]`` to an app that has one, as Starlette would."""
+    Starlette app it is added to, as its documentation does it) and applies the
+    limits only to a request that one of that app's routes matches, so the factory
+    sets ``scope["app"]`` to an app that has the limiter and a route for every
+    path, as Starlette would."""
     # the packages exist only in their campaign venv
     from slowapi import Limiter
     from slowapi.middleware import SlowAPIASGIMiddleware
     from slowapi.util import get_remote_address
     from starlette.applications import Starlette
+    from starlette.routing import Route
 
-    owner = Starlette()
+    async def endpoint(request: Any) -> None:  # never called: the fuzzed app answers
+        raise NotImplementedError
+
+    owner = Starlette(routes=[Route("/{path:path}", endpoint)])
     owner.state.limiter = Limiter(
         key_func=get_remote_address,
         default_limits=["1000/minute"],

@@ -84,3 +84,20 @@ def test_the_table_shows_findings_with_their_triage_and_errors(
     assert lines[4] == "| a | 1 | `a:A` | 10 | `I2:twice` (trio only) | untriaged |"
     assert lines[5] == "| b | 2 | `b:B` | 5 | 0 | - |"
     assert lines[6] == "| c | ? | `c:C` | - | error | pip failed |"
+
+
+def test_a_finding_is_triaged_by_signature_then_key_then_invariant(
+    script: ModuleType,
+) -> None:
+    package = {"triage": {"I1:IndexError@a.py:f": "package: a", "I2": "ours: b"}}
+    findings = [
+        {"signature": "I1:IndexError@a.py:f", "key": "I1:IndexError"},
+        {"signature": "I2:start-twice", "key": "I2:start-twice"},
+        {"signature": "I1:IndexError@b.py:g", "key": "I1:IndexError"},
+    ]
+    result = script.triaged({"findings": findings}, package)
+    assert [f["triage"] for f in result["findings"]] == [
+        "package: a",
+        "ours: b",
+        "untriaged",
+    ]

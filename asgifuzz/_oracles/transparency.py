@@ -11,6 +11,14 @@ then takes its streaming branch, which compresses whatever the size, drops
 ``content-length`` and adds ``vary``: the coding, the bytes and the framing
 headers differ while the decoded content does not.
 
+A body that a client cannot decode in either run (policy): when both runs'
+bodies carry codings that decode here and neither decodes (a broken or
+unfinished stream: e.g. a layer that rewrites the bytes above a compressor),
+the bodies are not compared. A client sees a decoding error in both, and the
+raw bytes are the compressor's own choice, which depends on the framing a
+pass-through layer below it produces (a gzip header's fields, one-shot vs
+sync-flushed blocks). Only one run's body broken is a difference.
+
 The framing headers (policy): ``content-length`` and ``transfer-encoding``
 always; ``content-encoding`` when both bodies decode (their decoded bytes are
 compared instead); and the ``accept-encoding`` member of ``vary`` when a GZip
@@ -46,7 +54,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from asgifuzz._driver.outcome import Outcome
-from asgifuzz._oracles.decoding import content_codings, decode
+from asgifuzz._oracles.decoding import content_codings, decode, decoder
 from asgifuzz._oracles.promises import promises
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._targets.declarations import Declaration
@@ -80,6 +88,8 @@ class ClientView:
     #: The body decoded from its codings, or the raw bytes if it cannot be.
     body: bytes
     decoded: bool
+    #: Its codings decode here, and the body does not (see the module's docstring).
+    broken: bool
     codings: tuple[str, ...]
     #: Each GZip layer's choice (outermost first): whether it took a branch
     #: that adds ``vary: Accept-Encoding`` (None: it got no body).
@@ -108,6 +118,7 @@ def client_view(o: Outcome) -> ClientView:
         vary=frozenset(vary),
         body=r.body if body is None else body,
         decoded=body is not None,
+        broken=body is None and decoder(codings) is not None,
         codings=codings,
         compressing=_compression_choices(o),
         complete=r.complete,
@@ -204,7 +215,13 @@ def differences(
         not v.decoded and set(v.codings) <= codings for v in (with_, without)
     )
     a, b = with_.body, without.body
-    if a != b and not undecodable and not any(d.response_body for d in declared):
+    both_broken = with_.broken and without.broken
+    if (
+        a != b
+        and not undecodable
+        and not both_broken
+        and not any(d.response_body for d in declared)
+    ):
         way = _more_or_less(a.startswith(b), b.startswith(a))
         out.append(("body" + way, a, b))
     encoders = bool(codings)

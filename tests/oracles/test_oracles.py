@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from asgifuzz._driver.outcome import Outcome, ServerResponse
+from asgifuzz._driver.server import ClientDisconnected
 from asgifuzz._errors import ModelError
 from asgifuzz._oracles import verdict as _verdict
 from asgifuzz._oracles.registry import judge_outcome
@@ -73,6 +74,27 @@ def test_i1_disconnect_errors_are_clean_only_after_a_disconnect() -> None:
 def test_i1_500_without_an_exception() -> None:
     response = ServerResponse(True, 500, [], b"", 1, True)
     assert "I1:500" in keys(outcome(response=response))
+
+
+def test_i1_500_names_the_exception_behind_it_when_the_client_had_gone() -> None:
+    """A user layer raised, ServerErrorMiddleware's 500 could not be sent (the
+    client had left): what escaped is the disconnect, the layer's exception
+    its context. The message names it instead of saying nothing raised."""
+    response = ServerResponse(True, 500, [], b"", 1, False)
+    try:
+        try:
+            raise IndexError("pop index out of range")
+        except IndexError:
+            raise ClientDisconnected("the client has disconnected")  # noqa: B904
+    except ClientDisconnected as exc:
+        gone = exc
+    assert isinstance(gone.__context__, IndexError)
+    found = judge_outcome(outcome(response=response, escaped=gone, disconnected=3))
+    [message] = [v.message for v in found if v.key == "I1:500"]
+    assert "IndexError: pop index out of range, which no endpoint" in message
+    plain = outcome(response=response, escaped=None, disconnected=3)
+    [message] = [v.message for v in judge_outcome(plain) if v.key == "I1:500"]
+    assert message.endswith("though no endpoint or layer raised anything")
 
 
 def test_i1_incomplete_response_while_connected() -> None:

@@ -77,19 +77,28 @@ def _child_env(python: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Served:
+    """What one try gave: the client's view, the server's log (once it
+    stopped), and the versions it ran."""
+
+    seen: Seen
+    log: str
+    version: str
+    starlette: str
+
+
 def _serve_and_play(
-    server: str, case: Case, tries: int, python: str, bound: float, folder: Path
-) -> tuple[list[Seen], str, str]:
-    """The client's views of ``tries`` runs; the server's and Starlette's versions."""
+    server: str, case: Case, python: str, bound: float, folder: Path
+) -> Served:
+    """Serve ``case`` in a fresh server process and play its client once (each
+    try has its own process, so that its log is its own)."""
     path = folder / f"case-{len(list(folder.iterdir()))}.json"
     path.write_text(case.to_json())
     env = _child_env(python)
     with running(server, ["--case", str(path)], python=python, env=env) as live:
-        return (
-            [play(case, live.port, bound) for _ in range(tries)],
-            live.version,
-            live.starlette,
-        )
+        seen = play(case, live.port, bound)
+    return Served(seen, live.logged, live.version, live.starlette)
 
 
 def confirm_on(
@@ -106,27 +115,25 @@ def confirm_on(
     if reason:
         return Confirmation(server, NOT_CONFIRMABLE, reason)
     n = tries if timing_sensitive(case) else 1
+    ref = without_passthrough(case) if key.startswith("I8") else None
+    verdicts: list[Judged] = []
+    seen: list[Seen] = []
     with tempfile.TemporaryDirectory(prefix="asgifuzz-confirm-") as folder:
-        seen, version, starlette = _serve_and_play(
-            server, case, n, python, bound, Path(folder)
-        )
-        plain: list[Seen | None] = [None] * n
-        if key.startswith("I8"):
-            ref = without_passthrough(case)
-            plain = list(
-                _serve_and_play(server, ref, n, python, bound, Path(folder))[0]
-            )
-    verdicts: list[Judged] = [
-        judge(key, case, s, p) for s, p in zip(seen, plain, strict=True)
-    ]
+        for _ in range(n):
+            got = _serve_and_play(server, case, python, bound, Path(folder))
+            plain = None
+            if ref is not None:
+                plain = _serve_and_play(server, ref, python, bound, Path(folder)).seen
+            verdicts.append(judge(key, case, got.seen, plain, got.log))
+            seen.append(got.seen)
     hits = [v for v in verdicts if v.status == CONFIRMED]
     first = (hits or verdicts)[0]
     return Confirmation(
         server,
         CONFIRMED if hits else NOT_CONFIRMED,
         first.detail,
-        version,
-        starlette,
+        got.version,
+        got.starlette,
         len(hits),
         n,
         [s.describe() for s in seen],

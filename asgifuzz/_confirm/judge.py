@@ -1,9 +1,11 @@
 """What a real client's view says about a failure key: confirmed or not.
 
-An invariant is judged here on the wire only, from what `Seen` holds: a hang
-(I4:response), a body other than the one sent (I3, for endpoints that echo it),
-a 500 or a cut response (I1), a framing error (I11), or a difference between the
-case's app and the same app without its pass-through layers (I8). The others
+An invariant is judged here on what the client saw (`Seen`) and, for an
+exception that escaped the app (I1:<type>), on the traceback the server logged:
+a hang (I4:response), a body other than the one sent (I3, for endpoints that
+echo it), a 500 or a cut response (I1:500, I1:incomplete), a framing error
+(I11), or a difference between the case's app and the same app without its
+pass-through layers (I8). The others
 judge the app's inside (message order, background tasks, leaks, exception
 types) and leave no trace a client can see: `wire_reason` says so, as it says
 when the case needs a server behaviour no real server has on demand.
@@ -12,6 +14,7 @@ when the case needs a server behaviour no real server has on demand.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from asgifuzz._confirm.client import Seen
@@ -55,8 +58,8 @@ def wire_reason(case: Case, key: str) -> str:
         return f"{key} is about the app after the response, which a client does not see"
     if family == "I3" and case.endpoint.kind not in ECHOES:
         return "the endpoint does not echo the body it read, so a client cannot see it"
-    if family == "I1" and client.disconnect != "never":
-        return "the client left before the response, so it sees no evidence of I1"
+    if key in ("I1:500", "I1:incomplete") and client.disconnect != "never":
+        return f"the client left before the response, so it sees no evidence of {key}"
     if family == "I8" and sub.rstrip("+-") not in I8_FIELDS:
         return f"{key} is about an exception that reached the server, which a client does not see"
     if family not in ("I1", "I3", "I4", "I8", "I11"):
@@ -96,12 +99,31 @@ def i8_difference(with_: Seen, without: Seen) -> str:
     return ""
 
 
-def judge(key: str, case: Case, seen: Seen, without: Seen | None = None) -> Judged:
+def escaped(log: str, exc_type: str) -> str:
+    """The line of the server's log where an exception of type ``exc_type``
+    ended a traceback (alone, or in a group: ``| Type: ...``); "" if none."""
+    pattern = rf"^(?:[ |+]*\| )?((?:\w+\.)*{re.escape(exc_type)}(?::.*)?)$"
+    found = re.search(pattern, log, re.MULTILINE)
+    return found.group(1).strip() if found else ""
+
+
+def judge(
+    key: str, case: Case, seen: Seen, without: Seen | None = None, log: str = ""
+) -> Judged:
     """Whether what the client saw shows ``key`` (``without``: the run of the
-    app without its pass-through layers, for I8)."""
+    app without its pass-through layers, for I8; ``log``: what the server
+    logged, for an exception that escaped the app, I1:<type>)."""
     family, _, sub = key.partition(":")
     shown = seen.describe()
-    if family == "I4":
+    if family == "I1" and sub not in ("500", "incomplete"):
+        line = escaped(log, sub)
+        ok = bool(line)
+        why = (
+            f"the server logged {line!r} ({shown})"
+            if ok
+            else f"the server logged no {sub} ({shown})"
+        )
+    elif family == "I4":
         ok = seen.hung and not seen.complete
         why = "the response did not complete within the bound" if ok else shown
     elif family == "I3":
@@ -115,12 +137,15 @@ def judge(key: str, case: Case, seen: Seen, without: Seen | None = None) -> Judg
             else shown
         )
     elif family == "I1":
-        ok = seen.status == 500 or (seen.status is not None and not seen.complete)
-        ok = ok or (seen.status is None and seen.closed)
+        if sub == "500":
+            ok = seen.status == 500
+        else:  # incomplete: the response started and was cut, the client connected
+            ok = seen.status is not None and not seen.complete
         why = shown
     elif family == "I11":
         ok = _framing_broken(seen, sub)
-        why = shown
+        length = seen.header("content-length")
+        why = shown + (f", content-length: {length}" if length is not None else "")
     else:  # I8
         # confirm_on runs the app without its pass-through layers for I8.
         assert without is not None

@@ -85,10 +85,8 @@ class ProbeApp:
             out.write(json.dumps(record, sort_keys=True) + "\n")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", []))
         extensions = scope.get("extensions")
         record: Record = {
-            "id": headers.get(b"x-probe-id", b"").decode("latin-1"),
             "path": scope["path"],
             "asgi": dict(scope.get("asgi", {})),
             "extensions": None if extensions is None else sorted(extensions),

@@ -42,6 +42,8 @@ class Running:
     port: int
     pid: int
     log: Path
+    #: All the server wrote to standard error, once it has stopped.
+    logged: str = ""
 
     def log_text(self) -> str:
         """What the server wrote to standard error so far."""
@@ -110,6 +112,7 @@ def running(
                 stderr=err,
                 env=env,
             )
+        started: Running | None = None
         try:
             deadline = time.monotonic() + START_WAIT
             words = _read_line(proc, deadline).split()
@@ -131,3 +134,5 @@ def running(
             yield started
         finally:
             stop(proc)
+            if started is not None:
+                started.logged = log.read_text(errors="replace")

@@ -16,6 +16,7 @@ from asgifuzz._confirm.confirm import timing_sensitive, without_passthrough
 from asgifuzz._confirm.judge import (
     CONFIRMED,
     NOT_CONFIRMED,
+    escaped,
     i8_difference,
     judge,
     wire_reason,
@@ -88,8 +89,8 @@ def test_hangs_bodies_errors_and_framing_on_the_wire() -> None:
     assert judge("I3", ECHO, Seen(hung=True)).status == NOT_CONFIRMED
     assert judge("I1:500", Case(), Seen(500, complete=True)).status == CONFIRMED
     assert judge("I1:incomplete", Case(), Seen(200, closed=True)).status == CONFIRMED
-    assert judge("I1:Boom", Case(), Seen(closed=True)).status == CONFIRMED
-    assert judge("I1:Boom", Case(), Seen(200, complete=True)).status == NOT_CONFIRMED
+    assert judge("I1:500", Case(), Seen(200, complete=True)).status == NOT_CONFIRMED
+    assert judge("I1:incomplete", Case(), Seen(closed=True)).status == NOT_CONFIRMED
     declared = Seen(204, [("content-length", "5")], complete=True)
     assert judge("I11:no-body", Case(), declared).status == CONFIRMED
     assert (
@@ -98,6 +99,25 @@ def test_hangs_bodies_errors_and_framing_on_the_wire() -> None:
     assert judge("I11:no-body", Case(), Seen(hung=True)).status == NOT_CONFIRMED
     short = Seen(200, [("content-length", "5")], b"ab", closed=True)
     assert judge("I11:content-length", Case(), short).status == CONFIRMED
+
+
+def test_an_escaped_exception_is_read_from_the_servers_log() -> None:
+    log = (
+        "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n    raise RuntimeError("No response returned.")\n'
+        "RuntimeError: No response returned.\n"
+    )
+    found = judge("I1:RuntimeError", Case(), Seen(hung=True), log=log)
+    assert found.status == CONFIRMED
+    assert "logged 'RuntimeError: No response returned.'" in found.detail
+    missed = judge("I1:ValueError", Case(), Seen(hung=True), log=log)
+    assert missed.status == NOT_CONFIRMED
+    assert "logged no ValueError" in missed.detail
+    group = "  | ExceptionGroup: one error (1 sub-exception)\n    | app.Boom: deep\n"
+    assert escaped(group, "Boom") == "app.Boom: deep"
+    assert escaped("KeyError\n", "KeyError") == "KeyError"
+    assert escaped("raise RuntimeError: no\n", "RuntimeError") == ""
+    assert wire_reason(Case(client=Client("receive", 0)), "I1:RuntimeError") == ""
 
 
 def test_timing_and_the_reference_case() -> None:

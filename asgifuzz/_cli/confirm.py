@@ -7,11 +7,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from asgifuzz._confirm.confirm import BOUND, confirm_on
+from asgifuzz._confirm.confirm import BOUND, Confirmation, confirm_on
 from asgifuzz._confirm.judge import CONFIRMED
 from asgifuzz._confirm.serve import SERVERS
-from asgifuzz._corpus.replay import load_target
+from asgifuzz._corpus.entries import load_entry
+from asgifuzz._corpus.replay import Target, load_target
 from asgifuzz._errors import AsgiFuzzError
+from asgifuzz._markdown import table
 from asgifuzz._releases.venvs import VenvCache, venv_python
 
 
@@ -33,7 +35,11 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
 def add_options(cf: argparse.ArgumentParser) -> None:
     """The options of ``asgifuzz confirm``."""
     cf.add_argument(
-        "path", type=Path, metavar="ENTRY", help="a corpus entry or a finding (JSON)"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="ENTRY",
+        help="corpus entries or findings (JSON)",
     )
     cf.add_argument(
         "--server",
@@ -60,6 +66,12 @@ def add_options(cf: argparse.ArgumentParser) -> None:
     cf.add_argument(
         "--key", metavar="KEY", help="the failure to confirm (default: the entry's key)"
     )
+    cf.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="also write the verdicts as a Markdown table: entry x server",
+    )
     where = cf.add_mutually_exclusive_group()
     where.add_argument(
         "--starlette",
@@ -74,35 +86,89 @@ def add_options(cf: argparse.ArgumentParser) -> None:
     )
 
 
+def _servers(choice: str | None, profile: str) -> list[str]:
+    if choice == "all":
+        return list(SERVERS)
+    return [choice or (profile if profile in SERVERS else "uvicorn")]
+
+
+def _cell(result: Confirmation) -> str:
+    if result.tries > 1 and result.status == CONFIRMED:
+        return f"{result.status} ({result.hits} of {result.tries})"
+    return result.status
+
+
+def _in_range(path: Path, starlette: str) -> str:
+    """Whether the corpus puts Starlette ``starlette`` in the entry's affected range."""
+    try:
+        entry = load_entry(path)
+    except AsgiFuzzError:
+        return "?"  # a finding copied out of fuzz --json: no range
+    return "yes" if entry.affects(starlette) else "no"
+
+
+def _write_table(
+    path: Path,
+    targets: list[Target],
+    keys: list[str],
+    cells: list[dict[str, str]],
+    versions: dict[str, str],
+) -> None:
+    """The verdicts as a Markdown table: entry x server (and the corpus' range)."""
+    servers = [s for s in SERVERS if any(s in row for row in cells)]
+    starlette = versions.get("", "")
+    header = ["entry", "key", f"affected (corpus) {starlette}".strip()]
+    rows: list[list[object]] = [
+        [
+            f"`{target.path.stem}`",
+            key,
+            _in_range(target.path, starlette) if starlette else "?",
+            *(row.get(s, "-") for s in servers),
+        ]
+        for target, key, row in zip(targets, keys, cells, strict=True)
+    ]
+    text = "\n".join(table([*header, *(versions.get(s, s) for s in servers)], rows))
+    path.write_text(f"On Starlette {starlette or '?'}:\n\n{text}\n")
+
+
 def main(args: argparse.Namespace) -> int:
-    """Print one line per server; exit 1 when some server confirms the failure."""
-    target = load_target(args.path)
-    key = args.key or target.key
-    if key is None:
-        raise AsgiFuzzError(
-            f"{args.path}: the case names no failure; pass --key KEY (e.g. "
-            "--key I4:response) to say which one to confirm"
-        )
-    if args.server == "all":
-        servers = list(SERVERS)
-    else:
-        profile = target.case.server.name
-        servers = [args.server or (profile if profile in SERVERS else "uvicorn")]
+    """Print one line per entry and server; exit 1 when some server confirms a
+    failure."""
+    targets = [load_target(path) for path in args.paths]  # bad input first
+    keys: list[str] = []
+    for target in targets:
+        key = args.key or target.key
+        if key is None:
+            raise AsgiFuzzError(
+                f"{target.path}: the case names no failure; pass --key KEY (e.g. "
+                "--key I4:response) to say which one to confirm"
+            )
+        keys.append(key)
     python = args.python or sys.executable
     if args.starlette:
         venv = VenvCache().ensure("starlette", args.starlette, list(SERVERS))
         python = str(venv_python(venv))
-    print(f"{args.path}: {key}")
     confirmed = False
-    for server in servers:
-        result = confirm_on(
-            server,
-            target.case,
-            key,
-            tries=args.tries,
-            python=python,
-            bound=args.timeout,
-        )
-        confirmed = confirmed or result.status == CONFIRMED
-        print(f"  {result.line()}")
+    cells: list[dict[str, str]] = []  # per entry: server -> verdict
+    versions: dict[str, str] = {}  # server -> "name version"; "" -> Starlette's
+    for target, key in zip(targets, keys, strict=True):
+        print(f"{target.path}: {key}")
+        cells.append({})
+        for server in _servers(args.server, target.case.server.name):
+            result = confirm_on(
+                server,
+                target.case,
+                key,
+                tries=args.tries,
+                python=python,
+                bound=args.timeout,
+            )
+            confirmed = confirmed or result.status == CONFIRMED
+            print(f"  {result.line()}")
+            if result.version:
+                versions[server] = f"{server} {result.version}"
+                versions.setdefault("", result.starlette)
+            cells[-1][server] = _cell(result)
+    if args.markdown:
+        _write_table(args.markdown, targets, keys, cells, versions)
     return 1 if confirmed else 0

@@ -14,6 +14,7 @@ mismatch.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import tempfile
@@ -22,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import anyio
 
 from asgifuzz._confirm.client import play
 from asgifuzz._confirm.probe import ProbeApp, Record
@@ -119,9 +118,10 @@ def profile_records(profile: str) -> dict[str, Record]:
             app = ProbeApp(lambda r: records.__setitem__(r["path"], r))
             await app(make_scope(case), server.receive, server.send)
 
-    anyio.run(
-        main, backend="asyncio", backend_options={"loop_factory": VirtualTimeLoop}
-    )
+    # As the driver runs a case (asyncio.Runner; anyio.run would do the same,
+    # but under coverage's tracer it stops the tracing of its callers' lines).
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        runner.run(main())
     return records
 
 

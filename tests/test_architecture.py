@@ -169,6 +169,7 @@ LAYERS = (
     "asgifuzz._cli",
     "asgifuzz._pytest_plugin",
     "asgifuzz._campaign",
+    "asgifuzz._confirm",
     "asgifuzz._releases",
     "asgifuzz._repro",
     "asgifuzz._corpus",

@@ -28,6 +28,7 @@ COMMANDS = {
     "matrix": "releases x invariants: which corpus entries fail where",
     "repro": "print a standalone script reproducing a case (Starlette + anyio only)",
     "replay": "run saved cases again and show what happens",
+    "confirm": "serve a finding's app with real servers and confirm it with a real client",
 }
 
 _USAGE = "2 bad usage or bad input (one line on standard error says what and the fix)"
@@ -51,6 +52,11 @@ EXIT_STATUS = {
         _USAGE,
     ),
     "replay": ("0 every case passes", "1 a case fails (or is flaky)", _USAGE),
+    "confirm": (
+        "0 not confirmed (or not confirmable) on every server",
+        "1 confirmed on some server",
+        _USAGE,
+    ),
 }
 
 
@@ -109,6 +115,10 @@ def command(name: str) -> Command:
         from asgifuzz._cli import repro  # lazily, see above
 
         return repro
+    if name == "confirm":
+        from asgifuzz._cli import confirm  # lazily, see above
+
+        return confirm
     from asgifuzz._cli import replay  # lazily, see above
 
     return replay

@@ -18,6 +18,7 @@ from asgifuzz._corpus.entries import load_entry
 from asgifuzz._corpus.replay import load_target
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.verdict import judge
+from asgifuzz._repro.live import LIVE_SERVERS, render_live
 from asgifuzz._repro.script import render_repro
 
 
@@ -31,6 +32,12 @@ def add_options(rr: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="the failure to reproduce, e.g. I1:RuntimeError (default: the entry's key, "
         "or the first failure the case shows now)",
+    )
+    rr.add_argument(
+        "--server",
+        choices=LIVE_SERVERS,
+        help="a script that serves the app with this real server and plays the "
+        "client over a socket (Starlette, the server and the standard library only)",
     )
 
 
@@ -74,7 +81,11 @@ def main(args: argparse.Namespace) -> int:
             )
         key = found[1].key
     try:
-        print(render_repro(case, key, title=title, upstream=upstream), end="")
+        if args.server:
+            script = render_live(case, key, args.server, title=title, upstream=upstream)
+        else:
+            script = render_repro(case, key, title=title, upstream=upstream)
+        print(script, end="")
     except ValueError as exc:
         raise AsgiFuzzError(f"{args.path}: {exc}") from None
     return 0

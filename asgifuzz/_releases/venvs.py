@@ -31,6 +31,7 @@ Completed = subprocess.CompletedProcess[str]
 Run = Callable[[Sequence[str], Path | None], Completed]  # command, folder -> result
 _MARKER = "asgifuzz-venv.json"
 _COPY = "import shutil, sys, sysconfig; shutil.copytree(sys.argv[1], sysconfig.get_path('purelib') + '/asgifuzz', ignore=shutil.ignore_patterns('__pycache__'))"
+_REQ_NAME = re.compile(r"[<>=!~\[; ]")  # what ends a requirement's name
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _FINAL = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
 # Starlette eras, newest first: (first release, anyio, trio). From KNOWN_BUGS.md;
@@ -183,10 +184,11 @@ class VenvCache:
         if installer == "auto":
             self._uv = shutil.which("uv")
 
-    def path(self, package: str, version: str) -> Path:
-        """Where the venv of ``package==version`` lives (built or not)."""
+    def path(self, package: str, version: str, extras: Sequence[str] = ()) -> Path:
+        """Where the venv of ``package==version`` (with ``extras``) lives."""
         py = f"{sys.version_info.major}.{sys.version_info.minor}"
-        return self.root / f"{package.lower()}-{version}-py{py}"
+        more = "".join("+" + _REQ_NAME.split(x, maxsplit=1)[0] for x in extras)
+        return self.root / f"{package.lower()}-{version}-py{py}{more.lower()}"
 
     def _is_ready(self, venv: Path, pins: list[str]) -> bool:
         try:
@@ -220,10 +222,14 @@ class VenvCache:
             (f"installing asgifuzz from {root or pkg} ({how}) ...", own),
         ]
 
-    def ensure(self, package: str, version: str) -> Path:
-        """The venv of ``package==version``, built first unless cached and current."""
-        pins = era_pins(package, version)
-        final = self.path(package, version)
+    def ensure(self, package: str, version: str, extras: Sequence[str] = ()) -> Path:
+        """The venv of ``package==version``, built first unless cached and current.
+
+        ``extras`` are more requirements installed beside it (e.g. ``"uvicorn"``,
+        for ``asgifuzz confirm``); such a venv has its own folder.
+        """
+        pins = [*era_pins(package, version), *extras]
+        final = self.path(package, version, extras)
         if self._is_ready(final, pins):
             return final
         self.root.mkdir(parents=True, exist_ok=True)

@@ -435,6 +435,25 @@ def test_cache_builds_a_venv_with_pip_and_says_each_step(tmp_path: Path) -> None
     assert len(lines) == 4
 
 
+def test_cache_builds_a_venv_with_extras_in_its_own_folder(tmp_path: Path) -> None:
+    fake = FakeBuilder()
+    cache = VenvCache(tmp_path, log=lambda _: None, run=fake, installer="pip")
+    plain = cache.ensure("starlette", "0.38.2")
+    servers = cache.ensure("starlette", "0.38.2", ["uvicorn>=0.30", "Hypercorn[trio]"])
+    assert servers.name == plain.name + "+uvicorn+hypercorn"
+    assert fake.commands[4][-3:] == [
+        "uvicorn>=0.30",
+        "Hypercorn[trio]",
+        "starlette==0.38.2",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [plain.name, servers.name]
+    assert (
+        cache.ensure("starlette", "0.38.2", ["uvicorn>=0.30", "Hypercorn[trio]"])
+        == servers
+    )
+    assert len(fake.commands) == 6
+
+
 def test_cache_uses_uv_when_asked(tmp_path: Path) -> None:
     fake = FakeBuilder()
     VenvCache(tmp_path, log=lambda _: None, run=fake, installer="uv").ensure(

@@ -1,0 +1,282 @@
+"""Standalone reproducers on a real server: ``asgifuzz repro ENTRY --server uvicorn``.
+
+`render_live` writes a script that needs only Starlette, the server and the
+standard library: the case's app (as `app_source` writes it), served by the
+real server in a thread on a free loopback port, and a raw socket client that
+sends the case's request (one write per body chunk) and reads the response
+with a wall-clock bound. ``python repro.py`` prints what the client saw and
+exits 1 while the bug shows, 0 once it does not: "run this, watch it hang".
+The checks are those of ``asgifuzz confirm`` a client can make on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from asgifuzz._repro.app import app_source
+from asgifuzz._repro.checks import HELPERS
+from asgifuzz._repro.render import imports, lit, render
+from asgifuzz.models import Case
+
+#: The real servers a script can use.
+LIVE_SERVERS = ("uvicorn", "hypercorn")
+#: Per key: what is expected, and the body of ``bug_shows(seen, plain)``.
+LIVE_CHECKS = {
+    "I4:response": (
+        "the client gets its complete response",
+        'return seen["hung"]',
+    ),
+    "I8:complete+": (
+        "pass-through middleware does not make a cut response look complete",
+        'return seen["complete"] and not plain["complete"]',
+    ),
+    "I8:complete-": (
+        "pass-through middleware does not cut a complete response",
+        'return plain["complete"] and not seen["complete"]',
+    ),
+    "I8:status": (
+        "pass-through middleware does not change the status",
+        'return seen["status"] != plain["status"]',
+    ),
+    "I3": (
+        "the endpoint reads exactly the bytes the client sent (it answers their SHA-256)",
+        'digest = hashlib.sha256(b"".join(BODY)).hexdigest().encode()\n'
+        'return seen["complete"] and seen["body"] != digest',
+    ),
+    "I1:500": ("no 500 response", 'return seen["status"] == 500'),
+    "I11:no-body": (
+        "a 204 or 304 response declares no content",
+        'length = seen["headers"].get("content-length", "0")\n'
+        'return seen["status"] in (204, 304) and length.strip() != "0"',
+    ),
+}
+
+SERVE = '''\
+# --- A real server and a real client -------------------------------------------
+
+TIMEOUT = 2.0  # wall-clock seconds without more of the response: a hang
+REQUEST = $request
+BODY: list[bytes] = $body  # the request body, one write per chunk
+
+
+def ready(app: ASGIApp) -> ASGIApp:
+    """``app``, with GET /.ready answered here: the client waits for it."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/.ready":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+LISTENING: list[socket.socket] = []  # kept open while their servers serve
+
+
+def serve(app: ASGIApp) -> int:
+    """Serve ``app`` with $server on a free loopback port, in a daemon thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    LISTENING.append(sock)
+    config = uvicorn.Config(ready(app), lifespan="off", log_level="critical")  #?uvicorn
+    server = uvicorn.Server(config)  #?uvicorn
+    run = partial(server.run, sockets=[sock])  #?uvicorn
+    config = Config()  #?hypercorn
+    config.bind = [f"fd://{sock.fileno()}"]  #?hypercorn
+    config.loglevel = "CRITICAL"  #?hypercorn
+    stop = asyncio.Event()  # never set: the daemon thread ends with the script  #?hypercorn
+    main = serve_hypercorn(ready(app), config, shutdown_trigger=stop.wait)  #?hypercorn
+    run = partial(asyncio.run, main)  #?hypercorn
+    threading.Thread(target=run, daemon=True).start()
+    port = sock.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"GET /.ready HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n")
+        if not conn.recv(64).startswith(b"HTTP/1.1 204"):
+            raise SystemExit("$server did not start")
+    return port
+
+
+def play(port: int) -> dict[str, Any]:
+    """Send the request; what the client saw (``hung``: no more data in TIMEOUT)."""
+    seen: dict[str, Any] = {"status": None, "headers": {}, "body": b""}
+    seen.update(complete=False, hung=False)
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(REQUEST)
+        for chunk in BODY:
+            conn.sendall(chunk)
+        conn.settimeout(TIMEOUT)
+        data = b""
+        try:
+            while True:
+                more = conn.recv(65536)
+                data += more
+                if done(data, seen) or not more:
+                    break
+        except TimeoutError:
+            seen["hung"] = True
+    return seen
+
+
+def done(data: bytes, seen: dict[str, Any]) -> bool:
+    """Parse what arrived so far; whether the response is complete."""
+    head, found, rest = data.partition(b"\\r\\n\\r\\n")
+    if not found:
+        return False
+    status, *lines = head.decode("latin-1").split("\\r\\n")
+    seen["status"] = int(status.split()[1])
+    pairs = (line.partition(":") for line in lines)
+    headers = {k.strip().lower(): v.strip() for k, _, v in pairs}
+    seen["headers"] = headers
+    if seen["status"] in (204, 304):
+        seen["complete"] = True
+    elif headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while b"\\r\\n" in rest:
+            size, _, after = rest.partition(b"\\r\\n")
+            n = int(size.split(b";")[0], 16)
+            if len(after) < n + 2:
+                break
+            if n == 0:
+                seen["complete"] = True
+                break
+            body, rest = body + after[:n], after[n + 2 :]
+        seen["body"] = body
+    else:
+        seen["body"] = rest
+        length = headers.get("content-length")
+        seen["complete"] = length is not None and len(rest) >= int(length)
+    return bool(seen["complete"])
+
+
+def bug_shows() -> bool:
+    """Serve the app (and, for a pass-through check, the app without those layers)."""
+    seen = play(serve(make_app()))
+    print(f"the client saw: {seen}")
+    plain = play(serve(make_app_without_passthrough()))  #?plain
+    print(f"without the pass-through layers: {plain}")  #?plain
+$check
+
+
+def main() -> int:
+    print(f"Starlette {version('starlette')}, $server {version('$server')}")
+    print(f"expected: {EXPECTED}")
+    print(f"bug: {BUG}")
+$upstream    shows = bug_shows()
+    print("BUG REPRODUCED" if shows else "not reproduced: the expected behaviour holds")
+    return 1 if shows else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())'''
+
+#: The imports a live script needs besides those of its app.
+LIVE_IMPORTS = {
+    "uvicorn": "import uvicorn",
+    "hypercorn": "from hypercorn.asyncio import serve as serve_hypercorn\n"
+    "from hypercorn.config import Config",
+}
+
+
+#: The standard library a live script may use (kept: those its code uses).
+_STDLIB = (
+    "import asyncio",
+    "import hashlib",
+    "import socket",
+    "import sys",
+    "import threading",
+    "from functools import partial",
+    "from importlib.metadata import version",
+    "from typing import Any",
+)
+
+
+#: The packages besides the standard library a live script imports from.
+_THIRD_PARTY = ("anyio", "hypercorn", "starlette", "trio", "uvicorn")
+
+
+def _uses(code: str, line: str) -> bool:
+    """Whether ``code`` uses what the import ``line`` binds (a module: ``name.``)."""
+    name = line.split()[-1]
+    after = r"\." if line.startswith("import ") else r"(?!\w)"
+    return re.search(rf"(?<![\w.]){name}{after}", code) is not None
+
+
+def _request(case: Case) -> bytes:
+    req = case.request
+    target = req.path + (f"?{req.query}" if req.query else "")
+    lines = [f"{req.method} {target} HTTP/1.1", "host: testserver"]
+    lines += [f"{k}: {v}" for k, v in req.headers]
+    if req.body:
+        lines.append(f"content-length: {len(req.body_bytes)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def render_live(
+    case: Case, key: str, server: str, *, title: str = "", upstream: str = ""
+) -> str:
+    """The source of a script that shows ``key`` on the real ``server``.
+
+    Raises:
+        ValueError: the key has no check a client can make on its own, the
+            client hangs up mid-way (not scripted yet), or the case runs the
+            user's own code; the message says what is supported.
+    """
+    if case.app or any(la.family == "user" for la in case.stack.layers):
+        raise ValueError("the case runs your own code, which a script cannot hold")
+    if key not in LIVE_CHECKS:
+        raise ValueError(
+            f"no real-server check for key {key!r}; supported keys: "
+            f"{', '.join(LIVE_CHECKS)} (asgifuzz confirm judges more)"
+        )
+    if case.client.disconnect != "never":
+        raise ValueError(
+            "the client of this case hangs up mid-way, which the script does not "
+            "do yet; use asgifuzz confirm"
+        )
+    expected, check = LIVE_CHECKS[key]
+    plain = key.startswith("I8")
+    upstream_line = f'    print("upstream: {upstream}")\n' if upstream else ""
+    live = render(
+        SERVE,
+        {server, "plain"} if plain else {server},
+        request=lit(_request(case)),
+        body=lit(list(case.request.body)),
+        server=server,
+        check=textwrap.indent(check, "    "),
+        upstream=upstream_line,
+    )
+    code = "\n\n\n".join([app_source(case, set(), plain), live])
+    helpers = [h for name, h in HELPERS.items() if re.search(rf"\b{name}[(,]", code)]
+    code = "\n\n\n".join([*helpers, code])
+    bug = title or f"the case breaks invariant {key}"
+    theirs = [x for x in imports(code).splitlines() if x]
+    third = [x for x in theirs if x.split()[1].split(".")[0] in _THIRD_PARTY]
+    std = [x for x in _STDLIB if _uses(code, x)]
+    std += [x for x in theirs if x not in third and x not in std]
+    # Sorted as isort does: the plain imports, then the from-imports, by module.
+    std.sort(key=lambda x: (x.startswith("from "), x.split()[1]))
+    head = [
+        f'"""{textwrap.fill(bug, 84)}\n\nWritten by asgifuzz for its failure {key}, on '
+        f"a real {server}.\n\nRun: python repro.py   (exit status 1: the bug shows; "
+        '0: it does not)\n"""',
+        "from __future__ import annotations",
+        "\n".join(std),
+        "\n".join(
+            sorted(
+                [*LIVE_IMPORTS[server].splitlines(), *third],
+                key=lambda x: (x.startswith("from "), x.split()[1]),
+            )
+        ),
+        "\n".join(
+            f"{name} = {lit(text)}"
+            if len(name + lit(text)) < 86 or len(lit(text)) > 84
+            else f"{name} = (\n    {lit(text)}\n)"  # as the formatter puts it
+            for name, text in (("EXPECTED", expected), ("BUG", bug))
+        ),
+    ]
+    return "\n\n".join(head) + "\n\n\n" + code + "\n"

@@ -246,7 +246,7 @@ def test_a_middleware_that_fails_on_some_cases_only_is_not_misconfigured(
     tmp_path: Path,
 ) -> None:
     status, out, data, _ = _fuzz(
-        tmp_path, "--middleware", "needy:OnlyOnPut", "--max-time", "4"
+        tmp_path, "--middleware", "needy:OnlyOnPut", "--max-time", "10"
     )
     assert status == 1, out
     assert data["misconfigured"] == []

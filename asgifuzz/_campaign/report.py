@@ -14,8 +14,6 @@ status agree.
 
 from __future__ import annotations
 
-import io
-import itertools
 import json
 import os
 import re
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asgifuzz._campaign.findings import failing
+from asgifuzz._campaign.plot import NO_MATPLOTLIB, plot_png
 from asgifuzz._markdown import table
 from asgifuzz._oracles.failures import short_signature
 from asgifuzz.models import case_to_data
@@ -32,8 +31,6 @@ from asgifuzz.models import case_to_data
 if TYPE_CHECKING:
     from asgifuzz._campaign.loop import Finding, FuzzReport
     from asgifuzz._campaign.progress import Sample
-
-NO_MATPLOTLIB = "matplotlib is not installed (pip install 'asgifuzz[plot]')"
 
 
 @dataclass
@@ -230,49 +227,6 @@ def _labels(finding: Finding) -> dict[str, str]:
 def write_junit(path: Path, info: RunInfo) -> None:
     """``--junit PATH``."""
     write_bytes_atomically(path, junit_xml(info))
-
-
-# The plot
-
-
-def plot_png(samples: list[Sample]) -> bytes:
-    """Cases/s and distinct failures over time, as PNG bytes.
-
-    Raises `ImportError` without matplotlib and `ValueError` with fewer than two
-    samples (a run too short to show a trend).
-    """
-    if len(samples) < 2:
-        raise ValueError("the run was too short to sample (under a second)")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(7, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    pairs = list(itertools.pairwise(samples))
-    times = [b.t for _, b in pairs]
-    rates = [(b.cases - a.cases) / (b.t - a.t) if b.t > a.t else 0.0 for a, b in pairs]
-    top.plot(times, rates, color="tab:blue")
-    top.set_ylabel("cases/s")
-    top.set_ylim(bottom=0)
-    top.grid(alpha=0.3)
-    bottom.step(
-        [s.t for s in samples],
-        [s.failures for s in samples],
-        where="post",
-        color="tab:red",
-    )
-    bottom.set_ylabel("distinct failures")
-    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.set_xlabel("seconds")
-    bottom.set_ylim(bottom=0)
-    bottom.grid(alpha=0.3)
-    fig.suptitle("asgifuzz: throughput and failures over time")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 # Markdown

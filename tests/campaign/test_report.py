@@ -15,9 +15,9 @@ from fakes import judge_with as _judge_with
 
 from asgifuzz._campaign import campaign as _campaign
 from asgifuzz._campaign import loop as _fuzz
-from asgifuzz._campaign import report as _report
 from asgifuzz._campaign.campaign import Campaign, FuzzConfig, hooks
 from asgifuzz._campaign.loop import Finding, FuzzReport
+from asgifuzz._campaign.plot import NO_MATPLOTLIB
 from asgifuzz._campaign.progress import NoDisplay, Sample, Sampler
 from asgifuzz._campaign.report import (
     RunInfo,
@@ -139,7 +139,7 @@ def test_without_matplotlib_the_report_says_so(
     out = tmp_path / "r.md"
     assert write_markdown(out, run_info(findings=0)) is None
     assert not (tmp_path / "r.png").exists()
-    assert f"No plot could be made: {_report.NO_MATPLOTLIB}." in out.read_text()
+    assert f"No plot could be made: {NO_MATPLOTLIB}." in out.read_text()
 
 
 def test_a_run_too_short_to_sample_has_no_plot(tmp_path: Path) -> None:

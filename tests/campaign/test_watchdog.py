@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -29,6 +29,16 @@ def _full_collection() -> None:
     setattr(collector, "_frozen", False)  # noqa: B010 (the module's own flag)
     collector.before_run()
     gc.unfreeze()  # the heap stays as large for the next one
+
+
+@pytest.fixture(autouse=True)
+def _heap_as_it_was() -> Iterator[None]:
+    """`_full_collection` unfreezes the heap: freeze it again afterwards, as the
+    driver's first run left it (the collector's tests check what it froze)."""
+    frozen = gc.get_freeze_count() > 0
+    yield
+    if frozen:
+        gc.freeze()
 
 
 def _busy() -> None:

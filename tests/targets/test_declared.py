@@ -479,7 +479,7 @@ def test_two_plugin_tests_name_one_class_with_other_arguments(
     result.stdout.fnmatch_lines(["*test_fixed PASSED*"])
     result.stdout.fnmatch_lines(["*test_buggy FAILED*"])
     result.stdout.fnmatch_lines(
-        ["*test_buggy: new corpus entry corpus/new/i11-content-length-*.json"]
+        ["*test_buggy: new corpus entry corpus/new/i11-content-length-*.json*"]
     )
     result.stdout.fnmatch_lines(
         ["*replay: *--middleware 'G=declared_code:Gzipper(bug=*keep-length*)'"]

@@ -249,7 +249,8 @@ def test_one_root_cause_is_reported_once_with_its_keys() -> None:
     # 3 s is over 1000 cases here).
     strategy = cases(middleware=[ErrorPages], builtin=False)
     report = fuzz(max_time=3.0, backends=BOTH, strategy=strategy)
-    (finding,) = report.findings
+    # (Starlette's own bugs of an old release, found beside it, are other findings.)
+    (finding,) = [f for f in report.findings if "ErrorPages" in f.signature]
     assert finding.key == "I1:IndexError"
     assert finding.keys == ("I1:IndexError", "I6:swallowed")
     assert finding.signature == (

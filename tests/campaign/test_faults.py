@@ -184,8 +184,12 @@ def test_a_crash_keeps_its_case_when_the_shrink_budget_runs_out(
     assert wall < 20, f"took {wall:.1f}s"
     (finding,) = data["findings"]
     note = finding["messages"][-1]
-    assert "not shrunk: the shrink budget (0.01s) ran out" in note, note
-    assert "the case is as it ran" in note
+    # The first crash ran out of budget; a later crash of the key (a faster
+    # machine, an older Starlette) is not shrunk either, and the merge keeps the
+    # smaller of the two unshrunk cases with its own note.
+    first = "not shrunk: the shrink budget (0.01s) ran out"
+    assert first in note or "not shrunk: an earlier crash of this key" in note, note
+    assert first not in note or "the case is as it ran" in note
     assert finding["case"]["request"]["query"]  # the case that crashed
 
 

@@ -150,11 +150,14 @@ def canned(*replies: bytes, close: bool = True) -> Iterator[tuple[int, list[byte
             data = b""
             while b"\r\n\r\n" not in data:
                 data += conn.recv(4096)
-            for reply in replies:
-                conn.sendall(reply)
-            if not close:
-                while chunk := conn.recv(4096):
-                    data += chunk
+            try:
+                for reply in replies:
+                    conn.sendall(reply)
+                if not close:
+                    while chunk := conn.recv(4096):
+                        data += chunk
+            except (ConnectionResetError, BrokenPipeError):
+                pass  # the client hung up first, as some cases say it does
             got.append(data)
 
     thread = threading.Thread(target=serve)

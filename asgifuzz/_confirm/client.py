@@ -14,6 +14,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from asgifuzz._repro.live import request_head
 from asgifuzz.models import Case
 
 
@@ -54,17 +55,6 @@ class Seen:
         elif self.closed:
             what += ", the server closed the connection"
         return what + (f"; the client hung up {self.left}" if self.left else "")
-
-
-def request_head(case: Case) -> bytes:
-    """The request line and headers, as the driver's scope has them."""
-    req = case.request
-    target = req.path + (f"?{req.query}" if req.query else "")
-    lines = [f"{req.method} {target} HTTP/1.1", "host: testserver"]
-    lines += [f"{k}: {v}" for k, v in req.headers]
-    if req.body:
-        lines.append(f"content-length: {len(req.body_bytes)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class _Reader:

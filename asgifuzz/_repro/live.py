@@ -206,7 +206,9 @@ def _uses(code: str, line: str) -> bool:
     return re.search(rf"(?<![\w.]){name}{after}", code) is not None
 
 
-def _request(case: Case) -> bytes:
+def request_head(case: Case) -> bytes:
+    """The request line and headers, as the driver's scope has them (what a
+    live reproducer and `asgifuzz confirm` both send)."""
     req = case.request
     target = req.path + (f"?{req.query}" if req.query else "")
     lines = [f"{req.method} {target} HTTP/1.1", "host: testserver"]
@@ -244,7 +246,7 @@ def render_live(
     live = render(
         SERVE,
         {server, "plain"} if plain else {server},
-        request=lit(_request(case)),
+        request=lit(request_head(case)),
         body=lit(list(case.request.body)),
         server=server,
         check=textwrap.indent(check, "    "),

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from asgifuzz._confirm.client import Seen, play, request_head
+from asgifuzz._confirm.client import Seen, play
 from asgifuzz._confirm.confirm import timing_sensitive, without_passthrough
 from asgifuzz._confirm.judge import (
     CONFIRMED,
@@ -21,6 +21,7 @@ from asgifuzz._confirm.judge import (
     judge,
     wire_reason,
 )
+from asgifuzz._repro.live import request_head
 from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Server, Stack
 
 ECHO = Case(

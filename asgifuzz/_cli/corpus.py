@@ -58,7 +58,7 @@ def add_options(corpus: argparse.ArgumentParser) -> None:
     )
     prune.add_argument("--drop", action="store_true", help="delete them instead")
     for replaying in (mini, prune):
-        options.add_options(replaying)
+        options.add_options(replaying, generation=False)
 
 
 def _raw(entry: Entry) -> dict[str, Any]:

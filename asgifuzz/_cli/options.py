@@ -11,10 +11,13 @@ from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
     """``--middleware``, ``--app``, ``--route``, ``--exclude-route``,
-    ``--no-lifespan``, ``--no-builtin``, ``--header``, ``--cookie``,
-    ``--requests`` and ``--config``."""
+    ``--no-lifespan``, ``--no-builtin``, ``--known`` and ``--config``; with
+    ``generation`` (``fuzz``), also the options that only change what requests
+    are drawn: ``--header``, ``--cookie`` and ``--requests``. A
+    command that replays saved cases does not offer those (a saved case holds
+    its requests), so passing one is refused instead of silently ignored."""
     group = parser.add_argument_group(
         "your own code (also read from [tool.asgifuzz] in ./pyproject.toml)"
     )
@@ -50,6 +53,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "'/admin/*'; GET covers HEAD); FastAPI's docs and OpenAPI routes are "
         "excluded by default (--route brings one back); repeatable",
     )
+    if generation:
+        _add_generation_options(group)
+    else:
+        for flag in ("--header", "--cookie", "--requests"):
+            group.add_argument(
+                flag,
+                action=_FuzzOnly,
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
     group.add_argument(
         "--no-lifespan",
         action="store_true",
@@ -59,28 +72,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--no-builtin",
         action="store_true",
         help="stacks of your middleware only, without the built-in model layers",
-    )
-    group.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="a header every request gets (replacing drawn ones of that name), "
-        "e.g. --header 'x-api-key: secret'; repeatable",
-    )
-    group.add_argument(
-        "--cookie",
-        action="append",
-        default=[],
-        metavar="'NAME=VALUE'",
-        help="a cookie every request sends (with any drawn cookies), e.g. "
-        "--cookie 'session=abc123'; repeatable",
-    )
-    group.add_argument(
-        "--requests",
-        metavar="SPEC",
-        help="module:name of a Hypothesis strategy (or a function returning one) "
-        "of asgifuzz.models.Request that draws the requests instead",
     )
     group.add_argument(
         "--known",
@@ -104,6 +95,48 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the pyproject.toml with a [tool.asgifuzz] table (default: "
         "./pyproject.toml; asgifuzz's own has none)",
+    )
+
+
+class _FuzzOnly(argparse.Action):
+    """A generation option given to a command that replays saved cases."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            f"{option_string} changes the requests `fuzz` draws; a saved case "
+            "holds its own requests, so it has no effect here: drop it (or fuzz "
+            f"again with it: asgifuzz fuzz {option_string} ...)"
+        )
+
+
+def _add_generation_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header every request gets (replacing drawn ones of that name), "
+        "e.g. --header 'x-api-key: secret'; repeatable",
+    )
+    group.add_argument(
+        "--cookie",
+        action="append",
+        default=[],
+        metavar="'NAME=VALUE'",
+        help="a cookie every request sends (with any drawn cookies), e.g. "
+        "--cookie 'session=abc123'; repeatable",
+    )
+    group.add_argument(
+        "--requests",
+        metavar="SPEC",
+        help="module:name of a Hypothesis strategy (or a function returning one) "
+        "of asgifuzz.models.Request that draws the requests instead",
     )
 
 

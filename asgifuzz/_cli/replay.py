@@ -45,7 +45,7 @@ def add_options(rp: argparse.ArgumentParser) -> None:
         help="replay each case N times and report a case that fails only sometimes "
         "as flaky, with its rate",
     )
-    options.add_options(rp)
+    options.add_options(rp, generation=False)
 
 
 def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> int:

@@ -93,6 +93,28 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["replay", "x.json", "--header", "x-api-key: 1"],
+        ["replay", "x.json", "--cookie", "session=1"],
+        ["corpus", "minimize", "--requests", "mod:requests"],
+        ["corpus", "prune", "--header", "x: 1"],
+    ],
+)
+def test_generation_options_are_refused_where_cases_are_replayed(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A saved case holds its requests: an option that only changes what fuzz
+    # draws would be ignored, so it is refused, naming the option and the fix.
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {argv[2]} changes the requests `fuzz` draws" in err
+    assert "drop it" in err
+
+
 def test_replay_a_missing_file_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -35,6 +35,8 @@ def test_help_lists_exit_codes_and_defaults(name: str) -> None:
         for action in p._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
+            if action.help == argparse.SUPPRESS:  # hidden: refuses itself
+                continue
             assert action.help, f"{name}: {action.dest} has no help"
             default = action.default
             if default not in (None, False, [], ()) and (

@@ -146,7 +146,10 @@ def main(args: argparse.Namespace) -> int:
         keys.append(key)
     python = args.python or sys.executable
     if args.starlette:
-        venv = VenvCache().ensure("starlette", args.starlette, list(SERVERS))
+        # The servers this run uses (the venv of a set has its own folder).
+        wanted = {s for t in targets for s in _servers(args.server, t.case.server.name)}
+        extras = [s for s in SERVERS if s in wanted]
+        venv = VenvCache().ensure("starlette", args.starlette, extras)
         python = str(venv_python(venv))
     confirmed = False
     cells: list[dict[str, str]] = []  # per entry: server -> verdict

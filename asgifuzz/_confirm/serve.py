@@ -116,12 +116,22 @@ def _serve_granian(app: ASGIApp, sock: socket.socket) -> None:
     import signal
 
     from granian.constants import Interfaces
+    from granian.log import LogLevels
     from granian.server.embed import Server
 
     # granian binds its own socket: the port is handed over, free again.
     address, port = sock.getsockname()
     sock.close()
-    server = Server(app, address, port, interface=Interfaces.ASGINL, log_access=False)
+    # Its log on standard error (it writes to standard output by default).
+    console = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    server = Server(
+        app,
+        address,
+        port,
+        interface=Interfaces.ASGINL,
+        log_level=LogLevels.warning,
+        log_dictconfig={"handlers": {"console": console, "access": console}},
+    )
 
     async def serve() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.stop)

@@ -155,3 +155,24 @@ def test_a_probe_that_did_not_finish_is_a_mismatch(
     assert len(mismatches) == len(CLAIMS)
     assert all(isinstance(m, Mismatch) for m in mismatches)
     assert {m.does for m in mismatches} == {"no record (the probe did not finish)"}
+
+
+def test_a_profile_that_loses_bytes_of_a_large_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Deliberately wrong: uvicorn would keep only the first 8192 bytes of each
+    # message.
+    right = profiles.body_messages
+
+    def body_messages(case: Case) -> list[Message]:
+        return [{**m, "body": m["body"][:8192]} for m in right(case)]
+
+    monkeypatch.setattr(profiles, "body_messages", body_messages)
+    mismatches, where = check("uvicorn")
+    assert [str(m) for m in mismatches] == [
+        f"profile 'uvicorn', claim 'a {LARGE}-byte body in one write comes in "
+        f"http.request messages of at most 8192 bytes': the profile says True, "
+        f"{where} does False",
+        f"profile 'uvicorn', claim 'a {LARGE}-byte body in one write: its bytes "
+        f"arrive whole': the profile says 8192, {where} does {LARGE}",
+    ]

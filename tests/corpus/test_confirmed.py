@@ -20,7 +20,12 @@ from asgifuzz._corpus.confirmed import (
     summary,
 )
 from asgifuzz._corpus.entries import entry_path, load_corpus, load_entry
-from asgifuzz._corpus.reports import SERVERS_REPORT, record, refresh_reports
+from asgifuzz._corpus.reports import (
+    SERVERS_REPORT,
+    record,
+    refresh_reports,
+    servers_table,
+)
 from asgifuzz._errors import CaseFormatError
 from asgifuzz.models import Case, case_to_data
 
@@ -186,3 +191,13 @@ def test_the_reports_and_the_readme_are_in_step_with_the_entries(
         "the README's table of the corpus on real servers is not "
         f"corpus/reports/{SERVERS_REPORT}'s: copy it over"
     )
+
+
+def test_a_server_measured_at_two_versions_names_them_per_cell(tmp_path: Path) -> None:
+    for name, version in ((LEAK, "0.53.0"), ("is-disconnected-drops-body-hang", "")):
+        path = _copy(name, tmp_path)
+        record(path, {"uvicorn": Confirmed(CONFIRMED, version or "0.54.0", "1.10.0")})
+    lines = servers_table(load_corpus(tmp_path))
+    assert lines[0] == "| entry | key | affected (corpus) 1.10.0 | uvicorn |"
+    assert lines[2].endswith("| confirmed (0.53.0) |")
+    assert lines[3].endswith("| confirmed (0.54.0) |")

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from asgifuzz._confirm.confirm import BOUND, Confirmation, confirm_on
 from asgifuzz._confirm.judge import CONFIRMED
-from asgifuzz._confirm.serve import SERVERS
+from asgifuzz._confirm.serve import SERVERS, missing
+from asgifuzz._corpus.confirmed import Confirmed
 from asgifuzz._corpus.entries import load_entry
 from asgifuzz._corpus.replay import Target, load_target
+from asgifuzz._corpus.reports import record, refresh_reports
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._markdown import table
 from asgifuzz._releases.venvs import VenvCache, venv_python
@@ -72,6 +74,13 @@ def add_options(cf: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the verdicts as a Markdown table: entry x server",
     )
+    cf.add_argument(
+        "--record",
+        action="store_true",
+        help="store each verdict in the corpus entry (its 'confirmed' field; the "
+        "file name, the case's hash, stays) and rewrite the generated parts of "
+        "the corpus' reports/ from the entries",
+    )
     where = cf.add_mutually_exclusive_group()
     where.add_argument(
         "--starlette",
@@ -92,10 +101,15 @@ def _servers(choice: str | None, profile: str) -> list[str]:
     return [choice or (profile if profile in SERVERS else "uvicorn")]
 
 
-def _cell(result: Confirmation) -> str:
-    if result.tries > 1 and result.status == CONFIRMED:
-        return f"{result.status} ({result.hits} of {result.tries})"
-    return result.status
+def _recorded(result: Confirmation) -> Confirmed:
+    return Confirmed(
+        result.status,
+        result.version,
+        result.starlette,
+        result.hits,
+        result.tries,
+        result.detail,
+    )
 
 
 def _in_range(path: Path, starlette: str) -> str:
@@ -144,9 +158,19 @@ def main(args: argparse.Namespace) -> int:
                 "--key I4:response) to say which one to confirm"
             )
         keys.append(key)
+        if args.record and target.confirmed is None:
+            raise AsgiFuzzError(
+                f"{target.path}: --record stores the verdict in a corpus entry, and "
+                "this file is a bare case or a finding; save it in a corpus first "
+                "(asgifuzz fuzz --corpus DIR), or leave out --record"
+            )
     python = args.python or sys.executable
     if args.starlette:
-        venv = VenvCache().ensure("starlette", args.starlette, list(SERVERS))
+        # uvicorn and hypercorn, and the others this run uses (the venv of
+        # each set has its own folder: the usual one is kept).
+        wanted = {s for t in targets for s in _servers(args.server, t.case.server.name)}
+        extras = [s for s in SERVERS if s in {"uvicorn", "hypercorn", *wanted}]
+        venv = VenvCache().ensure("starlette", args.starlette, extras)
         python = str(venv_python(venv))
     confirmed = False
     cells: list[dict[str, str]] = []  # per entry: server -> verdict
@@ -154,7 +178,11 @@ def main(args: argparse.Namespace) -> int:
     for target, key in zip(targets, keys, strict=True):
         print(f"{target.path}: {key}")
         cells.append({})
+        results: dict[str, Confirmed] = {}
         for server in _servers(args.server, target.case.server.name):
+            if python == sys.executable and missing(server) and args.server == "all":
+                print(f"  {server}: not run: {missing(server)}")
+                continue
             result = confirm_on(
                 server,
                 target.case,
@@ -168,7 +196,14 @@ def main(args: argparse.Namespace) -> int:
             if result.version:
                 versions[server] = f"{server} {result.version}"
                 versions.setdefault("", result.starlette)
-            cells[-1][server] = _cell(result)
+            results[server] = _recorded(result)
+            cells[-1][server] = results[server].cell()
+        if args.record:
+            record(target.path, results)
+    if args.record:
+        for folder in dict.fromkeys(t.path.parent for t in targets):
+            for changed in refresh_reports(folder):
+                print(f"wrote {changed}")
     if args.markdown:
         _write_table(args.markdown, targets, keys, cells, versions)
     return 1 if confirmed else 0

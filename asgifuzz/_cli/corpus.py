@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from asgifuzz._cli import options
+from asgifuzz._corpus.confirmed import summary
 from asgifuzz._corpus.entries import (
     Entry,
     add_entry,
@@ -34,7 +35,9 @@ def add_options(corpus: argparse.ArgumentParser) -> None:
     }
     where = "the corpus directory"
     ls = ops.add_parser(
-        "list", help="one line per entry: key, status, releases, title", **fmt
+        "list",
+        help="per entry: key, status, releases, title; its verdicts on real servers",
+        **fmt,
     )
     ls.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, help=where)
     show = ops.add_parser("show", help="an entry in full", **fmt)
@@ -71,6 +74,7 @@ def _list(directory: Path) -> int:
         print(
             f"{e.path.name}  {e.key}  {e.status}  {e.describe_range()}  {e.title[:80]}"
         )
+        print(f"  on real servers: {summary(e.confirmed)}")
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from asgifuzz._campaign.watchdog import Watchdog
 from asgifuzz._cli import options
+from asgifuzz._corpus.confirmed import summary
 from asgifuzz._corpus.replay import classify, load_target
 from asgifuzz._driver.timeline import mermaid, timeline
 from asgifuzz._errors import AsgiFuzzError
@@ -74,6 +75,8 @@ def main(args: argparse.Namespace, backends: tuple[str, ...] | None = None) -> i
         if not verdicts:
             continue
         print(f"{target.path}: {classify(target, verdicts)}")
+        if target.confirmed is not None:  # a corpus entry
+            print(f"  on real servers: {summary(target.confirmed)}")
         last = verdicts[-1]
         for backend, violations in last.violations.items():
             for v in violations:

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from asgifuzz._confirm.judge import (
     NOT_CONFIRMABLE,
     NOT_CONFIRMED,
     Judged,
+    escaped,
     judge,
+    logged_type,
     wire_reason,
 )
 from asgifuzz._confirm.process import running
@@ -33,6 +36,9 @@ from asgifuzz.models._parts import PASSTHROUGH_KINDS
 
 #: Wall-clock seconds the client waits for more of a response: past it, a hang.
 BOUND = 2.0
+#: Wall-clock seconds the server may take to log an exception once the client
+#: is done (daphne logs what its apps raised when it polls them, once a second).
+LOG_WAIT = 1.5
 
 
 @dataclass
@@ -89,15 +95,21 @@ class Served:
 
 
 def _serve_and_play(
-    server: str, case: Case, python: str, bound: float, folder: Path
+    server: str, case: Case, python: str, bound: float, folder: Path, logs: str = ""
 ) -> Served:
     """Serve ``case`` in a fresh server process and play its client once (each
-    try has its own process, so that its log is its own)."""
+    try has its own process, so that its log is its own); for an exception
+    type ``logs``, wait up to `LOG_WAIT` for the server to log it."""
     path = folder / f"case-{len(list(folder.iterdir()))}.json"
     path.write_text(case.to_json())
     env = _child_env(python)
     with running(server, ["--case", str(path)], python=python, env=env) as live:
         seen = play(case, live.port, bound)
+        deadline = time.monotonic() + LOG_WAIT
+        while logs and not escaped(live.log_text(), logs):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # a real server's log, on the wall clock
     return Served(seen, live.logged, live.version, live.starlette)
 
 
@@ -120,7 +132,9 @@ def confirm_on(
     seen: list[Seen] = []
     with tempfile.TemporaryDirectory(prefix="asgifuzz-confirm-") as folder:
         for _ in range(n):
-            got = _serve_and_play(server, case, python, bound, Path(folder))
+            got = _serve_and_play(
+                server, case, python, bound, Path(folder), logged_type(key)
+            )
             plain = None
             if ref is not None:
                 plain = _serve_and_play(server, ref, python, bound, Path(folder)).seen

@@ -7,7 +7,7 @@ server's profile, and on the real server. Each claim the driver relies on is
 read from both records and compared; a `Mismatch` names the profile, the
 claim, what the profile says, what the server does and its version.
 
-``python -m asgifuzz._confirm.conformance [uvicorn|hypercorn|all]`` (what
+``python -m asgifuzz._confirm.conformance [uvicorn|hypercorn|daphne|granian|all]`` (what
 ``scripts/conformance`` runs) prints one line per claim and exits 1 on a
 mismatch.
 """
@@ -15,6 +15,7 @@ mismatch.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import tempfile
@@ -25,21 +26,33 @@ from pathlib import Path
 from typing import Any
 
 from asgifuzz._confirm.client import play
-from asgifuzz._confirm.probe import ProbeApp, Record
+from asgifuzz._confirm.probe import LARGE, ProbeApp, Record
 from asgifuzz._confirm.process import running
-from asgifuzz._confirm.serve import SERVERS
+from asgifuzz._confirm.serve import SERVERS, missing
 from asgifuzz._driver.server import FakeServer, make_scope
 from asgifuzz._driver.vtime import VirtualTimeLoop
 from asgifuzz.models import Case, Client, Request, Server
 from asgifuzz.models._record import Recorder
 
-#: The requests that probe a server: a body in three writes, a plain GET, and a
-#: GET whose client hangs up once it has read the first body chunk.
+#: The requests that probe a server: a body in three writes, a plain GET, a GET
+#: whose client hangs up once it has read the first body chunk, a POST whose
+#: client hangs up at once (before the app reads the body), a GET answered
+#: twice, and a large body in one write.
 PROBES = (
     Case(request=Request("POST", "/body", body=(b"abc", b"def", b"ghij"))),
     Case(request=Request("GET", "/after-body")),
     Case(request=Request("GET", "/disconnect"), client=Client("body_message", 0)),
+    Case(
+        request=Request("POST", "/unread", body=(b"unread",)),
+        client=Client("receive", 0),
+    ),
+    Case(request=Request("GET", "/after-complete")),
+    Case(request=Request("POST", "/large", body=(b"x" * LARGE,))),
 )
+#: Where the real client's hang-up differs from the profile's: the profile's
+#: client is gone at the app's first ``receive()`` with the body arrived; the
+#: real one hangs up once it has sent the body (after chunk #1).
+WIRE_CLIENTS = {"/unread": Client("receive", 1)}
 #: Wall-clock seconds to wait for the real server's records.
 RECORD_WAIT = 10.0
 
@@ -83,6 +96,32 @@ CLAIMS: tuple[tuple[str, str, Callable[[Record], Any]], ...] = (
         "send() after the client hung up",
         "/disconnect",
         lambda r: r["send_after_disconnect"],
+    ),
+    (
+        "a request without a body is one empty http.request, more_body=False",
+        "/after-body",
+        lambda r: r["messages"] == [[0, False]],
+    ),
+    (
+        "receive() once the client sent its body and hung up, before the app read it",
+        "/unread",
+        lambda r: r["unread"],
+    ),
+    (
+        "send() of another body chunk after the final one (the client connected)",
+        "/after-complete",
+        lambda r: r["send_after_complete"],
+    ),
+    (
+        f"a {LARGE}-byte body in one write comes in http.request messages of at "
+        "most 8192 bytes",
+        "/large",
+        lambda r: max(m[0] for m in r["messages"]) <= 8192,
+    ),
+    (
+        f"a {LARGE}-byte body in one write: its bytes arrive whole",
+        "/large",
+        lambda r: sum(m[0] for m in r["messages"]),
     ),
 )
 
@@ -134,7 +173,9 @@ def server_records(
         sink.touch()
         with running(server, ["--probe", str(sink)], python=python, env=env) as live:
             for probe in PROBES:
-                play(probe, live.port, 5.0)
+                path = probe.request.path
+                client = WIRE_CLIENTS.get(path, probe.client)
+                play(dataclasses.replace(probe, client=client), live.port, 5.0)
             deadline = time.monotonic() + RECORD_WAIT
             while len(sink.read_text().splitlines()) < len(PROBES):
                 if time.monotonic() > deadline:
@@ -163,11 +204,15 @@ def check(server: str, *, profile: str | None = None) -> tuple[list[Mismatch], s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check the profiles of the servers named (default: all); exit 1 on a mismatch."""
+    """Check the profiles of the servers named (default: all; those not
+    installed are skipped, saying so); exit 1 on a mismatch."""
     names = list(sys.argv[1:] if argv is None else argv) or ["all"]
     servers = list(SERVERS) if "all" in names else names
     failed = False
     for server in servers:
+        if missing(server):
+            sys.stdout.write(f"profile {server!r}: skipped: {missing(server)}\n")
+            continue
         mismatches, where = check(server)
         failed = failed or bool(mismatches)
         verdict = "conforms" if not mismatches else f"{len(mismatches)} mismatches"

@@ -18,11 +18,13 @@ import re
 from dataclasses import dataclass
 
 from asgifuzz._confirm.client import Seen
+
+# The verdicts, as a corpus entry records them (re-exported for the callers).
+from asgifuzz._corpus.confirmed import CONFIRMED as CONFIRMED
+from asgifuzz._corpus.confirmed import NOT_CONFIRMABLE as NOT_CONFIRMABLE
+from asgifuzz._corpus.confirmed import NOT_CONFIRMED as NOT_CONFIRMED
 from asgifuzz.models import Case
 
-CONFIRMED = "confirmed"
-NOT_CONFIRMED = "not confirmed"
-NOT_CONFIRMABLE = "not confirmable"
 #: Endpoint kinds whose response body is the request body they read.
 ECHOES = ("echo", "stream_body")  # (they answer with its SHA-256)
 #: The I8 fields a client sees, in the order `transparency.FIELDS` ranks them.
@@ -99,6 +101,13 @@ def i8_difference(with_: Seen, without: Seen) -> str:
     return ""
 
 
+def logged_type(key: str) -> str:
+    """The exception type an ``I1:<type>`` key is confirmed by in the server's
+    log ("": the key is confirmed otherwise)."""
+    family, _, sub = key.partition(":")
+    return sub if family == "I1" and sub not in ("", "500", "incomplete") else ""
+
+
 def escaped(log: str, exc_type: str) -> str:
     """The line of the server's log where an exception of type ``exc_type``
     ended a traceback (alone, or in a group: ``| Type: ...``); "" if none."""
@@ -115,7 +124,7 @@ def judge(
     logged, for an exception that escaped the app, I1:<type>)."""
     family, _, sub = key.partition(":")
     shown = seen.describe()
-    if family == "I1" and sub not in ("500", "incomplete"):
+    if logged_type(key):
         line = escaped(log, sub)
         ok = bool(line)
         why = (

@@ -13,7 +13,14 @@ request's path picks what is probed; the record (plain JSON data) holds:
   (``after_response``);
 - ``/disconnect``: after the client hung up (it closes once it read the first
   body chunk), what two ``receive()`` calls return (``after_disconnect``) and what
-  ``send()`` of one more body chunk does (``send_after_disconnect``).
+  ``send()`` of one more body chunk does (``send_after_disconnect``);
+- ``/unread``: the client sends its body and hangs up before the app reads it;
+  the app waits `UNREAD_WAIT` seconds, then records the type of the message
+  ``receive()`` gives (``unread``: is the body delivered before the disconnect?);
+- ``/after-complete``: what ``send()`` of one more body chunk does right after
+  the final one, the client still connected (``send_after_complete``);
+- ``/large``: a body of `LARGE` bytes in one write (``messages``: how the server
+  slices it).
 
 A call that does not return within `WAIT` seconds is recorded as ``"blocks"``.
 """
@@ -33,8 +40,12 @@ from asgifuzz._types import Receive, Scope, Send
 WAIT = 0.3
 #: Seconds the probe waits for the client's disconnect (it comes at once).
 DISCONNECT_WAIT = 5.0
+#: Seconds the ``/unread`` probe waits for the server to see the client go.
+UNREAD_WAIT = 0.5
+#: The size of the ``/large`` probe's body.
+LARGE = 20000
 #: The paths the probe answers, one per behaviour probed.
-PATHS = ("/body", "/after-body", "/disconnect")
+PATHS = ("/body", "/after-body", "/disconnect", "/unread", "/after-complete", "/large")
 
 Record = dict[str, Any]
 
@@ -58,8 +69,9 @@ async def _read_body(receive: Receive, record: Record) -> None:
             return
 
 
-async def _send_after_disconnect(send: Send) -> str:
-    """What one more body chunk's ``send()`` does once the client is gone."""
+async def _send_one_more(send: Send) -> str:
+    """What one more body chunk's ``send()`` does (the client gone, or the
+    response complete)."""
     try:
         await send({"type": "http.response.body", "body": b"y", "more_body": True})
     except Exception as exc:
@@ -91,6 +103,11 @@ class ProbeApp:
             "asgi": dict(scope.get("asgi", {})),
             "extensions": None if extensions is None else sorted(extensions),
         }
+        if scope["path"] == "/unread":
+            await anyio.sleep(UNREAD_WAIT)
+            record["unread"] = str((await receive()).get("type"))
+            self._keep(record)  # no response: the client is gone
+            return
         await _read_body(receive, record)
         if scope["path"] == "/after-body":
             record["before_response"] = await _receive_within(receive, WAIT)
@@ -101,9 +118,11 @@ class ProbeApp:
             first = await _receive_within(receive, DISCONNECT_WAIT)
             second = await _receive_within(receive, WAIT)
             record["after_disconnect"] = [first, second]
-            record["send_after_disconnect"] = await _send_after_disconnect(send)
+            record["send_after_disconnect"] = await _send_one_more(send)
         else:
             await send({"type": "http.response.body", "body": b"probed"})
+        if scope["path"] == "/after-complete":
+            record["send_after_complete"] = await _send_one_more(send)
         if scope["path"] == "/after-body":
             record["after_response"] = [
                 await _receive_within(receive, WAIT),

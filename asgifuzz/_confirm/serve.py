@@ -6,7 +6,10 @@ output, and serves until SIGTERM: a case's app (built afresh for each request,
 so that the tries of one confirmation share nothing), or the conformance probe
 (which writes what it saw of each request to FILE, one JSON line per request).
 ``GET /.asgifuzz/ready`` is answered by the process itself, not by the app: the
-parent polls it to know that the server accepts requests.
+parent polls it to know that the server accepts requests. uvicorn and hypercorn
+serve the bound socket itself; daphne (Twisted's endpoint strings) and granian
+(its embedded server, the same Rust core as its CLI's workers) bind their own,
+so the port is closed and handed over to them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import argparse
 import asyncio
 import socket
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from asgifuzz._confirm.probe import ProbeApp
@@ -26,9 +29,18 @@ from asgifuzz.models._record import Recorder
 #: The path the parent polls until the server answers.
 READY_PATH = "/.asgifuzz/ready"
 #: The servers ``asgifuzz confirm`` can start, by their distribution name.
-SERVERS = ("uvicorn", "hypercorn")
+SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 #: Seconds a server waits for unfinished requests when it is told to stop.
 GRACE = 1.0
+
+
+def missing(server: str) -> str:
+    """Why ``server`` cannot be served with this Python ("": it is installed)."""
+    try:
+        version(server)
+    except PackageNotFoundError:
+        return f"{server} is not installed (pip install 'asgifuzz[servers]')"
+    return ""
 
 
 class CaseApp:
@@ -83,6 +95,60 @@ def _serve_hypercorn(app: ASGIApp, sock: socket.socket) -> None:
     asyncio.run(serve(app, config))  # type: ignore[arg-type]  # hypercorn's own types
 
 
+def _serve_daphne(app: ASGIApp, sock: socket.socket) -> None:
+    # An optional extra: only the server process needs it. daphne.server
+    # installs Twisted's asyncio reactor, so it is imported before the rest.
+    import logging
+
+    from daphne.server import Server
+
+    logging.basicConfig(level=logging.WARNING)  # its tracebacks, on stderr
+    # daphne binds its own socket (from an endpoint string): the port is handed
+    # over, free again.
+    address, port = sock.getsockname()
+    sock.close()
+    endpoint = f"tcp:port={port}:interface={address}"
+    Server(app, endpoints=[endpoint], verbosity=0).run()
+
+
+def _serve_granian(app: ASGIApp, sock: socket.socket) -> None:
+    # An optional extra: only the server process needs it.
+    import signal
+
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    # granian binds its own socket: the port is handed over, free again.
+    address, port = sock.getsockname()
+    sock.close()
+    # Its log on standard error (it writes to standard output by default).
+    console = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    server = Server(
+        app,
+        address,
+        port,
+        interface=Interfaces.ASGINL,
+        log_level=LogLevels.warning,
+        log_dictconfig={"handlers": {"console": console, "access": console}},
+    )
+
+    async def serve() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.stop)
+        await server.serve()
+
+    asyncio.run(serve())
+
+
+#: How each server serves an app on a bound socket.
+_SERVE = {
+    "uvicorn": _serve_uvicorn,
+    "hypercorn": _serve_hypercorn,
+    "daphne": _serve_daphne,
+    "granian": _serve_granian,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM (see the module's docstring)."""
     parser = argparse.ArgumentParser(prog="python -m asgifuzz._confirm.serve")
@@ -106,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     framework = version("starlette")
     sys.stdout.write(f"ready {port} {args.server} {version(args.server)} {framework}\n")
     sys.stdout.flush()
-    serve = _serve_uvicorn if args.server == "uvicorn" else _serve_hypercorn
-    serve(app, sock)
+    _SERVE[args.server](app, sock)
     return 0
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgifuzz._corpus.confirmed import Confirmed, confirmed_from_data
 from asgifuzz._corpus.files import read_json
 from asgifuzz._errors import CaseFormatError
 from asgifuzz._oracles.registry import FAULT_KEYS, INVARIANTS
@@ -69,6 +70,8 @@ class Entry:
     #: For Starlette's failure in a case with the user's layers: the case with
     #: each swapped for the built-in pass-through of its family.
     swapped: Case | None = None
+    #: Per real server, the verdict ``asgifuzz confirm --record`` measured.
+    confirmed: dict[str, Confirmed] = field(default_factory=dict)
 
     def affects(self, version: str) -> bool:
         """Whether Starlette ``version`` lies in one of the affected ranges."""
@@ -119,6 +122,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         "signature",
         "targets",
         "swapped",
+        "confirmed",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
@@ -246,6 +250,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         case=case,
         targets=targets,
         swapped=swapped,
+        confirmed=confirmed_from_data(path, data.get("confirmed", {})),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asgifuzz._corpus.confirmed import Confirmed
 from asgifuzz._corpus.entries import entry_from_data
 from asgifuzz._corpus.files import read_json
 from asgifuzz._oracles.verdict import Verdict
@@ -24,6 +25,8 @@ class Target:
     #: For Starlette's failure in a case with the user's layers: the case with
     #: each swapped for the built-in pass-through of its family.
     swapped: Case | None = None
+    #: A corpus entry's recorded verdicts on real servers (``confirm --record``).
+    confirmed: dict[str, Confirmed] | None = None
 
 
 def load_target(path: Path) -> Target:
@@ -35,7 +38,9 @@ def load_target(path: Path) -> Target:
     data = read_json(path)
     if isinstance(data, dict) and "case" in data and "format" in data and "key" in data:
         entry = entry_from_data(path, data)
-        return Target(path, entry.case, entry.key, entry.targets, entry.swapped)
+        return Target(
+            path, entry.case, entry.key, entry.targets, entry.swapped, entry.confirmed
+        )
     if isinstance(data, dict) and "case" in data:
         key = data.get("key")
         if not (isinstance(key, str) and len(key) <= 200):

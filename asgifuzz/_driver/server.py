@@ -117,7 +117,9 @@ def make_scope(case: Case) -> dict[str, Any]:
         "server": ("testserver", 80 if req.scheme == "http" else 443),
     }
     if profile == "granian":
-        scope["extensions"] = {"http.response.pathsend": {}}
+        # granian 2.8 advertises both on HTTP scopes too (tests/conformance).
+        ext = ("http.response.pathsend", "websocket.http.response")
+        scope["extensions"] = {name: {} for name in ext}
     elif profile == "hypercorn":
         scope["extensions"] = {}
     state = {k: v for d in declared for k, v in d.state.items()}

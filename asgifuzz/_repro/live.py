@@ -58,6 +58,24 @@ SERVE = '''\
 TIMEOUT = 2.0  # wall-clock seconds without more of the response: a hang
 REQUEST = $request
 BODY: list[bytes] = $body  # the request body, one write per chunk
+AT = $at  # the client hangs up after body chunk #AT was sent  #?leave_sent
+AT = $at  # the client hangs up after body chunk #AT was read  #?leave_body
+TYPE = $type  # the exception the server logs while the bug shows  #?log
+LOG: list[str] = []  # what the server logged, tracebacks included  #?log
+#?log
+#?log
+class Keep(logging.Handler):  #?log
+    """Keeps what the server logs, for the check at the end."""  #?log
+    #?log
+    def emit(self, record: logging.LogRecord) -> None:  #?log
+        LOG.append(self.format(record))  #?log
+#?log
+#?log
+def escaped() -> str:  #?log
+    """The line of the server's log where a TYPE ended a traceback ("": none)."""  #?log
+    pattern = rf"^(?:[ |+]*\\| )?((?:\\w+\\.)*{re.escape(TYPE)}(?::.*)?)$$"  #?log
+    found = re.search(pattern, "\\n".join(LOG), re.MULTILINE)  #?log
+    return found.group(1).strip() if found else ""  #?log
 
 
 def ready(app: ASGIApp) -> ASGIApp:
@@ -82,12 +100,16 @@ def serve(app: ASGIApp) -> int:
     sock.bind(("127.0.0.1", 0))
     sock.listen()
     LISTENING.append(sock)
-    config = uvicorn.Config(ready(app), lifespan="off", log_level="critical")  #?uvicorn
+    config = uvicorn.Config(ready(app), lifespan="off", log_level="critical")  #?uvicorn&!log
+    config = uvicorn.Config(ready(app), lifespan="off", log_config=None)  #?uvicorn&log
+    logging.getLogger("uvicorn.error").addHandler(Keep())  #?uvicorn&log
     server = uvicorn.Server(config)  #?uvicorn
     run = partial(server.run, sockets=[sock])  #?uvicorn
     config = Config()  #?hypercorn
     config.bind = [f"fd://{sock.fileno()}"]  #?hypercorn
     config.loglevel = "CRITICAL"  #?hypercorn
+    config.errorlog = logging.getLogger("hypercorn.error")  #?hypercorn&log
+    config.errorlog.addHandler(Keep())  #?hypercorn&log
     stop = asyncio.Event()  # never set: the daemon thread ends with the script  #?hypercorn
     main = serve_hypercorn(ready(app), config, shutdown_trigger=stop.wait)  #?hypercorn
     run = partial(asyncio.run, main)  #?hypercorn
@@ -102,24 +124,38 @@ def serve(app: ASGIApp) -> int:
 
 def play(port: int) -> dict[str, Any]:
     """Send the request; what the client saw (``hung``: no more data in TIMEOUT)."""
-    seen: dict[str, Any] = {"status": None, "headers": {}, "body": b""}
+    seen: dict[str, Any] = {"status": None, "headers": {}, "body": b"", "reads": 0}
     seen.update(complete=False, hung=False)
     with socket.create_connection(("127.0.0.1", port)) as conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.sendall(REQUEST)
-        for chunk in BODY:
+        for chunk in BODY:  #?!leave_sent
+        for chunk in BODY[:AT]:  #?leave_sent
             conn.sendall(chunk)
-        conn.settimeout(TIMEOUT)
-        data = b""
-        try:
-            while True:
-                more = conn.recv(65536)
-                data += more
-                if done(data, seen) or not more:
-                    break
-        except TimeoutError:
-            seen["hung"] = True
-    return seen
+        seen["left"] = f"after body chunk #{AT} was sent"  #?leave_sent
+        return seen  # the client hangs up: the socket closes  #?leave_sent
+        conn.settimeout(TIMEOUT)  #?!leave_sent
+        data = b""  #?!leave_sent
+        try:  #?!leave_sent
+            while True:  #?!leave_sent
+                more = conn.recv(65536)  #?!leave_sent
+                data += more  #?!leave_sent
+                if done(data, seen) or not more:  #?!leave_sent&!leave_start&!leave_body
+                # The client hangs up as soon as it has read that far.  #?leave_start|leave_body
+                if leaves(seen, done(data, seen)) or not more:  #?leave_start|leave_body
+                    break  #?!leave_sent
+        except TimeoutError:  #?!leave_sent
+            seen["hung"] = True  #?!leave_sent
+    return seen  #?!leave_sent
+#?leave_start|leave_body
+#?leave_start|leave_body
+def leaves(seen: dict[str, Any], complete: bool) -> bool:  #?leave_start|leave_body
+    """Whether the client stops: at the case's point, or the response is complete."""  #?leave_start|leave_body
+    if seen["status"] is not None:  #?leave_start
+        seen["left"] = "after the status line arrived"  #?leave_start
+    if seen["reads"] > AT:  #?leave_body
+        seen["left"] = f"after body chunk #{AT} was read"  #?leave_body
+    return "left" in seen or complete  #?leave_start|leave_body
 
 
 def done(data: bytes, seen: dict[str, Any]) -> bool:
@@ -135,7 +171,7 @@ def done(data: bytes, seen: dict[str, Any]) -> bool:
     if seen["status"] in (204, 304):
         seen["complete"] = True
     elif headers.get("transfer-encoding") == "chunked":
-        body = b""
+        body, seen["reads"] = b"", 0
         while b"\\r\\n" in rest:
             size, _, after = rest.partition(b"\\r\\n")
             n = int(size.split(b";")[0], 16)
@@ -145,8 +181,10 @@ def done(data: bytes, seen: dict[str, Any]) -> bool:
                 seen["complete"] = True
                 break
             body, rest = body + after[:n], after[n + 2 :]
+            seen["reads"] += 1  # one more chunk read
         seen["body"] = body
     else:
+        seen["reads"] += len(rest) > len(seen["body"])
         seen["body"] = rest
         length = headers.get("content-length")
         seen["complete"] = length is not None and len(rest) >= int(length)
@@ -157,6 +195,10 @@ def bug_shows() -> bool:
     """Serve the app (and, for a pass-through check, the app without those layers)."""
     seen = play(serve(make_app()))
     print(f"the client saw: {seen}")
+    deadline = time.monotonic() + TIMEOUT  # the app may log after the client left  #?log
+    while not escaped() and time.monotonic() < deadline:  #?log
+        time.sleep(0.05)  #?log
+    print(f"the server logged: {escaped() or 'no ' + TYPE}")  #?log
     plain = play(serve(make_app_without_passthrough()))  #?plain
     print(f"without the pass-through layers: {plain}")  #?plain
 $check
@@ -186,9 +228,12 @@ LIVE_IMPORTS = {
 _STDLIB = (
     "import asyncio",
     "import hashlib",
+    "import logging",
+    "import re",
     "import socket",
     "import sys",
     "import threading",
+    "import time",
     "from functools import partial",
     "from importlib.metadata import version",
     "from typing import Any",
@@ -204,6 +249,14 @@ def _uses(code: str, line: str) -> bool:
     name = line.split()[-1]
     after = r"\." if line.startswith("import ") else r"(?!\w)"
     return re.search(rf"(?<![\w.]){name}{after}", code) is not None
+
+
+#: The template's flag for each point where the client hangs up.
+_LEAVE_FLAGS = {
+    "receive": "leave_sent",
+    "response_start": "leave_start",
+    "body_message": "leave_body",
+}
 
 
 def request_head(case: Case) -> bytes:
@@ -223,31 +276,55 @@ def render_live(
 ) -> str:
     """The source of a script that shows ``key`` on the real ``server``.
 
+    The client hangs up where the case's does (after the k-th body chunk was
+    sent, after the status line arrived, after the m-th body chunk was read),
+    as ``asgifuzz confirm`` does; after that only the server's log can show the
+    bug, so such a script checks an ``I1:<type>`` key (the traceback the server
+    logs, kept by a logging handler).
+
     Raises:
-        ValueError: the key has no check a client can make on its own, the
-            client hangs up mid-way (not scripted yet), or the case runs the
-            user's own code; the message says what is supported.
+        ValueError: the key has no check a client can make on its own (or none
+            once its client left), the client leaves after a count of
+            checkpoints, or the case runs the user's own code; the message
+            says what is supported.
     """
     if case.app or any(la.family == "user" for la in case.stack.layers):
         raise ValueError("the case runs your own code, which a script cannot hold")
-    if key not in LIVE_CHECKS:
+    family, _, sub = key.partition(":")
+    logged = family == "I1" and bool(sub) and sub not in ("500", "incomplete")
+    if key not in LIVE_CHECKS and not logged:
         raise ValueError(
             f"no real-server check for key {key!r}; supported keys: "
-            f"{', '.join(LIVE_CHECKS)} (asgifuzz confirm judges more)"
+            f"{', '.join(LIVE_CHECKS)}, I1:<exception type> (asgifuzz confirm "
+            "judges more)"
         )
-    if case.client.disconnect != "never":
+    leave = case.client.disconnect
+    if leave == "checkpoints":
         raise ValueError(
-            "the client of this case hangs up mid-way, which the script does not "
-            "do yet; use asgifuzz confirm"
+            "the client of this case hangs up after a count of scheduler "
+            "checkpoints, which is no point on the wire"
         )
-    expected, check = LIVE_CHECKS[key]
+    if leave != "never" and not logged:
+        raise ValueError(
+            f"the client of this case hangs up mid-way, after which it sees no "
+            f"evidence of {key} (asgifuzz confirm: not confirmable)"
+        )
+    expected, check = (
+        (f"no {sub} escapes the app (the server logs none)", "return bool(escaped())")
+        if logged
+        else LIVE_CHECKS[key]
+    )
     plain = key.startswith("I8")
+    flags = {server, *(["plain"] if plain else []), *(["log"] if logged else [])}
+    flags |= {_LEAVE_FLAGS[leave]} if leave != "never" else set()
     upstream_line = f'    print("upstream: {upstream}")\n' if upstream else ""
     live = render(
         SERVE,
-        {server, "plain"} if plain else {server},
+        flags,
         request=lit(request_head(case)),
         body=lit(list(case.request.body)),
+        at=case.client.at,
+        type=lit(sub),
         server=server,
         check=textwrap.indent(check, "    "),
         upstream=upstream_line,

@@ -102,7 +102,10 @@ SCOPE: Scope = {
     "headers": $headers,
     "client": ("127.0.0.1", 50000),
     "server": ("testserver", $port),
-    "extensions": {"http.response.pathsend": {}},  #?granian
+    "extensions": {  #?granian
+        "http.response.pathsend": {},  #?granian
+        "websocket.http.response": {},  #?granian
+    },  #?granian
     "extensions": {},  #?hypercorn
 }
 # The request body, as $profile delivers it.

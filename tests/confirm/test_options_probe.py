@@ -10,9 +10,11 @@ import pytest
 
 from asgifuzz._cli import confirm as command
 from asgifuzz._cli.main import main
+from asgifuzz._confirm import conformance
 from asgifuzz._confirm.confirm import Confirmation
 from asgifuzz._confirm.conformance import profile_records
 from asgifuzz._confirm.probe import ProbeApp, Record
+from asgifuzz._confirm.serve import SERVERS
 from asgifuzz._driver.server import FakeServer, make_scope
 from asgifuzz._driver.vtime import VirtualTimeLoop
 from asgifuzz.models import Case, Client, Request, Server
@@ -45,11 +47,11 @@ def test_a_finding_has_no_range_and_a_k_of_n_cell(tmp_path: Path) -> None:
     finding.write_text(json.dumps({"case": case, "key": "I4:response"}))
     assert command._in_range(finding, "1.10.0") == "?"
     hit = Confirmation("uvicorn", "confirmed", "", hits=3, tries=5)
-    assert command._cell(hit) == "confirmed (3 of 5)"
-    assert command._cell(Confirmation("uvicorn", "not confirmed", "", tries=5)) == (
-        "not confirmed"
-    )
-    assert command._servers(None, "daphne") == ["uvicorn"]
+    assert command._recorded(hit).cell() == "confirmed (3 of 5)"
+    missed = Confirmation("uvicorn", "not confirmed", "", tries=5)
+    assert command._recorded(missed).cell() == "not confirmed"
+    assert command._servers(None, "strict") == ["uvicorn"]
+    assert command._servers(None, "daphne") == ["daphne"]
     assert command._servers(None, "hypercorn") == ["hypercorn"]
 
 
@@ -95,4 +97,23 @@ def test_the_strict_profile_raises_on_send_after_a_disconnect(tmp_path: Path) ->
             "messages": [[0, False]],
             "path": "/body",
         }
+    ]
+
+
+def test_a_server_that_is_not_installed_is_left_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def gone(server: str) -> str:
+        return f"{server} is not installed" if server == "granian" else ""
+
+    monkeypatch.setattr(command, "missing", gone)
+    monkeypatch.setattr(conformance, "missing", lambda server: f"no {server}")
+    leak = str(CORPUS / "bhm-body-stream-not-closed-trio.json")  # judged offline
+    assert main(["confirm", leak, "--server", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "  granian: not run: granian is not installed\n" in out
+    assert "  daphne: not confirmable: " in out
+    assert conformance.main(["all"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"profile {s!r}: skipped: no {s}" for s in SERVERS
     ]

@@ -16,7 +16,7 @@ from asgifuzz._corpus.entries import load_entry
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._releases.venvs import VenvCache, venv_python
 from asgifuzz._repro.live import LIVE_SERVERS, render_live
-from asgifuzz.models import Case, Client, Layer, Stack
+from asgifuzz.models import Case, Client, Endpoint, Layer, Stack
 
 pytest.importorskip("uvicorn", reason="the servers extra is not installed")
 pytest.importorskip("hypercorn", reason="the servers extra is not installed")
@@ -67,12 +67,53 @@ def test_the_script_passes_before_the_regression(tmp_path: Path) -> None:
     [
         (Case(), "I7:asyncgen", "no real-server check for key 'I7:asyncgen'"),
         (Case(client=Client("response_start")), "I4:response", "hangs up mid-way"),
+        (Case(client=Client("checkpoints", 3)), "I1:RuntimeError", "no point on"),
         (Case(stack=Stack((Layer("user.mine"),))), "I4:response", "your own code"),
     ],
 )
 def test_what_a_script_cannot_do_is_said(case: Case, key: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         render_live(case, key, "uvicorn")
+
+
+#: The entry whose client hangs up once it has sent its body (chunk #0): uvicorn
+#: drops the unread body and Starlette raises; hypercorn delivers it first
+#: (`asgifuzz confirm` says the same: confirmed 5 of 5 on uvicorn, 0 on hypercorn).
+READ_AHEAD = CORPUS / "bhm-no-response-returned-read-ahead-disconnect.json"
+
+
+@pytest.mark.parametrize(("server", "shows"), [("uvicorn", 1), ("hypercorn", 0)])
+def test_the_client_hangs_up_after_the_chunk_the_case_names(
+    server: str, shows: int, tmp_path: Path
+) -> None:
+    entry = load_entry(READ_AHEAD)
+    assert entry.affects(INSTALLED) or pytest.skip("outside the entry's range")
+    script = render_live(entry.case, entry.key, server)
+    done = _run(script, sys.executable, tmp_path)
+    assert "'left': 'after body chunk #0 was sent'" in done.stdout, done.stdout
+    assert done.returncode == shows, done.stdout + done.stderr
+    logged = "the server logged: RuntimeError: No response returned."
+    assert (logged in done.stdout) == bool(shows), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("client", "left"),
+    [
+        (Client("response_start"), "after the status line arrived"),
+        (Client("body_message", 1), "after body chunk #1 was read"),
+    ],
+)
+def test_the_client_hangs_up_where_the_response_is(
+    client: Client, left: str, tmp_path: Path
+) -> None:
+    # A stream of 3 chunks that breaks nothing: the script says where its
+    # client left, and that the server logged no such exception.
+    case = Case(endpoint=Endpoint("stream", chunks=3), client=client)
+    script = render_live(case, "I1:RuntimeError", "uvicorn")
+    done = _run(script, sys.executable, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"'left': '{left}'" in done.stdout
+    assert "the server logged: no RuntimeError" in done.stdout
 
 
 def test_the_command_writes_the_script(

@@ -103,6 +103,13 @@ def test_i1_500_names_the_exception_behind_it_when_the_client_had_gone() -> None
     assert "the context of ClientDisconnected" in violation.message
     assert ran.context_app_frames(1) == (here,)
     assert ran.context_app_frames(2) == ()
+    bare = ClientDisconnected("the client has disconnected")
+    bare.__context__ = IndexError("never raised here")  # no traceback: no frames
+    ran = outcome(response=response, escaped=bare, disconnected=3)
+    ran.freeze_exceptions()
+    [violation] = [v for v in judge_outcome(ran) if v.invariant == "I1"]
+    assert violation.signature == "I1:IndexError"
+    assert "(at an unknown frame)" in violation.message
     plain = outcome(response=response, escaped=None, disconnected=3)
     [message] = [v.message for v in judge_outcome(plain) if v.key == "I1:500"]
     assert message.endswith("though no endpoint or layer raised anything")

@@ -113,6 +113,14 @@ def test_a_wrong_value_is_checked_as_in_a_table(tail: str, message: str) -> None
     assert str(info.value).startswith(f"--middleware {spec!r}: ")
 
 
+def test_a_spec_that_is_not_python_tokens_is_an_import_spec_error() -> None:
+    # tokenize fails (an unclosed bracket): no declarations are split off, and
+    # the spec is refused as it stands
+    assert split_declared("a:B(x=1; y=2") == ("a:B(x=1; y=2", "")
+    with pytest.raises(UsageError, match="is not an import spec"):
+        parse_spec("a:B(x=1; y=2", "--middleware", declarations=True)
+
+
 def test_an_app_spec_takes_no_declarations() -> None:
     with pytest.raises(UsageError, match=r"for a middleware spec only"):
         specs.load_app("declared_code:app; buffers=True")

@@ -72,12 +72,16 @@ def _lost(f: Facts, index: int) -> list[Violation]:
     the body due to it had reached it whole lost the rest (unless the client
     left first). What is due to it is what a reader in its place gets: the
     client's body, ``b""`` below a `bhm.read_stream` (policy), or what a
-    transformer above it passed down: a loss above it is not its own."""
+    transformer above it passed down. One that had the final message from
+    above lost nothing: what was lost above it is not its own (the layer
+    above is judged for that, by what it passed down)."""
     below = inside(f.outcome, index)
     made, _, ended = request_bodies(f.outcome, below)
     if ended is None or (f.disconnected is not None and f.disconnected < ended):
         return []
-    got = request_bodies(f.outcome, below - 1, before=ended)[0]
+    got, _, whole = request_bodies(f.outcome, below - 1, before=ended)
+    if whole is not None:
+        return []
     above = _transformer_above(f, index)
     if above is None:
         due = expected_body(f.case, index)

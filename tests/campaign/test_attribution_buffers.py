@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from asgifuzz._oracles.verdict import judge, stand_ins
+from asgifuzz._oracles.violations import Violation
 from asgifuzz._targets import specs
 from asgifuzz.models import Case, Client, Endpoint, Layer, Stack
 
@@ -35,8 +36,8 @@ def _case(bug: str = "", below: str = "bhm.passthrough") -> Case:
     )
 
 
-def _keys(found: dict[str, list[object]]) -> set[str]:
-    return {v.key for vs in found.values() for v in vs}  # type: ignore[attr-defined]
+def _keys(found: dict[str, list[Violation]]) -> set[str]:
+    return {v.key for vs in found.values() for v in vs}
 
 
 def test_starlettes_failure_below_a_buffer_is_starlettes(backend: str) -> None:

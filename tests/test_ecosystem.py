@@ -126,3 +126,22 @@ def test_each_specs_declarations_are_valid(package: dict[str, Any]) -> None:
     spec = package["spec"]
     parse_spec(spec, "spec", declarations=True)
     declaration(spec_declarations(spec, "spec"), package["name"])
+
+
+def test_check_upstream_says_whether_starlettes_script_failed(
+    script: ModuleType,
+) -> None:
+    findings = [
+        {
+            "signature": "I3",
+            "key": "I3",
+            "owner": "upstream-starlette",
+            "reproduced": ok,
+        }
+        for ok in (True, False)
+    ]
+    verdicts = [
+        f["triage"] for f in script.triaged({"findings": findings}, {})["findings"]
+    ]
+    assert verdicts[0].endswith("its script fails on the venv's Starlette")
+    assert verdicts[1].endswith("untriaged: its Starlette-only script does not fail")

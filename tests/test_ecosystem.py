@@ -101,3 +101,47 @@ def test_a_finding_is_triaged_by_signature_then_key_then_invariant(
         "ours: b",
         "untriaged",
     ]
+
+
+def test_starlettes_findings_are_triaged_by_attribution(script: ModuleType) -> None:
+    package = {"triage": {"I3": "package: c"}}
+    findings = [
+        {"signature": "I3", "key": "I3", "owner": "upstream-starlette", "upstream": "u"},
+        {"signature": "I8:escaped", "key": "I8:escaped", "owner": "upstream-starlette"},
+        {"signature": "I3", "key": "I3", "owner": "user"},
+    ]  # fmt: skip
+    verdicts = [
+        f["triage"] for f in script.triaged({"findings": findings}, package)["findings"]
+    ]
+    assert verdicts[0].startswith("starlette, known: u (attributed")
+    assert verdicts[1].startswith("starlette, new (attributed")
+    assert verdicts[2] == "package: c"
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=[p["name"] for p in PACKAGES])
+def test_each_specs_declarations_are_valid(package: dict[str, Any]) -> None:
+    from asgifuzz._targets.declarations import declaration
+    from asgifuzz._targets.spec_text import parse_spec, spec_declarations
+
+    spec = package["spec"]
+    parse_spec(spec, "spec", declarations=True)
+    declaration(spec_declarations(spec, "spec"), package["name"])
+
+
+def test_check_upstream_says_whether_starlettes_script_failed(
+    script: ModuleType,
+) -> None:
+    findings = [
+        {
+            "signature": "I3",
+            "key": "I3",
+            "owner": "upstream-starlette",
+            "reproduced": ok,
+        }
+        for ok in (True, False)
+    ]
+    verdicts = [
+        f["triage"] for f in script.triaged({"findings": findings}, {})["findings"]
+    ]
+    assert verdicts[0].endswith("its script fails on the venv's Starlette")
+    assert verdicts[1].endswith("untriaged: its Starlette-only script does not fail")

@@ -61,6 +61,9 @@ class Outcome:
     recorder: Recorder
     escaped: BaseException | None = None
     escaped_frames: list[tuple[str, int, str]] = field(default_factory=list)
+    #: The frames of each exception in the escaped one's ``__context__`` chain,
+    #: outermost context first (what a failed 500 hid: `context_app_frames`).
+    context_frames: list[list[tuple[str, int, str]]] = field(default_factory=list)
     returned: bool = False
     hung: bool = False
     app_cancelled: bool = False
@@ -70,18 +73,28 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     unraisable: list[str] = field(default_factory=list)
 
-    def app_frames(self, limit: int = 3) -> tuple[str, ...]:
-        """The innermost ``limit`` frames of the escaped exception that lie in the
-        app under test (``path:qualname``), not in asgifuzz's models, the event
-        loops, anyio or the standard library (an ``IndexError`` raised by the
-        standard library is located by the app's frame that called it)."""
+    def app_frames(
+        self, limit: int = 3, frames: list[tuple[str, int, str]] | None = None
+    ) -> tuple[str, ...]:
+        """The innermost ``limit`` frames of the escaped exception (or of
+        ``frames``) that lie in the app under test (``path:qualname``), not in
+        asgifuzz's models, the event loops, anyio or the standard library (an
+        ``IndexError`` raised by the standard library is located by the app's
+        frame that called it)."""
         skip = ("/asgifuzz/", "/anyio/", "/trio/", "/asyncio/", "/contextlib.py")
         inside = [
             f"{_short(path)}:{name}"
-            for path, _, name in self.escaped_frames
+            for path, _, name in (self.escaped_frames if frames is None else frames)
             if not any(s in path for s in skip) and not _in_stdlib(path)
         ]
         return tuple(inside[-limit:])
+
+    def context_app_frames(self, depth: int) -> tuple[str, ...]:
+        """`app_frames` of the ``depth``-th exception (1: the escaped one's
+        ``__context__``) of the escaped exception's context chain."""
+        if not 0 < depth <= len(self.context_frames):
+            return ()
+        return self.app_frames(frames=self.context_frames[depth - 1])
 
     def freeze_exceptions(self) -> None:
         """Keep a summary of the escaped traceback, then drop every traceback.
@@ -90,13 +103,11 @@ class Outcome:
         leaked; dropping them lets a garbage collection reveal the leak.
         """
         if self.escaped is not None and self.escaped.__traceback__ is not None:
-            # walk_tb, not extract_tb: the latter reads every frame's source line
-            # and column positions (about 0.2 ms for a 20-frame traceback), and
-            # only the file, line and function are kept.
-            self.escaped_frames = [
-                (frame.f_code.co_filename, lineno or 0, frame.f_code.co_qualname)
-                for frame, lineno in traceback.walk_tb(self.escaped.__traceback__)
-            ]
+            self.escaped_frames = _frames(self.escaped)
+            context = self.escaped.__context__
+            while context is not None and len(self.context_frames) < _CONTEXTS:
+                self.context_frames.append(_frames(context))
+                context = context.__context__
         rec = self.recorder
         for root in [self.escaped, *rec.raised, *rec.handled]:
             for e in _chain(root):
@@ -116,6 +127,20 @@ class Outcome:
             "warnings": self.warnings,
             "pending_tasks": self.pending_tasks,
         }
+
+
+#: How deep in the escaped exception's context chain frames are kept.
+_CONTEXTS = 4
+
+
+def _frames(exc: BaseException) -> list[tuple[str, int, str]]:
+    """The file, line and function of each frame of ``exc``'s traceback."""
+    # walk_tb, not extract_tb: the latter reads every frame's source line and
+    # column positions (about 0.2 ms for a 20-frame traceback).
+    return [
+        (frame.f_code.co_filename, lineno or 0, frame.f_code.co_qualname)
+        for frame, lineno in traceback.walk_tb(exc.__traceback__)
+    ]
 
 
 _STDLIB = tuple(

@@ -69,22 +69,34 @@ def _transformer_above(f: Facts, reader: int | None) -> int | None:
 
 def _lost(f: Facts, index: int) -> list[Violation]:
     """A request-body transformer that ended the body it passes down before
-    the client's body had reached it whole lost the rest (unless the client
-    left first)."""
+    the body due to it had reached it whole lost the rest (unless the client
+    left first). What is due to it is what a reader in its place gets: the
+    client's body, ``b""`` below a `bhm.read_stream` (policy), or what a
+    transformer above it passed down. One that had the final message from
+    above lost nothing: what was lost above it is not its own (the layer
+    above is judged for that, by what it passed down)."""
     below = inside(f.outcome, index)
     made, _, ended = request_bodies(f.outcome, below)
     if ended is None or (f.disconnected is not None and f.disconnected < ended):
         return []
-    got = request_bodies(f.outcome, below - 1, before=ended)[0]
-    sent = f.case.request.body_bytes
-    if len(got) >= len(sent):
+    got, _, whole = request_bodies(f.outcome, below - 1, before=ended)
+    if whole is not None:
+        return []
+    above = _transformer_above(f, index)
+    if above is None:
+        due = expected_body(f.case, index)
+        source = "the client sent" if due == f.case.request.body_bytes else "are due"
+    else:
+        due = request_bodies(f.outcome, inside(f.outcome, above))[0]
+        source = f"{f.boundaries[inside(f.outcome, above) - 1]} passed down"
+    if len(got) >= len(due):
         return []
     return [
         Violation(
             "I3",
             f"{f.boundaries[below - 1]}, which transforms the request body, ended "
             f"the body it passes down ({len(made)} bytes) having read {len(got)} of "
-            f"the {len(sent)} bytes the client sent: the rest is lost",
+            f"the {len(due)} bytes {source}: the rest is lost",
         )
     ]
 

@@ -26,18 +26,31 @@ def valid_response(f: Facts) -> list[Violation]:
     if r.status == 500 and not f.raised and not f.app_mode and not out:
         # (Not when the exception behind the 500 is already the finding.)
         cause = "after the client disconnected" if f.disconnected else ""
-        behind = _behind(f)
-        why = (
-            "though no endpoint or layer raised anything"
-            if behind is None or exc is None
-            else f"answering {describe(behind)}, which no endpoint or layer raised: "
-            f"it came out as the context of {describe(exc)}"
-        )
-        out.append(
-            Violation(
-                "I1", f"the server got a 500 {cause} {why}".replace("  ", " "), "500"
+        behind, depth = _behind(f)
+        if behind is not None and exc is not None and not _excused(f, behind):
+            # The root cause, under its own key and frame: the same finding as
+            # when the client stays and it escapes itself (I1:<type>@frame).
+            frames = f.outcome.context_app_frames(depth)
+            out.append(
+                Violation(
+                    "I1",
+                    f"the app raised {describe(behind)}, which no endpoint or layer "
+                    f"raised (at {frames[-1] if frames else 'an unknown frame'}); "
+                    f"the server got a 500 {cause} answering it, and it came out "
+                    f"as the context of {describe(exc)}".replace("  ", " "),
+                    type(behind).__name__,
+                    frames,
+                )
             )
-        )
+        else:
+            out.append(
+                Violation(
+                    "I1",
+                    f"the server got a 500 {cause} though no endpoint or layer "
+                    "raised anything".replace("  ", " "),
+                    "500",
+                )
+            )
     if f.outcome.returned and not r.complete and not f.cut_short and exc is None:
         out.append(
             Violation(
@@ -51,17 +64,19 @@ def valid_response(f: Facts) -> list[Violation]:
     return out
 
 
-def _behind(f: Facts) -> BaseException | None:
-    """The exception behind a 500 that no model raised: one the app's own code
-    (a user layer) raised, answered by ServerErrorMiddleware, whose send of the
-    500 then failed (the client had gone), so what escaped is that failure,
-    with the exception as its ``__context__``."""
+def _behind(f: Facts) -> tuple[BaseException | None, int]:
+    """The exception behind a 500 that no model raised, and its depth in the
+    escaped exception's context chain: one the app's own code (a user layer)
+    raised, answered by ServerErrorMiddleware, whose send of the 500 then
+    failed (the client had gone), so what escaped is that failure, with the
+    exception as its ``__context__``."""
     exc = f.escaped.__context__ if f.escaped is not None else None
+    depth = 1
     while exc is not None:  # (raising never makes a context chain a cycle)
         if id(exc) not in f.raised_ids and not is_disconnect_error(exc):
-            return exc
-        exc = exc.__context__
-    return None
+            return exc, depth
+        exc, depth = exc.__context__, depth + 1
+    return None, 0
 
 
 def _excused(f: Facts, exc: BaseException) -> bool:

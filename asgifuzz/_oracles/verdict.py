@@ -15,6 +15,7 @@ from asgifuzz._driver.outcome import Outcome
 from asgifuzz._driver.runner import run
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.agreement import agreement
+from asgifuzz._oracles.facts import inside
 from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
@@ -75,20 +76,46 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     return verdict
 
 
-def stand_ins(case: Case) -> Case:
+def stand_ins(case: Case, holding: frozenset[int] = frozenset()) -> Case:
     """``case`` with each user layer swapped for the built-in pass-through of its
-    family: `bhm.passthrough` for a `BaseHTTPMiddleware`, else `asgi.passthrough`."""
+    family: `bhm.passthrough` for a `BaseHTTPMiddleware`, else `asgi.passthrough`;
+    a layer of ``holding`` (one that held the response back, `_holding`) for the
+    built-in layer of its family that buffers the body, ``replace_body``."""
     layers = tuple(
         Layer(
-            "bhm.passthrough"
-            if middleware_target(la.behaviour).base_http
-            else "asgi.passthrough"
+            ("bhm." if middleware_target(la.behaviour).base_http else "asgi.")
+            + ("replace_body" if i in holding else "passthrough")
         )
         if la.family == "user"
         else la
-        for la in case.stack.layers
+        for i, la in enumerate(case.stack.layers)
     )
     return replace(case, stack=Stack(layers, case.stack.mode))
+
+
+def _holding(verdict: Verdict) -> frozenset[int]:
+    """The user layers that held the response back on some backend: they sent
+    ``http.response.start`` only after the layers below had sent body bytes
+    (a buffer, a compressor), so the timing below them is not a pass-through's."""
+    held = set()
+    for outcome in verdict.outcomes.values():
+        for i, layer in enumerate(verdict.case.stack.layers):
+            if layer.family != "user":
+                continue
+            inner = inside(outcome, i)
+            ticks = {inner - 1: -1, inner: -1}  # its start's; the first body's below
+            for e in outcome.recorder.events:
+                if e.kind == "send" and e.where in ticks and ticks[e.where] < 0:
+                    kind = (e.message or {}).get("type")
+                    wanted = _START if e.where == inner - 1 else _BODY
+                    if kind == wanted:
+                        ticks[e.where] = e.tick
+            if 0 <= ticks[inner] < ticks[inner - 1]:
+                held.add(i)
+    return frozenset(held)
+
+
+_START, _BODY = "http.response.start", "http.response.body"
 
 
 def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
@@ -101,17 +128,53 @@ def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
     triggers it too, so it goes to ``elsewhere`` (labelled upstream by the fuzz
     loop, with ``swapped`` as its Starlette-only case). A case with the user's
     app is not attributed: the app stays in the swapped case, and it is theirs.
+
+    A user layer that held the response back (`_holding`) changes the timing
+    below it as no pass-through does, and a failure of Starlette's then shows
+    another way (Starlette's failed stream that looks complete, I8:complete+,
+    is a 200 once a buffer above has sent it whole: I8:status). When the
+    pass-through swap leaves failures the user's, such layers are swapped for
+    the built-in buffering layer of their family instead; of the two swapped
+    cases, the one that shows more of the failures the same way is kept.
     """
     verdict.swapped = stand_ins(verdict.case)
-    without = judge(verdict.swapped, backends)
+    theirs = _shown(verdict.swapped, backends)
+    holding = _holding(verdict) if _left(verdict, theirs) else frozenset()
+    if holding:
+        buffered = stand_ins(verdict.case, holding)
+        shown = _shown(buffered, backends)
+        if _explained(verdict, shown) > _explained(verdict, theirs):
+            verdict.swapped, theirs = buffered, shown
     for backend, violations in verdict.violations.items():
-        theirs = {(v.key, v.signature) for v in without.violations.get(backend, [])}
+        same = theirs.get(backend, set())
         verdict.elsewhere[backend] = [
-            v for v in violations if (v.key, v.signature) in theirs
+            v for v in violations if (v.key, v.signature) in same
         ]
         verdict.violations[backend] = [
-            v for v in violations if (v.key, v.signature) not in theirs
+            v for v in violations if (v.key, v.signature) not in same
         ]
+
+
+def _shown(case: Case, backends: tuple[str, ...]) -> dict[str, set[tuple[str, str]]]:
+    """The failures ``case`` shows, by backend, as (key, signature)."""
+    verdict = judge(case, backends)
+    return {
+        b: {(v.key, v.signature) for v in vs} for b, vs in verdict.violations.items()
+    }
+
+
+def _explained(verdict: Verdict, theirs: dict[str, set[tuple[str, str]]]) -> int:
+    """How many of the verdict's failures ``theirs`` shows the same way."""
+    return sum(
+        (v.key, v.signature) in theirs.get(b, set())
+        for b, vs in verdict.violations.items()
+        for v in vs
+    )
+
+
+def _left(verdict: Verdict, theirs: dict[str, set[tuple[str, str]]]) -> bool:
+    """Whether some failure of the verdict is not shown the same way in ``theirs``."""
+    return _explained(verdict, theirs) < sum(map(len, verdict.violations.values()))
 
 
 #: The backends `check` uses when it is given none: set by the pytest plugin

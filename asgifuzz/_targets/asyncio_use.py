@@ -65,7 +65,7 @@ def user_modules(*targets: AppTarget | MiddlewareTarget) -> list[str]:
     names: set[str] = set()
     for target in targets:
         if target.spec:
-            names.add(parse_spec(target.spec, "spec")[1])
+            names.add(parse_spec(target.spec, "spec", declarations=True)[1])
         if isinstance(target, AppTarget):
             names.update(_module_of(o) for o in _objects(target.app) if o is not None)
         else:

@@ -4,7 +4,9 @@ A user's middleware is opaque; by default it is judged as a pass-through (the
 request body goes down as the client sent it, a stream streams, the response
 is the one below it). A layer that does more says so, per layer name, in
 ``[tool.asgifuzz.middleware.NAME]`` of ``pyproject.toml`` or in the same keys
-of the Python API's dict form (``middleware={"NAME": {"spec": Cls, ...}}``):
+of the Python API's dict form (``middleware={"NAME": {"spec": Cls, ...}}``),
+or at the end of a spec string (``mod:Cls(args); encodes='gzip'``, literals:
+`asgifuzz._targets.spec_text.spec_declarations`):
 
 - ``transforms``: ``["request-body"]`` (the layers below read what it passes
   down, not the client's bytes), ``["response-body"]`` (its response body is
@@ -231,7 +233,7 @@ def with_needs(
 
 def spec_name(spec: str, where: str = "--middleware") -> str:
     """The name a middleware spec allows its target under."""
-    name, _, attr, _, _ = parse_spec(spec, where)
+    name, _, attr, _, _ = parse_spec(spec, where, declarations=True)
     return name or attr.rpartition(".")[2]
 
 
@@ -272,7 +274,7 @@ def middleware_table(
                 f'{table}: spec must be a string, e.g. spec = "mypkg.mw:{name}"'
             )
         if spec:
-            own = parse_spec(spec, f"{table} spec")[0]
+            own = parse_spec(spec, f"{table} spec", declarations=True)[0]
             if own is not None and own != name:
                 raise UsageError(
                     f"{table}: spec {spec!r} names the layer {own!r}, not {name!r}; "

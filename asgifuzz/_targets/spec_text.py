@@ -2,12 +2,19 @@
 into its parts: the arguments are Python literals, read with `ast.literal_eval`,
 never evaluated. An object as an argument is refused with the way to give it:
 a factory in the user's code (`parse_spec`'s error shows it).
+
+A middleware spec may end with what the layer declares, after a ``;`` outside
+the arguments: ``Gz=mypkg.mw:Compress(level=5); encodes='gzip', buffers=True``
+(`spec_declarations`; the keys of `asgifuzz._targets.declarations`, literals
+only, several separated by ``,`` or ``;``).
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from typing import Any
 
 from asgifuzz._errors import UsageError
@@ -24,10 +31,103 @@ _FIX_MW = (
 )
 
 
+def split_declared(spec: str) -> tuple[str, str]:
+    """``spec`` as the import spec and the text of its declarations: what
+    follows the first ``;`` outside brackets and strings (``""`` if none)."""
+    if ";" not in spec:
+        return spec, ""
+    lines = spec.splitlines(keepends=True)
+    depth = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(spec).readline):
+            if token.type != tokenize.OP:
+                continue
+            if token.string in "([{":
+                depth += 1
+            elif token.string in ")]}":
+                depth -= 1
+            elif token.string == ";" and depth == 0:
+                row, col = token.start
+                at = sum(len(line) for line in lines[: row - 1]) + col
+                return spec[:at], spec[at + 1 :]
+    except (tokenize.TokenError, SyntaxError):
+        pass  # not Python tokens: parse_spec says what is wrong with the spec
+    return spec, ""
+
+
+_FIX_DECL = (
+    "write them as key=literal after a ';', e.g. "
+    "'mypkg.mw:Gz(level=5); encodes=\"gzip\", buffers=True'"
+)
+
+
+def spec_declarations(spec: str, where: str) -> dict[str, Any]:
+    """The declarations a middleware spec ends with (``; key=literal, ...``), as
+    a dict for `asgifuzz._targets.declarations.declaration`; literals only,
+    never evaluated. `UsageError` naming the spec, the item and the fix."""
+    _, text = split_declared(spec)
+    found: dict[str, Any] = {}
+    for piece in split_pieces(text):
+        source = f"f({piece})"
+        try:
+            call = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            raise UsageError(
+                f"{where} {spec!r}: the declaration {piece.strip()!r} is not "
+                f"key=literal; {_FIX_DECL}"
+            ) from None
+        assert isinstance(call, ast.Call)
+        if call.args or any(k.arg is None for k in call.keywords):
+            raise UsageError(
+                f"{where} {spec!r}: the declaration {piece.strip()!r} is not "
+                f"key=literal; {_FIX_DECL}"
+            )
+        for keyword in call.keywords:
+            key = str(keyword.arg)
+            try:
+                value = ast.literal_eval(keyword.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                text = ast.get_source_segment(source, keyword) or key
+                raise UsageError(
+                    f"{where} {spec!r}: the declaration {text} is not a Python "
+                    "literal (specs are never evaluated); quote strings and write "
+                    f"True/False, e.g. {key}='gzip' or buffers=True"
+                ) from None
+            if key in found or key == "spec":
+                fix = (
+                    "is given twice; give each key once"
+                    if key in found
+                    else "is not a declaration (the spec is the layer); leave it out"
+                )
+                raise UsageError(f"{where} {spec!r}: {key!r} {fix}")
+            found[key] = value
+    return found
+
+
+def split_pieces(text: str) -> list[str]:
+    """The ``;``-separated pieces of a declarations' text (``;`` outside
+    brackets and strings), empty ones left out."""
+    pieces = []
+    while text.strip():
+        head, text = split_declared(text)
+        if head.strip():
+            pieces.append(head)
+    return pieces
+
+
 def parse_spec(
-    spec: str, where: str
+    spec: str, where: str, declarations: bool = False
 ) -> tuple[str | None, str, str, tuple[Any, ...], dict[str, Any]]:
-    """Split ``[NAME=]module:attr[(args)]`` into its parts; literals only."""
+    """Split ``[NAME=]module:attr[(args)]`` into its parts; literals only. With
+    ``declarations``, a ``; key=literal`` tail (a middleware's declarations,
+    `spec_declarations`) is allowed and left out; without, it is refused."""
+    base, declared = split_declared(spec)
+    if declared.strip() and not declarations:
+        raise UsageError(
+            f"{where} {spec!r}: declarations (after ';') are for a middleware "
+            "spec only; leave them out here"
+        )
+    spec = base
     match = _SPEC.match(spec)
     if match is None:
         raise UsageError(f"{where} {spec!r} is not an import spec; {_FIX_MW}")

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgifuzz._errors import UsageError
-from asgifuzz._targets.declarations import NOTHING, Declaration
+from asgifuzz._targets.declarations import NOTHING, Declaration, declaration
 from asgifuzz._targets.routes import app_routes
 from asgifuzz._targets.shapes import asgi_problem, call_factory, calls, short
 from asgifuzz._targets.shapes import import_object as import_object  # re-exported
 from asgifuzz._targets.spec_text import parse_spec as parse_spec  # re-exported
+from asgifuzz._targets.spec_text import spec_declarations
 from asgifuzz._types import ASGIApp, Receive, Scope, Send
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -246,10 +247,19 @@ def _checked(target: MiddlewareTarget, where: str) -> MiddlewareTarget:
 def load_middleware(
     spec: str, where: str = "--middleware", declared: Declaration = NOTHING
 ) -> MiddlewareTarget:
-    """Import and check one middleware spec (``[NAME=]module:Class[(args)]``),
-    with what it ``declared``."""
-    name, module, attr, args, kwargs = parse_spec(spec, where)
+    """Import and check one middleware spec (``[NAME=]module:Class[(args)]``,
+    perhaps ending with ``; key=literal, ...`` declarations), with what it
+    ``declared`` (in a table or a dict form: not both)."""
+    name, module, attr, args, kwargs = parse_spec(spec, where, declarations=True)
+    given = spec_declarations(spec, where)
     where = f"{where} {spec!r}"
+    if given:
+        if declared != NOTHING:
+            raise UsageError(
+                f"{where}: the layer is declared twice, in the spec and in "
+                f"{declared.where or 'its table'}; keep one of them"
+            )
+        declared = declaration(given, where)
     factory = import_object(module, attr, where)
     target = MiddlewareTarget(
         name=name or attr.rpartition(".")[2],

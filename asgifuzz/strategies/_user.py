@@ -17,7 +17,7 @@ from hypothesis.errors import InvalidArgument
 
 from asgifuzz._errors import UsageError
 from asgifuzz._targets import specs
-from asgifuzz._targets.declarations import declaration
+from asgifuzz._targets.declarations import NOTHING, declaration
 from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.routes import Param, fill, params
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
@@ -56,7 +56,8 @@ def allow_middleware(
                 target = obj
             elif isinstance(obj, str):
                 spec = obj if name is None else f"{name}={obj}"
-                target = specs.load_middleware(spec, "middleware")
+                target = specs.load_middleware(spec, "middleware", declared or NOTHING)
+                declared = None  # in the target already, from the dict or the spec
             else:
                 target = specs.middleware_from_object(obj, name)
             if declared is not None:

@@ -89,9 +89,27 @@ def test_i1_500_names_the_exception_behind_it_when_the_client_had_gone() -> None
     except ClientDisconnected as exc:
         gone = exc
     assert isinstance(gone.__context__, IndexError)
-    found = judge_outcome(outcome(response=response, escaped=gone, disconnected=3))
-    [message] = [v.message for v in found if v.key == "I1:500"]
-    assert "IndexError: pop index out of range, which no endpoint" in message
+    ran = outcome(response=response, escaped=gone, disconnected=3)
+    ran.freeze_exceptions()
+    found = judge_outcome(ran)
+    # The root cause, under its own key and frame (the same signature as when
+    # the client stays and the IndexError escapes itself): one finding, not two.
+    [violation] = [v for v in found if v.invariant == "I1"]
+    assert violation.key == "I1:IndexError"
+    here = "test_oracles.py:test_i1_500_names_the_exception_behind_it_when_the_client_had_gone"
+    assert violation.signature == f"I1:IndexError@{here}"
+    assert "IndexError: pop index out of range, which no endpoint" in violation.message
+    assert f"(at {here})" in violation.message
+    assert "the context of ClientDisconnected" in violation.message
+    assert ran.context_app_frames(1) == (here,)
+    assert ran.context_app_frames(2) == ()
+    bare = ClientDisconnected("the client has disconnected")
+    bare.__context__ = IndexError("never raised here")  # no traceback: no frames
+    ran = outcome(response=response, escaped=bare, disconnected=3)
+    ran.freeze_exceptions()
+    [violation] = [v for v in judge_outcome(ran) if v.invariant == "I1"]
+    assert violation.signature == "I1:IndexError"
+    assert "(at an unknown frame)" in violation.message
     plain = outcome(response=response, escaped=None, disconnected=3)
     [message] = [v.message for v in judge_outcome(plain) if v.key == "I1:500"]
     assert message.endswith("though no endpoint or layer raised anything")

@@ -106,6 +106,28 @@ def test_a_transformer_that_ends_early_loses_the_rest(backend: str) -> None:
     assert found == {"I3"}
 
 
+def test_a_loss_above_a_transformer_is_not_its_own(backend: str) -> None:
+    # A BaseHTTPMiddleware above that consumed request.stream() hands it b""
+    # (Starlette's documented policy): it read all that was due to it
+    # (msgpack-asgi below bhm.read_stream was charged with the client's bytes).
+    stack = ("bhm.read_stream", "T")
+    echo = Endpoint(kind="echo")
+    assert _keys({"T": RECASE}, stack, backend, endpoint=echo, request=BODY) == set()
+    # Starlette's is_disconnected() above drops the body (report A): it got the
+    # final message, so the loss is not its own (msgpack-asgi was charged)
+    above = ("bhm.poll_disconnect", "bhm.passthrough", "bhm.passthrough", "T")
+    five = Request(method="GET", body=(b"\xdd\x00\x00\x00\x00",))
+    parts = {
+        "endpoint": Endpoint(kind="stream", chunks=0),
+        "server": Server("hypercorn"),
+    }
+    assert _keys({"T": RECASE}, above, backend, request=five, **parts) == set()
+    # below a transformer that ends its body early, the loss is that one's
+    two = {"A": _with_bug(RECASE, "first-only"), "T": RECASE}
+    found = _keys(two, ("A", "T"), backend, endpoint=echo, request=BODY)
+    assert found == {"I3"}
+
+
 # --- the buffer ------------------------------------------------------------------
 
 STREAM = Endpoint(kind="stream", chunks=3, interval=1)

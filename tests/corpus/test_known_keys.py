@@ -13,7 +13,7 @@ from asgifuzz._corpus.entries import load_entry
 from asgifuzz._corpus.known import KnownBug, KnownBugs, known_bugs
 from asgifuzz._oracles.failures import failure_of
 from asgifuzz._oracles.verdict import judge
-from asgifuzz.models import Layer, Server, Stack
+from asgifuzz.models import Layer, Server, Stack, case_from_data
 
 CORPUS = Path(__file__).parents[2] / "corpus"
 #: Discussion #2094: a BaseHTTPMiddleware hides http.disconnect from an
@@ -100,3 +100,24 @@ def test_i8_escaped_above_a_hidden_disconnect_is_discussion_2094() -> None:
     assert finding.status == "known-upstream"  # was new: only I8:escaped- was matched
     assert (finding.entry, finding.matched) == (HIDDEN.name, "I9:endpoint")
     assert finding.upstream == "https://github.com/Kludex/starlette/discussions/2094"
+
+
+def test_an_unclosed_generator_is_told_apart_by_its_name() -> None:
+    # The I7:asyncgen of the 600 s run on 1.10.0: no layer, a streaming
+    # endpoint that raises, trio. Its body iterator is left open: the entry of
+    # StreamingResponse's generator, not that of BaseHTTPMiddleware's
+    # body_stream (same key, no frame: the first one loaded used to win).
+    case = case_from_data(
+        {
+            "format": 1,
+            "client": {"at": 0, "disconnect": "body_message"},
+            "endpoint": {"kind": "raise_streaming", "chunks": 1},
+            "server": {"name": "uvicorn", "send_checkpoints": 1},
+        }
+    )
+    failure = failure_of(judge(case, ("trio",)).violations, ("trio",))
+    assert failure is not None
+    finding = Finding.of(failure, case)
+    finding.label(known_bugs([CORPUS], "1.10.0"))
+    assert finding.entry == "streaming-body-iterator-not-closed-trio.json"
+    assert finding.signature.endswith("build_endpoint.<locals>:chunks")

@@ -80,8 +80,9 @@ class Finding:
     case: Case
     flaky: bool = False
     signature: str = ""
-    #: Every key the shrunk case showed, headline first.
+    #: Every key the shrunk case showed, headline first; and their signatures.
     keys: tuple[str, ...] = ()
+    signatures: tuple[str, ...] = ()
     #: The backends that showed the headline, and how that reads
     #: (``asyncio only``: the I10 of the case, as an attribute).
     backends: tuple[str, ...] = ()
@@ -91,6 +92,8 @@ class Finding:
     status: str = NEW
     upstream: str = ""
     entry: str = ""
+    #: Which of ``signatures`` matched the entry (the headline's, or another's).
+    matched: str = ""
     #: Seconds into the run and cases run when the failure was first seen.
     first_seen_s: float = 0.0
     first_seen_cases: int = 0
@@ -106,6 +109,7 @@ class Finding:
     def __post_init__(self) -> None:
         self.signature = self.signature or self.key
         self.keys = self.keys or (self.key,)
+        self.signatures = self.signatures or (self.signature,)
         self.backends = self.backends or (self.backend,)
         self.seen_on = self.seen_on or " and ".join(self.backends)
 
@@ -130,6 +134,7 @@ class Finding:
             flaky=flaky,
             signature=failure.signature,
             keys=failure.keys,
+            signatures=failure.signatures,
             backends=failure.backends,
             seen_on=failure.seen_on,
             first_seen_s=first_seen[0],
@@ -162,19 +167,24 @@ class Finding:
         return "yours" if self.owner == USER else "upstream (Starlette)"
 
     def label(self, known: KnownBugs | None) -> None:
-        """Set ``status``, ``upstream`` and ``entry`` from the corpus entry the
-        finding's signature matches, if any (matched on the swapped case for
-        Starlette's failure in a case with the user's layers)."""
+        """Set ``status``, ``upstream``, ``entry`` and ``matched`` from the
+        corpus entry one of the finding's signatures matches, if any (the
+        headline's first; matched on the swapped case for Starlette's failure
+        in a case with the user's layers)."""
         case = self.swapped or self.case
-        bug = known.match(self.signature, case) if known else None
-        if bug is not None:
+        found = known.match_any(self.signatures, case) if known else None
+        if found is not None:
+            bug, self.matched = found
             self.status, self.upstream, self.entry = bug.label, bug.upstream, bug.entry
 
     def describe_status(self) -> str:
-        """``new``, ``new (corpus entry X)`` or ``known upstream (URL or entry)``."""
+        """``new``, ``new (corpus entry X)`` or ``known upstream (URL or
+        entry)``, naming the signature that matched when not the headline's
+        (``known upstream (URL, by I9:endpoint)``)."""
+        by = f", by {self.matched}" if self.matched not in ("", self.signature) else ""
         if self.status == KNOWN:
-            return f"known upstream ({self.upstream or self.entry})"
-        return f"new (corpus entry {self.entry})" if self.entry else "new"
+            return f"known upstream ({self.upstream or self.entry}{by})"
+        return f"new (corpus entry {self.entry}{by})" if self.entry else "new"
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -190,6 +200,7 @@ class Finding:
             data["upstream"] = self.upstream
         if self.entry:
             data["entry"] = self.entry
+            data["matched"] = self.matched
         data |= {
             "backend": self.backend,
             "backends": list(self.backends),

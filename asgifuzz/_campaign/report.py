@@ -221,6 +221,7 @@ def _labels(finding: Finding) -> dict[str, str]:
         labels["upstream"] = finding.upstream
     if finding.entry:
         labels["entry"] = finding.entry
+        labels["matched"] = finding.matched
     return labels
 
 

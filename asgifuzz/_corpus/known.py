@@ -8,6 +8,10 @@ not reported upstream yet). Findings are labelled, never hidden,
 so the label is on by default: the corpus shipped with asgifuzz
 (`shipped_corpus`), plus any ``--known DIR``.
 
+A finding is an entry's when any of its signatures (one per key its case
+showed, `KnownBugs.match_any`) matches one of the entry's: a root cause that
+shows under several keys need not be headlined by the entry's own.
+
 Matching (`match_key`) compares what stays put from one install and one
 shrink to the next:
 
@@ -103,12 +107,26 @@ class KnownBugs:
         return bool(self.bugs)
 
     def match(self, signature: str, case: Case) -> KnownBug | None:
-        """The entry a finding (its headline signature and shrunk case) is, or
-        None; a known-upstream entry wins over another one."""
+        """The entry one signature (in a finding's shrunk case) is, or None; a
+        known-upstream entry wins over another one."""
         key = match_key(signature, case)
         found = [b for b in self.bugs if key in b.matches]
         found.sort(key=lambda b: b.label != "known-upstream")
         return found[0] if found else None
+
+    def match_any(
+        self, signatures: Iterable[str], case: Case
+    ) -> tuple[KnownBug, str] | None:
+        """The entry a finding is, and which of its signatures matched it: the
+        first of them (headline first, then by invariant rank) that matches an
+        entry. One root cause shows under several keys, and the headline may be
+        another than the one the entry records (``I8:escaped-``, the effect of
+        a hidden disconnect, outranks the ``I9:endpoint`` of the entry)."""
+        for signature in signatures:
+            bug = self.match(signature, case)
+            if bug is not None:
+                return bug, signature
+        return None
 
 
 def entry_matches(entry: Entry, *, replay: bool = True) -> frozenset[str]:

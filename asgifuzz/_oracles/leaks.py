@@ -15,7 +15,7 @@ def leaks(f: Facts) -> list[Violation]:
     still pending when the app returned."""
     o = f.outcome
     out = [
-        Violation("I7", f"the run left {w}", _leak_tag(w))
+        Violation("I7", f"the run left {w}", _leak_tag(w), _leak_frames(w))
         for w in o.warnings
         if w.startswith(_LEAK_WARNINGS)
     ]
@@ -32,6 +32,22 @@ def leaks(f: Facts) -> list[Violation]:
         for t in o.pending_tasks
     ]
     return out
+
+
+#: The generator trio names in its warning: ``module.qualname``.
+_GENERATOR = re.compile(r"Async generator '([^']+)'")
+
+
+def _leak_frames(warning: str) -> tuple[str, ...]:
+    """For an async generator, where it was defined, as the signature's frame
+    (``starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.
+    <locals>:body_stream``): two generators left open are two bugs
+    (StreamingResponse's body iterator, BaseHTTPMiddleware's body stream)."""
+    match = _GENERATOR.search(warning)
+    if match is None:
+        return ()
+    where, _, name = match.group(1).rpartition(".")
+    return (f"{where}:{name}",)
 
 
 def _leak_tag(warning: str) -> str:

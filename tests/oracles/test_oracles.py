@@ -282,6 +282,29 @@ def test_i7_leaks() -> None:
     assert keys(outcome(warnings=["DeprecationWarning: old"])) == []
 
 
+def _gc(generator: str) -> str:
+    return (
+        f"ResourceWarning: Async generator '{generator}' was garbage collected"
+        " before it had been exhausted."
+    )
+
+
+def test_i7_two_generators_left_open_are_two_bugs() -> None:
+    body_stream = (
+        "starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.body_stream"
+    )
+    chunks = "app.build.<locals>.chunks"
+    found = judge_outcome(outcome(warnings=[_gc(body_stream), _gc(chunks)]))
+    assert [v.key for v in found] == ["I7:asyncgen", "I7:asyncgen"]
+    assert [v.signature for v in found] == [
+        "I7:asyncgen@starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>:body_stream",
+        "I7:asyncgen@app.build.<locals>:chunks",
+    ]
+    # Another leak has no generator to name.
+    (stream,) = judge_outcome(outcome(warnings=["ResourceWarning: Unclosed <X at 1>"]))
+    assert stream.signature == "I7:X"
+
+
 def test_i9_disconnect_not_delivered() -> None:
     case = Case(endpoint=Endpoint(kind="wait_disconnect"), client=Client("receive", 0))
     events = [(1, "receive", {"type": "http.request", "body": b"", "more_body": False})]

@@ -25,7 +25,7 @@ from asgifuzz._oracles.transparency import (
 )
 from asgifuzz._oracles.verdict import judge, violation_class
 from asgifuzz._oracles.violations import Violation
-from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
+from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Server, Stack
 from asgifuzz.models._build import layer_name
 from asgifuzz.models._record import Event, Recorder
 
@@ -468,3 +468,39 @@ def test_another_bugs_timeout_is_no_transparency_failure() -> None:
     got = [v.key for v in verdict.violations["asyncio"]]
     assert "I4:response" in got
     assert not [k for k in got if k.startswith("I8")]
+
+
+def test_what_escaped_a_run_the_server_cut_is_not_compared() -> None:
+    """Daphne cancels the app 10 s after a disconnect: nothing escapes a run
+    it cut, whatever the other run (which ended before) let out; two runs it
+    cut, or two it did not, are compared."""
+    err = ModelError("the endpoint")
+    cut = outcome(PASS, response=one_shot(), raised=[err], app_cancelled=True)
+    escaped = outcome(response=one_shot(), escaped=err, raised=[err])
+    assert keys(cut, escaped) == []
+    assert keys(outcome(PASS, response=one_shot(), raised=[err]), escaped) == [
+        "I8:escaped-"
+    ]
+    both = outcome(response=one_shot(), escaped=err, raised=[err], app_cancelled=True)
+    assert keys(cut, both) == ["I8:escaped-"]
+    # What else differs still counts.
+    assert keys(cut, outcome(response=one_shot(b"bye"), escaped=err)) == ["I8:body"]
+
+
+def test_a_disconnect_hidden_until_daphne_cuts_is_i9_alone() -> None:
+    """The I8:escaped- of a 600 s run on 1.10.0: a pass-through
+    BaseHTTPMiddleware above asgi.raise_after hides the disconnect from an
+    endpoint polling is_disconnected() (corpus: bhm-hides-disconnect-from-
+    is-disconnected) until daphne cancels the app; without the layer the
+    endpoint sees the disconnect and raises. One bug: I9:endpoint."""
+    case = Case(
+        stack=Stack((Layer("bhm.passthrough"), Layer("asgi.raise_after"))),
+        endpoint=Endpoint("poll_disconnect"),
+        server=Server("daphne"),
+    )
+    verdict = judge(case, ("asyncio", "trio"))
+    for backend in ("asyncio", "trio"):
+        if not verdict.outcomes[backend].app_cancelled:
+            pytest.skip("the disconnect is not hidden on this release")
+        got = [v.key for v in verdict.violations[backend]]
+        assert got == ["I9:endpoint"]

@@ -175,8 +175,8 @@ def test_time_to_bug_summary(ttb: ModuleType) -> None:
 def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
     bug = ttb.Bug("K5", "K5", "1.2.1", "1.3.0", ("I6:collapsed",))
 
-    def one(b: Any, role: str, seed: int, core: int | None) -> Any:
-        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10)
+    def one(b: Any, role: str, seed: int, core: int | None, arm: str) -> Any:
+        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10, arm=arm)
         if seed == 0:
             r.seen = [ttb.Seen("I6:collapsed", 0.5, 5, "passes")]
         elif role == "fixed":
@@ -184,7 +184,8 @@ def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
         return r
 
     saved: list[int] = []
-    plan = [(bug, "affected", 0), (bug, "affected", 1), (bug, "fixed", 1)]
+    plan = [(bug, "affected", 0, "on"), (bug, "affected", 1, "on")]
+    plan += [(bug, "fixed", 1, "on")]
     runs = ttb.run_all(plan, 2, one, lambda rs: saved.append(len(rs)))
     assert saved == [1, 2, 3]
 

@@ -241,3 +241,22 @@ def test_the_supervisor_benchmark_times_the_heartbeat_against_the_watchdog() -> 
     assert beat > 0
     assert 0 < work < plain
     assert len(supervisor.draw(4)) == 4
+
+
+def test_the_points_benchmark_pairs_the_arms_on_the_same_cases(
+    tmp_path: Path,
+) -> None:
+    points = _load("points")
+    # A key no case shows: each arm draws its whole budget, the same cases.
+    on = points.one(0, 16, "I0:never", "", 4)
+    off = points.one(0, 0, "I0:never", "", 4)
+    assert (on["found"], off["found"]) == (False, False)
+    assert on["cases"] == off["cases"] == off["runs"] <= 4
+    assert on["runs"] >= on["cases"]
+    out = tmp_path / "p.json"
+    argv = ["--seeds", "1", "--key", "I0:never", "--max-cases", "2", "--json", str(out)]
+    assert points.main([*argv, "--guidance"]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["summary"]) == {"guided", "unguided"}
+    assert [r["arm"] for r in data["runs"]] == ["guided", "unguided"]
+    assert data["summary"]["guided"]["found"] == "0/1"

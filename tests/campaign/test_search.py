@@ -18,6 +18,8 @@ from asgifuzz._campaign.novelty import Novelty, features
 from asgifuzz._campaign.points import points, spread, variants
 from asgifuzz._campaign.tally import Round
 from asgifuzz._campaign.task import Search
+from asgifuzz._cli.fuzz import config_from_args
+from asgifuzz._cli.main import main, parser
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets import specs as _targets
@@ -249,3 +251,15 @@ def test_guided_fuzzing_runs_and_counts_its_targeted_cases() -> None:
     )
     assert report.cases > 0
     assert sum(report.outcomes.values()) == report.cases
+
+
+def test_the_points_option_takes_a_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["fuzz", "--points", "many"])
+    assert exc.value.code == 2
+    assert "--points: 'many': need a number of points, 0 or more" in (
+        capsys.readouterr().err
+    )
+    args = parser("fuzz").parse_args(["fuzz", "--points", "0", "--guidance"])
+    assert config_from_args(args).search == Search(points=0, guidance=True)
+    assert config_from_args(parser("fuzz").parse_args(["fuzz"])).search == Search()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -110,8 +111,12 @@ def one(
     }
 
 
-def _median(xs: list[float]) -> float | None:
-    return statistics.median(xs) if xs else None
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else math.inf
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else round(x, 3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,12 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {}
     for name, _, _ in arms:
         mine = [r for r in runs if r["arm"] == name]
-        hit = [r for r in mine if r["found"]]
+        # an undetected run counts as infinitely slow (JSON: null)
+        cases = [r["cases"] if r["found"] else math.inf for r in mine]
+        seconds = [r["seconds"] if r["found"] else math.inf for r in mine]
         summary[name] = {
-            "found": f"{len(hit)}/{len(mine)}",
-            "median_cases": _median([r["cases"] for r in hit]),
-            "median_s": _median([r["seconds"] for r in hit]),
-            "by_point": sum(r["by_point"] for r in hit),
+            "found": f"{sum(r['found'] for r in mine)}/{len(mine)}",
+            "median_cases": _finite(_median(cases)),
+            "median_s": _finite(_median(seconds)),
+            "worst_s": _finite(max(seconds, default=math.inf)),
+            "by_point": sum(r["by_point"] for r in mine),
+            "runs_per_case": round(
+                sum(r["runs"] for r in mine) / max(1, sum(r["cases"] for r in mine)),
+                2,
+            ),
         }
     print(json.dumps(summary, indent=1))
     if args.json is not None:

@@ -139,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.guidance
         else [("guided", 0, True), ("unguided", 0, False)]
     )
+    # Warm up (imports, Hypothesis's caches): else the first arm pays for it.
+    one(10_000, args.points, "I0:warm-up", "", 5, args.guidance)
     runs = []
     for s in range(args.seeds):
         for name, n, guided in arms:  # alternate the arms

@@ -13,9 +13,7 @@ one `Misconfiguration` instead of its findings (`asgifuzz._campaign.misconfig`).
 Each drawn case whose client never hangs up is run again with the client gone
 at each of up to 16 points of its own transcript (`asgifuzz._campaign.points`):
 a failing one raises with that case, so Hypothesis shrinks the drawn case
-and the finding is the point's case, an ordinary one. With guidance, each
-case's novelty goes to ``hypothesis.target`` (`asgifuzz._campaign.novelty`).
-The counts keep generated cases apart from the runs at disconnect points, of
+and the finding is the point's case, an ordinary one. The counts keep generated cases apart from the runs at disconnect points, of
 shrinking and of replays (`asgifuzz._campaign.tally`).
 """
 
@@ -25,7 +23,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings, target
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
@@ -37,7 +35,6 @@ from asgifuzz._campaign.findings import (
     merge_findings,
 )
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch
-from asgifuzz._campaign.novelty import Novelty
 from asgifuzz._campaign.points import variants
 from asgifuzz._campaign.tally import Round
 from asgifuzz._campaign.task import Search
@@ -223,11 +220,10 @@ def fuzz(
     ``max_time``, a case that repeats a known fault ends the run (each costs
     the wall-clock limit). A user target that fails each of the first cases
     reaching it ends the run too (``misconfigured``). ``search`` sets the
-    disconnect points and the guidance (`Search`).
+    disconnect points (`Search`).
     """
     report = FuzzReport(backends=backends)
     watch = Watch()
-    novelty = Novelty() if search.guidance else None
     reported: set[str] = set()  # the signatures of the findings so far
     first_seen: dict[str, tuple[float, int]] = {}
     heads: dict[str, None] = {}  # the failures seen so far, for on_case
@@ -239,8 +235,6 @@ def fuzz(
         phases = [Phase.explicit, Phase.generate, Phase.shrink]
         if round_no == 0:
             phases.insert(1, Phase.reuse)
-        if novelty is not None:
-            phases.insert(-1, Phase.target)
         rounds[:] = [Round(report, round_size)]
 
         def judged(case: Case) -> tuple[Verdict | None, Fault | None]:
@@ -285,8 +279,6 @@ def fuzz(
                     raise _Misconfigured(misconfigured)
                 failure, swapped = attributed(verdict, backends)
                 seen(failure, swapped)
-                if novelty is not None:
-                    target(novelty.score(verdict.outcomes.values()), label="novelty")
                 if (
                     failure is not None
                     and ident(failure.signature, swapped) not in reported

@@ -8,6 +8,10 @@ which boundaries. `Novelty.score` is the number of features no earlier run of
 the campaign showed; fed to ``hypothesis.target``, it makes Hypothesis's
 target phase mutate the cases that did something new (coverage-guided
 fuzzing's idea, with behaviour for coverage).
+
+Measured against no guidance (``benchmarks/points.py --guidance``, README:
+*How the search works*), it helped on one known bug and hurt on another, so
+the fuzz loop does not use it; it stays for that benchmark, to measure again.
 """
 
 from __future__ import annotations

@@ -25,12 +25,11 @@ class Search:
 
     ``points``: run each drawn case whose client never hangs up again with
     the client gone at up to this many points of its transcript (0: none;
-    `asgifuzz._campaign.points`). ``guidance``: feed Hypothesis's ``target()``
-    the novelty of each case's behaviour (`asgifuzz._campaign.novelty`).
+    `asgifuzz._campaign.points`). (Guidance by novelty, measured and left out:
+    see `asgifuzz._campaign.novelty`.)
     """
 
     points: int = MAX_POINTS
-    guidance: bool = False
 
 
 @dataclass(frozen=True)

@@ -186,11 +186,6 @@ def add_options(fz: argparse.ArgumentParser) -> None:
         help="run each drawn case whose client never hangs up again with the "
         f"client gone at up to N points of its transcript; 0: off; default {MAX_POINTS}",
     )
-    search.add_argument(
-        "--guidance",
-        action="store_true",
-        help="feed Hypothesis's target() the novelty of each case's behaviour",
-    )
     fz.add_argument(
         "--fail-on",
         choices=FAIL_ON,
@@ -227,7 +222,7 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
         shrink_budget=args.shrink_budget,
         max_memory=args.max_memory,
         supervised=not args.no_supervisor,
-        search=Search(points=args.points, guidance=args.guidance),
+        search=Search(points=args.points),
     )
 
 

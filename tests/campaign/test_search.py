@@ -242,17 +242,6 @@ def test_novelty_sees_exceptions_and_cancellations_crossing_boundaries() -> None
     }
 
 
-def test_guided_fuzzing_runs_and_counts_its_targeted_cases() -> None:
-    report = fuzz(
-        max_time=1.0,
-        backends=("asyncio",),
-        strategy=_never(),
-        search=Search(points=0, guidance=True),
-    )
-    assert report.cases > 0
-    assert sum(report.outcomes.values()) == report.cases
-
-
 def test_the_points_option_takes_a_count(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["fuzz", "--points", "many"])
@@ -260,6 +249,6 @@ def test_the_points_option_takes_a_count(capsys: pytest.CaptureFixture[str]) -> 
     assert "--points: 'many': need a number of points, 0 or more" in (
         capsys.readouterr().err
     )
-    args = parser("fuzz").parse_args(["fuzz", "--points", "0", "--guidance"])
-    assert config_from_args(args).search == Search(points=0, guidance=True)
+    args = parser("fuzz").parse_args(["fuzz", "--points", "0"])
+    assert config_from_args(args).search == Search(points=0)
     assert config_from_args(parser("fuzz").parse_args(["fuzz"])).search == Search()

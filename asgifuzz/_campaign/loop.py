@@ -13,8 +13,9 @@ one `Misconfiguration` instead of its findings (`asgifuzz._campaign.misconfig`).
 Each drawn case whose client never hangs up is run again with the client gone
 at each of up to 16 points of its own transcript (`asgifuzz._campaign.points`):
 a failing one raises with that case, so Hypothesis shrinks the drawn case
-and the finding is the point's case, an ordinary one. The counts keep generated cases apart from the runs at disconnect points, of
-shrinking and of replays (`asgifuzz._campaign.tally`).
+and the finding is the point's case, an ordinary one. The counts keep the
+generated cases apart from the runs at disconnect points, of shrinking and of
+replays (`asgifuzz._campaign.tally`).
 """
 
 from __future__ import annotations

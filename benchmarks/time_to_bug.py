@@ -23,6 +23,13 @@ The venvs are asgifuzz's own (`asgifuzz._releases.venvs.VenvCache`, the era pins
 
     python benchmarks/time_to_bug.py [--bugs K1a,K2] [--seeds 10] [--max-time 60]
         [--fixed-seeds 2] [--jobs 1] [--json PATH] [--markdown PATH]
+        [--arms 'on=;off=--points 0']
+
+``--arms`` compares configurations of ``fuzz`` side by side: each arm is a name
+and the extra options its runs get, and the runs of one seed and bug go one
+arm after the other (with ``--jobs 2``, at the same time on the two cores), so
+that the machine's load falls on every arm alike. The fuzz runs import
+asgifuzz from this checkout (``PYTHONPATH``), whatever the venv installed.
 """
 
 from __future__ import annotations
@@ -128,6 +135,12 @@ class Run:
     error: str = ""
     #: ``os.getloadavg()`` when the run started (the machine may be shared).
     load: list[float] = field(default_factory=list)
+    #: The arm (``--arms``) and what the run counted besides generated cases.
+    arm: str = "default"
+    point_runs: int = 0
+    shrink_runs: int = 0
+    #: Generated cases per second of generation, as ``fuzz --json`` says.
+    cases_per_s: float = 0.0
 
     def detection(self) -> Seen | None:
         """The first finding that is this bug (affected runs)."""
@@ -173,11 +186,30 @@ def _clean_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CI"):
         env.pop(name, None)
+    # This checkout's asgifuzz, not the one the venv was built with.
+    env["PYTHONPATH"] = str(ROOT)
     return env
 
 
+def parse_arms(text: str | None) -> dict[str, list[str]]:
+    """``on=;off=--points 0`` -> ``{"on": [], "off": ["--points", "0"]}``."""
+    if not text:
+        return {"default": []}
+    arms = {}
+    for part in text.split(";"):
+        name, sep, flags = part.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--arms: {part!r} is not NAME=OPTIONS")
+        arms[name.strip()] = flags.split()
+    return arms
+
+
 def fuzz_once(
-    python: Path, seed: int, max_time: float, core: int | None
+    python: Path,
+    seed: int,
+    max_time: float,
+    core: int | None,
+    extra: Sequence[str] = (),
 ) -> tuple[dict[str, Any], float]:
     """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took."""
 
@@ -190,7 +222,7 @@ def fuzz_once(
         cmd = [
             str(python), "-m", "asgifuzz", "fuzz", "--backend", "both",
             "--seed", str(seed), "--max-time", f"{max_time:g}",
-            "--json", str(out), "--no-database",
+            "--json", str(out), "--no-database", *extra,
         ]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.run(
@@ -222,19 +254,30 @@ def _replay(venvs: Venvs, finding: dict[str, Any], version: str) -> str:
 
 
 def measure(
-    bug: Bug, role: str, seed: int, venvs: Venvs, max_time: float, core: int | None
+    bug: Bug,
+    role: str,
+    seed: int,
+    venvs: Venvs,
+    max_time: float,
+    core: int | None,
+    arm: tuple[str, Sequence[str]] = ("default", ()),
 ) -> Run:
     """One fuzz run, with each finding of the bug's keys replayed on the other release."""
     release, other = (
         (bug.affected, bug.fixed) if role == "affected" else (bug.fixed, bug.affected)
     )
-    run = Run(bug.name, role, release, seed, load=list(os.getloadavg()))
+    run = Run(bug.name, role, release, seed, load=list(os.getloadavg()), arm=arm[0])
     try:
-        data, run.wall_s = fuzz_once(venvs.python(release), seed, max_time, core)
+        data, run.wall_s = fuzz_once(
+            venvs.python(release), seed, max_time, core, arm[1]
+        )
     except Exception as exc:
         run.error = str(exc)[:300]
         return run
     run.cases = int(data.get("cases", 0))
+    run.point_runs = int(data.get("point_runs", 0))
+    run.shrink_runs = int(data.get("shrink_runs", 0))
+    run.cases_per_s = float(data.get("cases_per_s", 0.0))
     run.seen = findings_with(data, bug.keys)
     # One key may have several findings (several bugs): each is replayed.
     raw = [f for f in data.get("findings", []) if f.get("key") in bug.keys]
@@ -250,13 +293,15 @@ def _median(values: list[float]) -> float:
 def summarize(
     runs: Sequence[Run], bug_list: Sequence[Bug], budget: float
 ) -> list[dict[str, Any]]:
-    """One row per bug: detection rate within ``budget``, median and worst time and
-    cases to the bug (an undetected run counts as infinitely slow), and how often
-    the fixed release showed the key."""
+    """One row per bug (and arm): detection rate within ``budget``, median and
+    worst time and generated cases to the bug (an undetected run counts as
+    infinitely slow), and how often the fixed release showed the key."""
     rows = []
-    for bug in bug_list:
-        hit = [r for r in runs if r.bug == bug.name and r.role == "affected"]
-        fixed = [r for r in runs if r.bug == bug.name and r.role == "fixed"]
+    arms = list(dict.fromkeys(r.arm for r in runs)) or ["default"]
+    for bug, arm in ((b, a) for b in bug_list for a in arms):
+        mine = [r for r in runs if r.bug == bug.name and r.arm == arm]
+        hit = [r for r in mine if r.role == "affected"]
+        fixed = [r for r in mine if r.role == "fixed"]
         times, cases, masked = [], [], 0
         for r in hit:
             d = r.detection()
@@ -267,6 +312,7 @@ def summarize(
         rows.append(
             {
                 "bug": bug.name,
+                "arm": arm,
                 "keys": list(bug.keys),
                 "affected": bug.affected,
                 "fixed": bug.fixed,
@@ -278,10 +324,12 @@ def summarize(
                 "median_cases": _median(cases),
                 "worst_cases": max(cases, default=math.inf),
                 "masked": masked,
-                # how fast the fuzzer went meanwhile (cases, each on both backends)
-                "cases_per_s": round(
-                    _median([r.cases / max(r.wall_s, budget) for r in hit]), 1
-                ),
+                # how fast the fuzzer went meanwhile: generated cases (each on
+                # both backends) per second of generation, and the other runs
+                "cases_per_s": round(_median([r.cases_per_s for r in hit]), 1),
+                "cases_median": _median([float(r.cases) for r in hit]),
+                "point_runs_median": _median([float(r.point_runs) for r in hit]),
+                "shrink_runs_median": _median([float(r.shrink_runs) for r in hit]),
                 "load_1min": _median([r.load[0] for r in hit if r.load]),
                 "fixed_runs": len(fixed),
                 "fixed_key_seen": sum(bool(r.seen) for r in fixed),
@@ -305,10 +353,10 @@ def _fmt(x: float, unit: str = "") -> str:
 def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
     """The summary as a Markdown table."""
     lines = [
-        f"| bug | key | affected | detected within {budget:g} s | median | worst "
-        "| median cases | worst cases | fixed release: runs with the key "
-        "| cases/s, load |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| bug | arm | key | affected | detected within {budget:g} s | median "
+        "| worst | median generated cases | worst | fixed release: runs with the key "
+        "| generated cases/s, load | per run: cases, point runs, shrink runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fixed = f"{r['fixed']}: {r['fixed_key_seen']}/{r['fixed_runs']}"
@@ -318,10 +366,14 @@ def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
         if r["masked"]:
             detected += f" ({r['masked']} masked)"
         lines.append(
-            f"| {r['bug']} | `{', '.join(r['keys'])}` | {r['affected']} | {detected} "
+            f"| {r['bug']} | {r.get('arm', 'default')} | `{', '.join(r['keys'])}` "
+            f"| {r['affected']} | {detected} "
             f"| {_fmt(r['median_s'], ' s')} | {_fmt(r['worst_s'], ' s')} "
             f"| {_fmt(r['median_cases'])} | {_fmt(r['worst_cases'])} | {fixed} "
-            f"| {r['cases_per_s']:.0f}, {_load(r['load_1min'])} |"
+            f"| {r['cases_per_s']:.0f}, {_load(r['load_1min'])} "
+            f"| {_fmt(r.get('cases_median', math.inf))}, "
+            f"{_fmt(r.get('point_runs_median', math.inf))}, "
+            f"{_fmt(r.get('shrink_runs_median', math.inf))} |"
         )
     return "\n".join(lines)
 
@@ -346,8 +398,8 @@ def load_runs(data: dict[str, Any]) -> tuple[list[Run], list[Bug]]:
     for r in data["runs"]:
         seen = [Seen(**s) for s in r.pop("seen")]
         runs.append(Run(**r, seen=seen))
-    bug_list = [
-        Bug(
+    bugs_by_name = {
+        row["bug"]: Bug(
             row["bug"],
             row["bug"][:2],
             row["affected"],
@@ -355,8 +407,8 @@ def load_runs(data: dict[str, Any]) -> tuple[list[Run], list[Bug]]:
             tuple(row["keys"]),
         )
         for row in data["summary"]
-    ]
-    return runs, bug_list
+    }
+    return runs, list(bugs_by_name.values())
 
 
 def _jsonable(x: Any) -> Any:
@@ -410,7 +462,8 @@ def report(
             "Times are wall seconds from the start of `asgifuzz fuzz --backend both` "
             "(each case on asyncio and trio; the shrinking of failures found earlier "
             "included) to the first case showing the bug; an undetected run counts as "
-            "infinitely slow. A finding counts as the bug when its shrunk case does not "
+            "infinitely slow; cases are generated cases (runs at disconnect points and "
+            "of shrinking apart). A finding counts as the bug when its shrunk case does not "
             "fail with the key on the fixed release; 'masked': another bug with the "
             "same key was found first, and `fuzz` reports one finding per key.",
             _machine.markdown(machine),
@@ -421,9 +474,9 @@ def report(
 
 
 def run_all(
-    plan: Sequence[tuple[Bug, str, int]],
+    plan: Sequence[tuple[Bug, str, int, str]],
     jobs: int,
-    one: Callable[[Bug, str, int, int | None], Run],
+    one: Callable[[Bug, str, int, int | None, str], Run],
     done: Callable[[list[Run]], None],
 ) -> list[Run]:
     """Run the plan on ``jobs`` cores (each run pinned to a free one), in order."""
@@ -433,10 +486,10 @@ def run_all(
     runs: list[Run] = []
     lock = threading.Lock()
 
-    def task(bug: Bug, role: str, seed: int) -> None:
+    def task(bug: Bug, role: str, seed: int, arm: str) -> None:
         core = cores.get()
         try:
-            run = one(bug, role, seed, core)
+            run = one(bug, role, seed, core, arm)
         finally:
             cores.put(core)
         with lock:
@@ -452,8 +505,9 @@ def run_all(
                 )
             )
             print(
-                f"[{len(runs)}/{len(plan)}] {bug.name} {role} {run.release} "
-                f"seed {seed}: {what} ({run.cases} cases, {run.wall_s:.0f}s)",
+                f"[{len(runs)}/{len(plan)}] {bug.name} {arm} {role} {run.release} "
+                f"seed {seed}: {what} ({run.cases} generated cases, "
+                f"{run.point_runs} point runs, {run.wall_s:.0f}s)",
                 flush=True,
             )
             done(list(runs))
@@ -492,6 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cache", type=Path, help="asgifuzz's venv cache folder")
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument(
+        "--arms",
+        help="configurations side by side: NAME=FUZZ OPTIONS;NAME=... "
+        "(e.g. 'on=;off=--points 0'); default: one arm, fuzz's defaults",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--markdown", type=Path, metavar="PATH")
     parser.add_argument(
@@ -522,8 +581,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         v: _machine.venv_versions(venvs.python(v))
         for v in sorted({x for b in bug_list for x in (b.affected, b.fixed)})
     }
-    plan = [(b, "affected", s) for s in range(args.seeds) for b in bug_list]
-    plan += [(b, "fixed", s) for s in range(args.fixed_seeds) for b in bug_list]
+    arms = parse_arms(args.arms)
+    plan = [
+        (b, "affected", s, a) for s in range(args.seeds) for b in bug_list for a in arms
+    ]
+    plan += [
+        (b, "fixed", s, a)
+        for s in range(args.fixed_seeds)
+        for b in bug_list
+        for a in arms
+    ]
 
     def save(runs: list[Run]) -> None:
         _write(args, *report(runs, bug_list, args, machine, command))
@@ -531,7 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = run_all(
         plan,
         args.jobs,
-        lambda b, role, s, core: measure(b, role, s, venvs, args.max_time, core),
+        lambda b, role, s, core, a: measure(
+            b, role, s, venvs, args.max_time, core, (a, arms[a])
+        ),
         save,
     )
     _, text = report(runs, bug_list, args, machine, command)

@@ -175,8 +175,8 @@ def test_time_to_bug_summary(ttb: ModuleType) -> None:
 def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
     bug = ttb.Bug("K5", "K5", "1.2.1", "1.3.0", ("I6:collapsed",))
 
-    def one(b: Any, role: str, seed: int, core: int | None) -> Any:
-        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10)
+    def one(b: Any, role: str, seed: int, core: int | None, arm: str) -> Any:
+        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10, arm=arm)
         if seed == 0:
             r.seen = [ttb.Seen("I6:collapsed", 0.5, 5, "passes")]
         elif role == "fixed":
@@ -184,7 +184,8 @@ def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
         return r
 
     saved: list[int] = []
-    plan = [(bug, "affected", 0), (bug, "affected", 1), (bug, "fixed", 1)]
+    plan = [(bug, "affected", 0, "on"), (bug, "affected", 1, "on")]
+    plan += [(bug, "fixed", 1, "on")]
     runs = ttb.run_all(plan, 2, one, lambda rs: saved.append(len(rs)))
     assert saved == [1, 2, 3]
 
@@ -240,3 +241,22 @@ def test_the_supervisor_benchmark_times_the_heartbeat_against_the_watchdog() -> 
     assert beat > 0
     assert 0 < work < plain
     assert len(supervisor.draw(4)) == 4
+
+
+def test_the_points_benchmark_pairs_the_arms_on_the_same_cases(
+    tmp_path: Path,
+) -> None:
+    points = _load("points")
+    # A key no case shows: each arm draws its whole budget, the same cases.
+    on = points.one(0, 16, "I0:never", "", 4)
+    off = points.one(0, 0, "I0:never", "", 4)
+    assert (on["found"], off["found"]) == (False, False)
+    assert on["cases"] == off["cases"] == off["runs"] <= 4
+    assert on["runs"] >= on["cases"]
+    out = tmp_path / "p.json"
+    argv = ["--seeds", "1", "--key", "I0:never", "--max-cases", "2", "--json", str(out)]
+    assert points.main([*argv, "--guidance"]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["summary"]) == {"guided", "unguided"}
+    assert [r["arm"] for r in data["runs"]] == ["guided", "unguided"]
+    assert data["summary"]["guided"]["found"] == "0/1"

@@ -48,6 +48,7 @@ from asgifuzz._campaign.progress import (
 )
 from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
 from asgifuzz._campaign.supervisor import MAX_MEMORY, Task, supervise
+from asgifuzz._campaign.task import Search
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import fuzz_parallel
 from asgifuzz._corpus.entries import environment, save_finding, write_atomically
@@ -96,6 +97,8 @@ class FuzzConfig:
     shrink_budget: float = SHRINK_BUDGET
     max_memory: int = MAX_MEMORY
     supervised: bool = True
+    #: The disconnect points and the guidance (`Search`).
+    search: Search = Search()  # noqa: RUF009 (frozen)
 
     @property
     def failing_on(self) -> str:
@@ -140,6 +143,7 @@ class Campaign:
                 case_timeout=c.case_timeout,
                 shrink_budget=c.shrink_budget,
                 max_memory=c.max_memory,
+                search=c.search,
             )
             report = supervise(task, c.workers, on_snapshot=self.on_snapshot)
         elif c.workers > 1:
@@ -152,6 +156,7 @@ class Campaign:
                 shared=c.shared_database,
                 targets=None if c.targets.empty else c.targets,
                 known_upstream=known,
+                search=c.search,
                 **hooks(self, c.workers),
             )
         else:
@@ -164,6 +169,7 @@ class Campaign:
                     strategy=self.strategy,
                     known_upstream=known,
                     watchdog=Watchdog(c.case_timeout, shrink_budget=c.shrink_budget),
+                    search=c.search,
                     **hooks(self, c.workers),
                 )
             if report.interrupted:

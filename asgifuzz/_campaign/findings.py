@@ -254,8 +254,21 @@ class FuzzReport:
     """What a fuzz run did and found."""
 
     backends: tuple[str, ...]
+    #: Cases Hypothesis generated (each run on every backend; its shrinking
+    #: and replays are counted apart, in ``shrink_runs`` and ``replay_runs``).
     cases: int = 0
+    #: Runs of generated cases again, with the client gone at one of their
+    #: disconnect points (`asgifuzz._campaign.points`).
+    point_runs: int = 0
+    #: Runs while shrinking failures (the disconnect points of those included),
+    #: and of the example database's saved cases.
+    shrink_runs: int = 0
+    replay_runs: int = 0
     elapsed: float = 0.0
+    #: Seconds spent generating (drawing, running and judging the generated
+    #: cases and their disconnect points), not shrinking: what cases/s divides by.
+    generation_s: float = 0.0
+    #: ``backend:kind`` -> how many generated cases ended that way there.
     outcomes: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
     #: Stopped early by Ctrl-C (or by the parent of a worker).
@@ -269,7 +282,25 @@ class FuzzReport:
 
     @property
     def cases_per_second(self) -> float:
-        return self.cases / self.elapsed if self.elapsed else 0.0
+        """Generated cases per second of generation (of the run, without a
+        measure of generation)."""
+        spent = self.generation_s or self.elapsed
+        return self.cases / spent if spent else 0.0
+
+    def runs(self) -> str:
+        """``1200 generated cases (+ 3400 runs at disconnect points, 310 runs
+        shrinking)``: what the run ran, each kind apart."""
+        extra = [
+            text
+            for n, text in (
+                (self.point_runs, f"{self.point_runs} runs at disconnect points"),
+                (self.shrink_runs, f"{self.shrink_runs} runs shrinking"),
+                (self.replay_runs, f"{self.replay_runs} replays of saved cases"),
+            )
+            if n
+        ]
+        more = f" (+ {', '.join(extra)})" if extra else ""
+        return f"{self.cases} generated cases{more}"
 
     def statuses(self) -> Counter[str]:
         """Findings per status: ``new`` and ``known-upstream``."""
@@ -283,9 +314,17 @@ class FuzzReport:
         counts = self.statuses()
         return {
             "backends": list(self.backends),
+            # cases: generated cases; cases_per_s: per second of generation
             "cases": self.cases,
+            "point_runs": self.point_runs,
+            "shrink_runs": self.shrink_runs,
+            "replay_runs": self.replay_runs,
             "elapsed_s": round(self.elapsed, 3),
+            "generation_s": round(self.generation_s, 3),
             "cases_per_s": round(self.cases_per_second, 1),
+            "counts": "cases are generated cases; cases_per_s is cases per "
+            "second of generation (generation_s); point_runs, shrink_runs and "
+            "replay_runs are runs besides them",
             "outcomes": dict(sorted(self.outcomes.items())),
             "findings": [f.to_data() for f in self.findings],
             "new": counts[NEW],

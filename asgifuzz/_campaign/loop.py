@@ -9,6 +9,13 @@ rounds treat a case whose failure signature was already reported as a pass, so
 the budget goes to new bugs instead of re-shrinking old ones. A user target
 that fails every one of the first cases reaching it ends the run early, with
 one `Misconfiguration` instead of its findings (`asgifuzz._campaign.misconfig`).
+
+Each drawn case whose client never hangs up is run again with the client gone
+at each of up to 16 points of its own transcript (`asgifuzz._campaign.points`):
+a failing one raises with that case, so Hypothesis shrinks the drawn case
+and the finding is the point's case, an ordinary one. The counts keep the
+generated cases apart from the runs at disconnect points, of shrinking and of
+replays (`asgifuzz._campaign.tally`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from asgifuzz._campaign.findings import (
     merge_findings,
 )
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch
+from asgifuzz._campaign.points import variants
+from asgifuzz._campaign.tally import Round
+from asgifuzz._campaign.task import Search
 from asgifuzz._campaign.watchdog import Fault, StopShrinking, Watchdog, memory_error
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._oracles.failures import Failure, failure_of, short_signature
@@ -196,6 +206,7 @@ def fuzz(
     known_upstream: KnownBugs | None = None,
     on_case: Callable[[FuzzReport, Collection[str]], None] | None = None,
     watchdog: Watchdog | None = None,
+    search: Search = Search(),  # noqa: B008 (frozen)
 ) -> FuzzReport:
     """Generate, run and judge cases for ``max_time`` seconds (plus shrinking).
 
@@ -209,7 +220,8 @@ def fuzz(
     memory error is a `Fault`, shrunk within the watchdog's budget; once past
     ``max_time``, a case that repeats a known fault ends the run (each costs
     the wall-clock limit). A user target that fails each of the first cases
-    reaching it ends the run too (``misconfigured``).
+    reaching it ends the run too (``misconfigured``). ``search`` sets the
+    disconnect points (`Search`).
     """
     report = FuzzReport(backends=backends)
     watch = Watch()
@@ -219,10 +231,26 @@ def fuzz(
     start = time.perf_counter()
     deadline = start + max_time
     round_size, round_no = FIRST_ROUND, 0
+    rounds: list[Round] = []  # the current one (a list: the closures see it)
     while time.perf_counter() < deadline:
         phases = [Phase.explicit, Phase.generate, Phase.shrink]
         if round_no == 0:
             phases.insert(1, Phase.reuse)
+        rounds[:] = [Round(report, round_size)]
+
+        def judged(case: Case) -> tuple[Verdict | None, Fault | None]:
+            if watchdog is None:
+                return judge(case, backends), None
+            return watchdog.judge(case, backends, judge)
+
+        def seen(failure: Failure | None, swapped: Case | None) -> None:
+            """Note when a failure was first seen (counted in generated cases)."""
+            if failure is None:
+                return
+            now = (time.perf_counter() - start, rounds[0].counting())
+            for signature in failure.signatures:
+                first_seen.setdefault(ident(signature, swapped), now)
+            heads.setdefault(short_signature(failure.signature))
 
         @settings(
             max_examples=round_size,
@@ -236,44 +264,54 @@ def fuzz(
         @seed(seed_ * 1_000_003 + round_no)
         @given(case=strategy if strategy is not None else cases())
         def one(case: Case) -> None:
-            if watchdog is None:
-                verdict = judge(case, backends)
-            else:
-                got, fault = watchdog.judge(case, backends, judge)
+            this = rounds[0]
+            started, counted = time.perf_counter(), [0]
+            kinds: tuple[str, ...] = ()
+            try:
+                verdict, fault = judged(case)
                 if fault is not None:
+                    kinds = (f"{fault.backend}:{fault.key.replace(':', '-')}",)
                     faulted(fault)
                     return
-                assert got is not None  # no fault: a verdict
-                verdict = got
-            report.cases += 1
-            for backend in backends:
-                report.outcomes[f"{backend}:{outcome_kind(verdict, backend)}"] += 1
-            misconfigured = watch.observe(case, verdict)
-            if misconfigured is not None:
-                raise _Misconfigured(misconfigured)
-            failure, swapped = attributed(verdict, backends)
-            if failure is not None:
-                now = (time.perf_counter() - start, report.cases)
-                for signature in failure.signatures:
-                    first_seen.setdefault(ident(signature, swapped), now)
-                heads.setdefault(short_signature(failure.signature))
-            if on_case is not None:
-                on_case(report, heads.keys())
-            if (
-                failure is not None
-                and ident(failure.signature, swapped) not in reported
-            ):
-                raise failed(failure, case, swapped)
+                assert verdict is not None  # no fault: a verdict
+                kinds = tuple(f"{b}:{outcome_kind(verdict, b)}" for b in backends)
+                misconfigured = watch.observe(case, verdict)
+                if misconfigured is not None:
+                    raise _Misconfigured(misconfigured)
+                failure, swapped = attributed(verdict, backends)
+                seen(failure, swapped)
+                if (
+                    failure is not None
+                    and ident(failure.signature, swapped) not in reported
+                ):
+                    this.failing = this.failing or []
+                    raise failed(failure, case, swapped)
+                outcome = verdict.outcomes[backends[0]]
+                for variant in variants(case, outcome, search.points, this.failing):
+                    counted[0] += 1
+                    got, fault = judged(variant)
+                    if fault is not None:
+                        faulted(fault)
+                        continue
+                    assert got is not None  # no fault: a verdict
+                    failure, swapped = attributed(got, backends)
+                    seen(failure, swapped)
+                    if (
+                        failure is not None
+                        and ident(failure.signature, swapped) not in reported
+                    ):
+                        this.failing = [*(this.failing or ()), variant.client]
+                        raise failed(failure, variant, swapped)
+            finally:
+                rounds[0].call(kinds, counted[0], started)
+                if on_case is not None:
+                    on_case(report, heads.keys())
 
         def faulted(fault: Fault) -> None:
-            report.cases += 1
-            report.outcomes[f"{fault.backend}:{fault.key.replace(':', '-')}"] += 1
             heads.setdefault(fault.key)
-            if on_case is not None:
-                on_case(report, heads.keys())
             if fault.key not in reported:  # a fault's signature is its key
                 first_seen.setdefault(
-                    fault.key, (time.perf_counter() - start, report.cases)
+                    fault.key, (time.perf_counter() - start, rounds[0].counting())
                 )
                 assert watchdog is not None  # only a watchdog makes faults
                 raise watchdog.raising(fault)
@@ -284,7 +322,8 @@ def fuzz(
         one.__qualname__ = one.__name__ = "asgifuzz_fuzz"
         round_start, before = time.perf_counter(), report.cases
         try:
-            one()
+            with rounds[0].collecting():
+                one()
         except KeyboardInterrupt:
             report.interrupted = True
             break
@@ -325,6 +364,7 @@ def fuzz(
             if not found:
                 raise
         finally:
+            rounds[0].settle(first_seen)
             if watchdog is not None:
                 watchdog.round_done()
         spent = time.perf_counter() - round_start

@@ -47,19 +47,22 @@ class RunInfo:
     fail_on: str = "any"
 
     def per_backend(self) -> dict[str, tuple[int, float]]:
-        """Cases run on each backend and their rate over the whole run."""
+        """Generated cases run on each backend, and their rate per second of
+        generation."""
         r = self.report
+        spent = r.generation_s or r.elapsed
         found = {}
         for backend in r.backends:
             n = sum(v for k, v in r.outcomes.items() if k.startswith(f"{backend}:"))
-            found[backend] = (n, n / r.elapsed if r.elapsed else 0.0)
+            found[backend] = (n, n / spent if spent else 0.0)
         return found
 
     def headline(self) -> str:
         r = self.report
         line = (
-            f"{r.cases} cases in {r.elapsed:.1f}s ({r.cases_per_second:.1f} cases/s) "
-            f"on {'+'.join(r.backends)}, {len(r.findings)} distinct failure(s)"
+            f"{r.runs()} in {r.elapsed:.1f}s ({r.cases_per_second:.1f} generated "
+            f"cases/s over {r.generation_s:.1f}s of generation) on "
+            f"{'+'.join(r.backends)}, {len(r.findings)} distinct failure(s)"
         )
         if r.findings:
             line += f" ({counts(r)})"
@@ -141,8 +144,15 @@ def junit_xml(info: RunInfo) -> bytes:
         time=f"{r.elapsed:.3f}",
     )
     props = ET.SubElement(suite, "properties")
-    for name, value in {**info.settings, **info.versions}.items():
-        ET.SubElement(props, "property", name=name, value=value)
+    counts = {
+        "generated_cases": r.cases,
+        "point_runs": r.point_runs,
+        "shrink_runs": r.shrink_runs,
+        "replay_runs": r.replay_runs,
+        "generation_s": f"{r.generation_s:.3f}",
+    }
+    for name, value in {**info.settings, **info.versions, **counts}.items():
+        ET.SubElement(props, "property", name=name, value=str(value))
     run = ET.SubElement(
         suite,
         "testcase",
@@ -256,7 +266,13 @@ def markdown(
     rows.append(
         ["all (each case on every backend)", r.cases, f"{r.cases_per_second:.1f}"]
     )
-    lines += table(["backend", "cases", "cases/s"], rows)
+    lines += table(["backend", "generated cases", "per second of generation"], rows)
+    lines += [
+        "",
+        f"Besides them: {r.point_runs} runs at disconnect points (within the "
+        f"generation's {r.generation_s:.1f}s), {r.shrink_runs} runs shrinking "
+        f"failures, {r.replay_runs} replays of saved cases.",
+    ]
     lines += ["", "## Outcomes", ""]
     kinds = sorted({k.partition(":")[2] for k in r.outcomes})
     lines += table(

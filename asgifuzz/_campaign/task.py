@@ -15,6 +15,21 @@ from asgifuzz._targets.config import TargetConfig
 
 #: Default address-space limit per worker, in MB (RLIMIT_AS).
 MAX_MEMORY = 2048
+#: The most disconnect points a drawn case is run again at (``fuzz --points``).
+MAX_POINTS = 16
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the fuzz loop searches, besides drawing cases.
+
+    ``points``: run each drawn case whose client never hangs up again with
+    the client gone at up to this many points of its transcript (0: none;
+    `asgifuzz._campaign.points`). (Guidance by novelty, measured and left out:
+    see `asgifuzz._campaign.novelty`.)
+    """
+
+    points: int = MAX_POINTS
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,7 @@ class Task:
     max_memory: int = MAX_MEMORY
     slot: int = 0
     stack_file: str = ""
+    search: Search = Search()
 
 
 def limit_memory(mb: int) -> None:

@@ -100,6 +100,7 @@ def worker_main(task: Task, conn: Connection, beat: Any, case: Any, stop: Any) -
         known_upstream=task.known_upstream,
         on_case=on_case,
         watchdog=Heartbeat(task, beat, case),
+        search=task.search,
     )
     conn.send(("done", report))
     conn.close()

@@ -22,6 +22,7 @@ from asgifuzz._campaign.progress import (
     worker_init,
     worker_sampler,
 )
+from asgifuzz._campaign.task import Search
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.config import TargetConfig
 
@@ -35,6 +36,7 @@ def _one(
     targets: TargetConfig | None = None,
     worker: int = 0,
     known_upstream: KnownBugs | None = None,
+    search: Search = Search(),  # noqa: B008 (frozen)
 ) -> FuzzReport:
     db = None if database is None else combined(database, shared)
     strategy = strategy_for(targets)
@@ -46,6 +48,7 @@ def _one(
         strategy=strategy,
         on_case=worker_sampler(worker),
         known_upstream=known_upstream,
+        search=search,
     )
 
 
@@ -56,6 +59,11 @@ def merge(reports: list[FuzzReport]) -> FuzzReport:
     merged.elapsed = max(r.elapsed for r in reports)
     merged.outcomes = sum((r.outcomes for r in reports), Counter())
     merged.cases = sum(r.cases for r in reports)
+    merged.point_runs = sum(r.point_runs for r in reports)
+    merged.shrink_runs = sum(r.shrink_runs for r in reports)
+    merged.replay_runs = sum(r.replay_runs for r in reports)
+    # side by side: the cases of all over the longest generation (as elapsed)
+    merged.generation_s = max(r.generation_s for r in reports)
     merged.interrupted = any(r.interrupted for r in reports)
     merged.findings = merge_findings(f for r in reports for f in r.findings)
     one = {m.target: m for r in reports for m in r.misconfigured}  # one per target
@@ -74,6 +82,7 @@ def fuzz_parallel(
     targets: TargetConfig | None = None,
     on_snapshot: Callable[[Snapshot], None] | None = None,
     known_upstream: KnownBugs | None = None,
+    search: Search = Search(),  # noqa: B008 (frozen)
 ) -> FuzzReport:
     """Run ``workers`` fuzzers side by side (worker i uses seed ``seed * 1000 + i``).
 
@@ -99,6 +108,7 @@ def fuzz_parallel(
                 targets,
                 i,
                 known_upstream,
+                search,
             )
             for i in range(workers)
         ]

@@ -23,6 +23,7 @@ from asgifuzz._campaign.report import (
     title,
 )
 from asgifuzz._campaign.supervisor import MAX_MEMORY
+from asgifuzz._campaign.task import MAX_POINTS, Search
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET
 from asgifuzz._cli import options
 from asgifuzz._corpus.entries import load_corpus
@@ -54,6 +55,14 @@ def _workers_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: need at least 1 worker")
     return value
+
+
+def _points_count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: need a number of points, 0 or more"
+        )
+    return int(text)
 
 
 def add_options(fz: argparse.ArgumentParser) -> None:
@@ -168,6 +177,15 @@ def add_options(fz: argparse.ArgumentParser) -> None:
         help="run the cases in this process (with --workers, in an unsupervised "
         "pool): hangs the process can interrupt are still found, crashes end the run",
     )
+    search = fz.add_argument_group("search (see README: How the search works)")
+    search.add_argument(
+        "--points",
+        type=_points_count,
+        default=MAX_POINTS,
+        metavar="N",
+        help="run each drawn case whose client never hangs up again with the "
+        f"client gone at up to N points of its transcript; 0: off; default {MAX_POINTS}",
+    )
     fz.add_argument(
         "--fail-on",
         choices=FAIL_ON,
@@ -204,6 +222,7 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
         shrink_budget=args.shrink_budget,
         max_memory=args.max_memory,
         supervised=not args.no_supervisor,
+        search=Search(points=args.points),
     )
 
 
@@ -258,8 +277,9 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
             flush=True,
         )
     print(
-        f"cases run: {report.cases} in {report.elapsed:.1f}s "
-        f"({report.cases_per_second:.1f} cases/s, each on "
+        f"cases run: {report.runs()} in {report.elapsed:.1f}s "
+        f"({report.cases_per_second:.1f} generated cases/s over "
+        f"{report.generation_s:.1f}s of generation, each on "
         f"{len(config.backends)} backend(s))"
     )
     print(

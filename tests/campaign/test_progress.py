@@ -286,7 +286,7 @@ def test_ctrl_c_stops_with_a_summary_and_whole_reports(
     assert status == (1 if data["findings"] else 130)
     assert data["cases"] > 0
     assert "asgifuzz: interrupted after" in out
-    assert f"cases run: {data['cases']} in" in out
+    assert f"cases run: {data['cases']} generated cases" in out
     assert "Traceback" not in out
     import xml.etree.ElementTree as ET
 

@@ -34,7 +34,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def run_info(*, findings: int = 2, interrupted: bool = False) -> RunInfo:
-    r = FuzzReport(("asyncio", "trio"), cases=200, elapsed=4.0)
+    r = FuzzReport(("asyncio", "trio"), cases=200, elapsed=4.0, generation_s=2.5)
+    r.point_runs, r.shrink_runs = 300, 40
     r.outcomes = Counter(
         {"asyncio:response": 150, "asyncio:violation": 50, "trio:response": 200}
     )
@@ -78,11 +79,19 @@ def test_junit_parses_with_one_testcase_per_failure_and_one_for_the_run() -> Non
         "command": "asgifuzz fuzz | tee",
         "starlette": "1.10.0",
         "anyio": "4.16.0",
+        "generated_cases": "200",
+        "point_runs": "300",
+        "shrink_runs": "40",
+        "replay_runs": "0",
+        "generation_s": "2.500",
     }
     run, first, second = suite.findall("testcase")
     assert run.get("name") == "campaign"
     assert run.find("failure") is None
-    assert "200 cases in 4.0s (50.0 cases/s)" in (run.findtext("system-out") or "")
+    assert (
+        "200 generated cases (+ 300 runs at disconnect points, 40 runs shrinking) "
+        "in 4.0s (80.0 generated cases/s over 2.5s of generation)"
+    ) in (run.findtext("system-out") or "")
     assert (first.get("name"), first.get("classname")) == (
         "I3:x",
         "asgifuzz.fuzz.asyncio",
@@ -100,7 +109,9 @@ def test_markdown_has_the_tables_and_says_why_there_is_no_plot() -> None:
     assert "interrupted (Ctrl-C)" in text.splitlines()[2]
     for heading in ("Run settings", "Versions", "Throughput", "Outcomes", "Findings"):
         assert f"## {heading}\n\n|" in text
-    assert "| asyncio | 200 | 50.0 |" in text
+    assert "| asyncio | 200 | 80.0 |" in text  # per second of generation
+    assert "Besides them: 300 runs at disconnect points" in text
+    assert "40 runs shrinking failures, 0 replays of saved cases." in text
     assert "| violation | 50 | 0 |" in text
     assert "No plot could be made: a reason." in text
     assert "| command | asgifuzz fuzz \\| tee |" in text  # a pipe stays in its cell

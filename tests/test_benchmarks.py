@@ -56,11 +56,32 @@ def test_throughput_measures_every_mode_on_the_same_cases(
             assert cell["cases"] == [20], (mode, backend)
             assert cell["median_rate"] > 0
     assert modes["full"]["asyncio"]["answered"][0] > 0
-    assert set(result["full_over_ceiling"]) == {"asyncio", "trio"}
+    assert set(result["full_over_hypothesis"]) == {"asyncio", "trio"}
     table = throughput.markdown_table(result)
-    assert "full / ceiling" in table
+    assert "full / Hypothesis alone" in table
     assert len(lines) == len(modes) * 2
     json.dumps(result)
+
+
+def test_throughput_alternates_the_order_of_its_rounds(
+    throughput: ModuleType,
+) -> None:
+    lines: list[str] = []
+    result = throughput.measure(
+        ["generate", "full"], examples=3, repeat=2, warmup=0, log=lines.append
+    )
+    runs = [line.split()[2:4] for line in lines]
+    first = [["asyncio", "generate"], ["asyncio", "full"]]
+    first += [["trio", "generate"], ["trio", "full"]]
+    assert runs == first + first[::-1]
+    for backend in ("asyncio", "trio"):
+        full = result["modes"]["full"][backend]["rates"]
+        alone = result["modes"]["generate"][backend]["rates"]
+        # The median of the paired ratios: of two rounds, their mean.
+        paired = sum(f / a for f, a in zip(full, alone, strict=True)) / 2
+        assert result["full_over_hypothesis"][backend] == pytest.approx(
+            paired, abs=0.01
+        )
 
 
 def test_throughput_time_budget_and_missing_modes(
@@ -86,7 +107,7 @@ def test_throughput_seconds_budget_runs_batches(throughput: ModuleType) -> None:
         log=lambda s: None,
     )
     assert result["modes"]["generate"]["asyncio"]["cases"] == [5]
-    assert result["full_over_ceiling"] == {}
+    assert result["full_over_hypothesis"] == {}
 
 
 def test_throughput_main_writes_json_and_markdown(
@@ -94,12 +115,12 @@ def test_throughput_main_writes_json_and_markdown(
 ) -> None:
     out, md = tmp_path / "t.json", tmp_path / "t.md"
     argv = ["--examples", "5", "--repeat", "1", "--warmup", "0"]
-    argv += ["--modes", "generate,ceiling,full", "--backends", "trio"]
+    argv += ["--modes", "generate,call,full", "--backends", "trio"]
     assert throughput.main([*argv, "--json", str(out), "--markdown", str(md)]) == 0
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] >= 1
     assert "loadavg_start" in data["machine"]
-    assert "full / ceiling" in md.read_text()
+    assert "full / Hypothesis alone" in md.read_text()
     with pytest.raises(SystemExit):
         throughput.main(["--modes", "nope"])
 

@@ -39,6 +39,13 @@ class _VirtualSelector(selectors.DefaultSelector):
     def select(
         self, timeout: float | None = None
     ) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0 and len(self.get_map()) <= 1:
+            # Something is ready to run, and the only file watched is the
+            # loop's self-pipe: no I/O to poll for (a thread's
+            # call_soon_threadsafe has already queued its callback; the byte it
+            # wrote is read at the next poll). A system call saved per loop
+            # iteration, about 30 a run.
+            return []
         events = super().select(0)
         if events or timeout == 0:
             return events

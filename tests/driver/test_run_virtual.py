@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,3 +83,23 @@ def test_the_main_coroutine_s_error_propagates_and_the_loop_closes() -> None:
     with pytest.raises(KeyError, match="from the run"):
         run_virtual(main())
     assert loops[0].is_closed()
+
+
+def test_the_selector_polls_only_for_files_besides_its_self_pipe() -> None:
+    loop = VirtualTimeLoop()
+    a, b = socket.socketpair()
+    try:
+        selector = loop._selector  # type: ignore[attr-defined]  # the loop's own
+        loop.call_soon_threadsafe(lambda: None)  # a byte on the self-pipe
+        assert selector.select(0) == []  # ready callbacks: not polled
+        assert len(selector.select(None)) == 1  # idle: polled, the pipe's byte
+        b.send(b"x")
+        loop.add_reader(a, lambda: None)
+        # Another file: polled even with callbacks ready (the pipe's byte is
+        # still unread, too: the loop reads it in a callback).
+        assert a in [key.fileobj for key, _ in selector.select(0)]
+        loop.remove_reader(a)
+    finally:
+        loop.close()
+        a.close()
+        b.close()

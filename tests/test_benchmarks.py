@@ -261,3 +261,44 @@ def test_the_supervisor_benchmark_times_the_heartbeat_against_the_watchdog() -> 
     assert beat > 0
     assert 0 < work < plain
     assert len(supervisor.draw(4)) == 4
+
+
+@pytest.fixture(scope="module")
+def instructions() -> ModuleType:
+    return _load("instructions")
+
+
+def test_instructions_per_case_and_the_ratio(instructions: ModuleType) -> None:
+    counts = {"generate": 3_000, "full": 4_000}
+    calls: list[list[str]] = []
+
+    def fake_valgrind(argv: list[str], env: dict[str, str]) -> str:
+        calls.append(argv)
+        assert env["PYTHONHASHSEED"] == "0"
+        mode, n = argv[-3], int(argv[-1])
+        return f"==1== Collected : {1_000_000 + counts[mode] * n}\n"
+
+    lines: list[str] = []
+    result = instructions.measure(
+        ["generate", "full"], ["trio"], 10, fake_valgrind, lines.append
+    )
+    assert result["per_case"] == {"generate": {"trio": 3000}, "full": {"trio": 4000}}
+    assert result["full_over_hypothesis"] == {"trio": 0.75}
+    assert [c[-1] for c in calls] == ["0", "10", "0", "10"]
+    assert len(lines) == 2
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        instructions.instructions("full", "trio", 1, lambda argv, env: "boom")
+
+
+def test_instructions_child_runs_the_throughput_batch(
+    instructions: ModuleType,
+) -> None:
+    assert instructions.main(["--child", "generate", "asyncio", "2"]) == 0
+
+
+def test_instructions_needs_valgrind(
+    instructions: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit):
+        instructions.main(["--examples", "1"])

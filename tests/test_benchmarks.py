@@ -302,3 +302,22 @@ def test_instructions_needs_valgrind(
     monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
     with pytest.raises(SystemExit):
         instructions.main(["--examples", "1"])
+
+
+def test_revisions_pairs_full_with_hypothesis_alone_round_by_round() -> None:
+    revisions = _load_with_machine("revisions")
+    rates = {
+        "full": {"trio": {"rate": [50.0, 90.0, 60.0], "cpu": [80.0, 80.0, 80.0]}},
+        "generate": {"trio": {"rate": [100.0, 100.0, 100.0], "cpu": [100.0] * 3}},
+    }
+    assert revisions._over_generate(rates) == {"trio": {"rate": 0.6, "cpu": 0.8}}
+    assert revisions._over_generate({"full": rates["full"]}) == {}
+
+
+def _load_with_machine(name: str) -> ModuleType:
+    # revisions.py imports its sibling _machine as a top-level module.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return _load(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))

@@ -111,7 +111,37 @@ def compare(
             row["b_over_a"] = round(row["b"] / row["a"], 3)
             row["b_over_a_cpu"] = round(row["b_cpu"] / row["a_cpu"], 3)
             table[f"{mode}/{backend}"] = row
-    return {"revisions": list(revs), "rounds": rounds, "rates": rates, "table": table}
+    return {
+        "revisions": list(revs),
+        "rounds": rounds,
+        "rates": rates,
+        "table": table,
+        "full_over_hypothesis": {rev: _over_generate(rates[rev]) for rev in revs},
+    }
+
+
+def _over_generate(
+    rates: dict[str, dict[str, dict[str, list[float]]]],
+) -> dict[str, dict[str, float]]:
+    """Per backend, the median over the rounds of full / generate (Hypothesis
+    alone), each round's pair measured together; wall and CPU rates."""
+    if "full" not in rates or "generate" not in rates:
+        return {}
+    return {
+        backend: {
+            key: round(
+                statistics.median(
+                    f / g
+                    for f, g in zip(
+                        cell[key], rates["generate"][backend][key], strict=True
+                    )
+                ),
+                3,
+            )
+            for key in ("rate", "cpu")
+        }
+        for backend, cell in rates["full"].items()
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row['b']:.0f} ({row['b_cpu']:.0f}) | "
             f"{row['b_over_a']:.0%} ({row['b_over_a_cpu']:.0%}) |"
         )
+    for rev, ratios in result["full_over_hypothesis"].items():
+        for backend, ratio in ratios.items():
+            print(
+                f"{rev} {backend}: full / Hypothesis alone {ratio['rate']:.0%} "
+                f"({ratio['cpu']:.0%} per CPU-s)"
+            )
     if args.json is not None:
         command = "python benchmarks/revisions.py " + " ".join(
             sys.argv[1:] if argv is None else argv

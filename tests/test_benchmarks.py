@@ -56,11 +56,32 @@ def test_throughput_measures_every_mode_on_the_same_cases(
             assert cell["cases"] == [20], (mode, backend)
             assert cell["median_rate"] > 0
     assert modes["full"]["asyncio"]["answered"][0] > 0
-    assert set(result["full_over_ceiling"]) == {"asyncio", "trio"}
+    assert set(result["full_over_hypothesis"]) == {"asyncio", "trio"}
     table = throughput.markdown_table(result)
-    assert "full / ceiling" in table
+    assert "full / Hypothesis alone" in table
     assert len(lines) == len(modes) * 2
     json.dumps(result)
+
+
+def test_throughput_alternates_the_order_of_its_rounds(
+    throughput: ModuleType,
+) -> None:
+    lines: list[str] = []
+    result = throughput.measure(
+        ["generate", "full"], examples=3, repeat=2, warmup=0, log=lines.append
+    )
+    runs = [line.split()[2:4] for line in lines]
+    first = [["asyncio", "generate"], ["asyncio", "full"]]
+    first += [["trio", "generate"], ["trio", "full"]]
+    assert runs == first + first[::-1]
+    for backend in ("asyncio", "trio"):
+        full = result["modes"]["full"][backend]["rates"]
+        alone = result["modes"]["generate"][backend]["rates"]
+        # The median of the paired ratios: of two rounds, their mean.
+        paired = sum(f / a for f, a in zip(full, alone, strict=True)) / 2
+        assert result["full_over_hypothesis"][backend] == pytest.approx(
+            paired, abs=0.01
+        )
 
 
 def test_throughput_time_budget_and_missing_modes(
@@ -86,7 +107,7 @@ def test_throughput_seconds_budget_runs_batches(throughput: ModuleType) -> None:
         log=lambda s: None,
     )
     assert result["modes"]["generate"]["asyncio"]["cases"] == [5]
-    assert result["full_over_ceiling"] == {}
+    assert result["full_over_hypothesis"] == {}
 
 
 def test_throughput_main_writes_json_and_markdown(
@@ -94,12 +115,12 @@ def test_throughput_main_writes_json_and_markdown(
 ) -> None:
     out, md = tmp_path / "t.json", tmp_path / "t.md"
     argv = ["--examples", "5", "--repeat", "1", "--warmup", "0"]
-    argv += ["--modes", "generate,ceiling,full", "--backends", "trio"]
+    argv += ["--modes", "generate,call,full", "--backends", "trio"]
     assert throughput.main([*argv, "--json", str(out), "--markdown", str(md)]) == 0
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] >= 1
     assert "loadavg_start" in data["machine"]
-    assert "full / ceiling" in md.read_text()
+    assert "full / Hypothesis alone" in md.read_text()
     with pytest.raises(SystemExit):
         throughput.main(["--modes", "nope"])
 
@@ -260,3 +281,63 @@ def test_the_points_benchmark_pairs_the_arms_on_the_same_cases(
     assert set(data["summary"]) == {"guided", "unguided"}
     assert [r["arm"] for r in data["runs"]] == ["guided", "unguided"]
     assert data["summary"]["guided"]["found"] == "0/1"
+
+
+@pytest.fixture(scope="module")
+def instructions() -> ModuleType:
+    return _load("instructions")
+
+
+def test_instructions_per_case_and_the_ratio(instructions: ModuleType) -> None:
+    counts = {"generate": 3_000, "full": 4_000}
+    calls: list[list[str]] = []
+
+    def fake_valgrind(argv: list[str], env: dict[str, str]) -> str:
+        calls.append(argv)
+        assert env["PYTHONHASHSEED"] == "0"
+        mode, n = argv[-3], int(argv[-1])
+        return f"==1== Collected : {1_000_000 + counts[mode] * n}\n"
+
+    lines: list[str] = []
+    result = instructions.measure(
+        ["generate", "full"], ["trio"], 10, fake_valgrind, lines.append
+    )
+    assert result["per_case"] == {"generate": {"trio": 3000}, "full": {"trio": 4000}}
+    assert result["full_over_hypothesis"] == {"trio": 0.75}
+    assert [c[-1] for c in calls] == ["0", "10", "0", "10"]
+    assert len(lines) == 2
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        instructions.instructions("full", "trio", 1, lambda argv, env: "boom")
+
+
+def test_instructions_child_runs_the_throughput_batch(
+    instructions: ModuleType,
+) -> None:
+    assert instructions.main(["--child", "generate", "asyncio", "2"]) == 0
+
+
+def test_instructions_needs_valgrind(
+    instructions: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit):
+        instructions.main(["--examples", "1"])
+
+
+def test_revisions_pairs_full_with_hypothesis_alone_round_by_round() -> None:
+    revisions = _load_with_machine("revisions")
+    rates = {
+        "full": {"trio": {"rate": [50.0, 90.0, 60.0], "cpu": [80.0, 80.0, 80.0]}},
+        "generate": {"trio": {"rate": [100.0, 100.0, 100.0], "cpu": [100.0] * 3}},
+    }
+    assert revisions._over_generate(rates) == {"trio": {"rate": 0.6, "cpu": 0.8}}
+    assert revisions._over_generate({"full": rates["full"]}) == {}
+
+
+def _load_with_machine(name: str) -> ModuleType:
+    # revisions.py imports its sibling _machine as a top-level module.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return _load(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))

@@ -15,44 +15,41 @@ cancellation is the order tasks were started.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 _installed = False
 
 
-class OrderedSet(set[Any]):
-    """A ``set`` that iterates in insertion order (order kept in a dict)."""
+class OrderedSet(dict[Any, None]):
+    """A set that iterates in insertion order: a dict's keys, with the methods
+    of ``set`` that anyio calls on these (``add``, ``remove``, ``discard``,
+    iteration, ``in``, ``len``, truth).
+
+    A dict, not a ``set`` subclass keeping its order beside it: ``add`` and
+    ``remove`` are the dict's own C methods, not Python calls (anyio adds and
+    removes a task or a scope several times per checkpoint-heavy run: a
+    Python-level ordered set was about 7 % of a run's profile on asyncio).
+    Iterating while the set changes size raises, as it does for a ``set``.
+    """
+
+    __slots__ = ()
 
     def __init__(self, items: Iterable[Any] = ()) -> None:
-        super().__init__()
-        self._order: dict[Any, None] = {}
-        for item in items:
-            self.add(item)
+        super().__init__(dict.fromkeys(items))
 
-    def add(self, item: Any) -> None:
-        super().add(item)
-        self._order[item] = None
-
-    def remove(self, item: Any) -> None:
-        super().remove(item)
-        del self._order[item]
+    # dict.setdefault(item) stores item -> None and returns None, as set.add does;
+    # dict.__delitem__ raises KeyError for a missing item, as set.remove does.
+    add = dict.setdefault
+    remove = dict.__delitem__
 
     def discard(self, item: Any) -> None:
-        super().discard(item)
-        self._order.pop(item, None)
+        dict.pop(self, item, None)
 
-    def pop(self) -> Any:
-        item = next(iter(self._order))
-        self.remove(item)
+    def pop(self) -> Any:  # type: ignore[override]  # set.pop(): the first item
+        item = next(iter(self))
+        del self[item]
         return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._order.clear()
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._order))
 
     def copy(self) -> OrderedSet:
         return OrderedSet(self)

@@ -23,7 +23,7 @@ from asgifuzz._driver import determinism as _determinism
 from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz._driver.outcome import Outcome, group_members
 from asgifuzz._driver.server import LIMIT, FakeServer, make_scope
-from asgifuzz._driver.vtime import VirtualTimeLoop, blocking_threads
+from asgifuzz._driver.vtime import blocking_threads, run_virtual
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import app_target
 from asgifuzz._types import BACKENDS, ASGIApp
@@ -127,8 +127,7 @@ def _only_cancellations(exc: BaseException) -> bool:
 
 def _run_backend(backend: str, main: Callable[[], Any], seed: int) -> None:
     if backend == "asyncio":
-        with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-            runner.run(main())
+        run_virtual(main())
     else:
         import trio.testing
 

@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 import selectors
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -39,6 +39,13 @@ class _VirtualSelector(selectors.DefaultSelector):
     def select(
         self, timeout: float | None = None
     ) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0 and len(self.get_map()) <= 1:
+            # Something is ready to run, and the only file watched is the
+            # loop's self-pipe: no I/O to poll for (a thread's
+            # call_soon_threadsafe has already queued its callback; the byte it
+            # wrote is read at the next poll). A system call saved per loop
+            # iteration, about 30 a run.
+            return []
         events = super().select(0)
         if events or timeout == 0:
             return events
@@ -69,6 +76,54 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.now
+
+
+def run_virtual(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on a fresh `VirtualTimeLoop` and close the loop as
+    ``asyncio.Runner`` does: the tasks left over cancelled and awaited (an
+    exception from one goes to the loop's exception handler), then the async
+    generators and the default executor shut down.
+
+    Not ``asyncio.Runner`` itself: per run it also installs and restores a
+    SIGINT handler (turning Ctrl-C into a cancellation of the main task) and
+    runs three loop iterations to close, about 60 us of a 1 ms run. Here Ctrl-C
+    raises ``KeyboardInterrupt`` where the run is, as in any Python code. The
+    main coroutine runs in a copy of the current context, as under the Runner
+    (``run_until_complete`` wraps it in a task, and a task copies it).
+    """
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_left_over(loop)
+            loop.run_until_complete(_shut_down(loop))
+        finally:
+            loop.close()
+
+
+def _cancel_left_over(loop: asyncio.AbstractEventLoop) -> None:
+    """``asyncio.runners._cancel_all_tasks``, which is private."""
+    left = asyncio.all_tasks(loop)
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+    for task in left:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during asyncio.run() shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+
+
+async def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 _executor: ThreadPoolExecutor | None = None

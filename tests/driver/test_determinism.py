@@ -13,8 +13,12 @@ def test_ordered_set_keeps_insertion_order() -> None:
     s.add(0)
     s.discard(1)
     s.discard(42)
+    s.add(3)  # already there: stays where it was
     assert list(s) == [3, 2, 0]
-    assert s.copy() == {3, 2, 0}
+    assert 2 in s
+    assert 1 not in s
+    assert len(s) == 3
+    assert isinstance(s.copy(), OrderedSet)
     assert list(s.copy()) == [3, 2, 0]
     assert s.pop() == 3
     s.remove(2)

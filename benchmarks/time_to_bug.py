@@ -21,8 +21,13 @@ The venvs are asgifuzz's own (`asgifuzz._releases.venvs.VenvCache`, the era pins
 ``asgifuzz bisect``), cached in ``~/.cache/asgifuzz/venvs`` (``--cache``);
 ``--venv-root DIR`` uses prebuilt ``DIR/sl-<version>`` venvs where they exist.
 
+With ``--arms swarm,no-swarm`` each run is made once per arm (interleaved, so
+that the machine's load hits both alike), with ``ASGIFUZZ_SWARM`` set to 1 or 0:
+what swarm generation contributes.
+
     python benchmarks/time_to_bug.py [--bugs K1a,K2] [--seeds 10] [--max-time 60]
-        [--fixed-seeds 2] [--jobs 1] [--json PATH] [--markdown PATH]
+        [--fixed-seeds 2] [--jobs 1] [--arms swarm,no-swarm] [--json PATH]
+        [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class Bug:
     fixed: str
     keys: tuple[str, ...] = ()
 
+
+#: The environment of each arm of ``--arms``.
+ARMS = {"swarm": {"ASGIFUZZ_SWARM": "1"}, "no-swarm": {"ASGIFUZZ_SWARM": "0"}}
 
 #: (name, id in KNOWN_BUGS.md, an affected release, the first fixed release).
 RELEASES = (
@@ -128,6 +136,8 @@ class Run:
     error: str = ""
     #: ``os.getloadavg()`` when the run started (the machine may be shared).
     load: list[float] = field(default_factory=list)
+    #: The arm of ``--arms`` ("" without arms).
+    arm: str = ""
 
     def detection(self) -> Seen | None:
         """The first finding that is this bug (affected runs)."""
@@ -169,15 +179,16 @@ class Venvs(VenvCache):
         return self.ensure("starlette", version) / "bin" / "python"
 
 
-def _clean_env() -> dict[str, str]:
+def _clean_env(arm: str = "") -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CI"):
         env.pop(name, None)
+    env.update(ARMS.get(arm, {}))
     return env
 
 
 def fuzz_once(
-    python: Path, seed: int, max_time: float, core: int | None
+    python: Path, seed: int, max_time: float, core: int | None, arm: str = ""
 ) -> tuple[dict[str, Any], float]:
     """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took."""
 
@@ -196,7 +207,7 @@ def fuzz_once(
         proc = subprocess.run(
             cmd,
             cwd=tmp,
-            env=_clean_env(),
+            env=_clean_env(arm),
             capture_output=True,
             text=True,
             timeout=max_time * 5 + 300,
@@ -222,15 +233,21 @@ def _replay(venvs: Venvs, finding: dict[str, Any], version: str) -> str:
 
 
 def measure(
-    bug: Bug, role: str, seed: int, venvs: Venvs, max_time: float, core: int | None
+    bug: Bug,
+    role: str,
+    seed: int,
+    venvs: Venvs,
+    max_time: float,
+    core: int | None,
+    arm: str = "",
 ) -> Run:
     """One fuzz run, with each finding of the bug's keys replayed on the other release."""
     release, other = (
         (bug.affected, bug.fixed) if role == "affected" else (bug.fixed, bug.affected)
     )
-    run = Run(bug.name, role, release, seed, load=list(os.getloadavg()))
+    run = Run(bug.name, role, release, seed, load=list(os.getloadavg()), arm=arm)
     try:
-        data, run.wall_s = fuzz_once(venvs.python(release), seed, max_time, core)
+        data, run.wall_s = fuzz_once(venvs.python(release), seed, max_time, core, arm)
     except Exception as exc:
         run.error = str(exc)[:300]
         return run
@@ -254,9 +271,11 @@ def summarize(
     cases to the bug (an undetected run counts as infinitely slow), and how often
     the fixed release showed the key."""
     rows = []
-    for bug in bug_list:
-        hit = [r for r in runs if r.bug == bug.name and r.role == "affected"]
-        fixed = [r for r in runs if r.bug == bug.name and r.role == "fixed"]
+    arms = list(dict.fromkeys(r.arm for r in runs)) or [""]
+    for bug, arm in ((b, a) for b in bug_list for a in arms):
+        mine = [r for r in runs if r.bug == bug.name and r.arm == arm]
+        hit = [r for r in mine if r.role == "affected"]
+        fixed = [r for r in mine if r.role == "fixed"]
         times, cases, masked = [], [], 0
         for r in hit:
             d = r.detection()
@@ -267,6 +286,7 @@ def summarize(
         rows.append(
             {
                 "bug": bug.name,
+                "arm": arm,
                 "keys": list(bug.keys),
                 "affected": bug.affected,
                 "fixed": bug.fixed,
@@ -304,11 +324,13 @@ def _fmt(x: float, unit: str = "") -> str:
 
 def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
     """The summary as a Markdown table."""
+    arms = any(r.get("arm") for r in rows)
     lines = [
-        f"| bug | key | affected | detected within {budget:g} s | median | worst "
+        f"| bug |{' arm |' if arms else ''} key | affected "
+        f"| detected within {budget:g} s | median | worst "
         "| median cases | worst cases | fixed release: runs with the key "
         "| cases/s, load |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if arms else ""),
     ]
     for r in rows:
         fixed = f"{r['fixed']}: {r['fixed_key_seen']}/{r['fixed_runs']}"
@@ -318,7 +340,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], budget: float) -> str:
         if r["masked"]:
             detected += f" ({r['masked']} masked)"
         lines.append(
-            f"| {r['bug']} | `{', '.join(r['keys'])}` | {r['affected']} | {detected} "
+            f"| {r['bug']} |{' ' + r['arm'] + ' |' if arms else ''} "
+            f"`{', '.join(r['keys'])}` | {r['affected']} | {detected} "
             f"| {_fmt(r['median_s'], ' s')} | {_fmt(r['worst_s'], ' s')} "
             f"| {_fmt(r['median_cases'])} | {_fmt(r['worst_cases'])} | {fixed} "
             f"| {r['cases_per_s']:.0f}, {_load(r['load_1min'])} |"
@@ -421,9 +444,9 @@ def report(
 
 
 def run_all(
-    plan: Sequence[tuple[Bug, str, int]],
+    plan: Sequence[tuple[Bug, str, int, str]],
     jobs: int,
-    one: Callable[[Bug, str, int, int | None], Run],
+    one: Callable[[Bug, str, int, str, int | None], Run],
     done: Callable[[list[Run]], None],
 ) -> list[Run]:
     """Run the plan on ``jobs`` cores (each run pinned to a free one), in order."""
@@ -433,10 +456,10 @@ def run_all(
     runs: list[Run] = []
     lock = threading.Lock()
 
-    def task(bug: Bug, role: str, seed: int) -> None:
+    def task(bug: Bug, role: str, seed: int, arm: str) -> None:
         core = cores.get()
         try:
-            run = one(bug, role, seed, core)
+            run = one(bug, role, seed, arm, core)
         finally:
             cores.put(core)
         with lock:
@@ -452,7 +475,8 @@ def run_all(
                 )
             )
             print(
-                f"[{len(runs)}/{len(plan)}] {bug.name} {role} {run.release} "
+                f"[{len(runs)}/{len(plan)}] {bug.name}{f' {arm}' if arm else ''} "
+                f"{role} {run.release} "
                 f"seed {seed}: {what} ({run.cases} cases, {run.wall_s:.0f}s)",
                 flush=True,
             )
@@ -491,6 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--venv-root", type=Path, help="prebuilt DIR/sl-<version> venvs"
     )
     parser.add_argument("--cache", type=Path, help="asgifuzz's venv cache folder")
+    parser.add_argument(
+        "--arms", help=f"comma-separated arms among {list(ARMS)} (default: none)"
+    )
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--markdown", type=Path, metavar="PATH")
@@ -522,8 +549,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         v: _machine.venv_versions(venvs.python(v))
         for v in sorted({x for b in bug_list for x in (b.affected, b.fixed)})
     }
-    plan = [(b, "affected", s) for s in range(args.seeds) for b in bug_list]
-    plan += [(b, "fixed", s) for s in range(args.fixed_seeds) for b in bug_list]
+    arms = args.arms.split(",") if args.arms else [""]
+    unknown = [a for a in arms if a and a not in ARMS]
+    if unknown:
+        raise SystemExit(f"--arms: unknown {unknown}; choose among {list(ARMS)}")
+    plan = [
+        (b, "affected", s, a) for s in range(args.seeds) for b in bug_list for a in arms
+    ]
+    plan += [
+        (b, "fixed", s, a)
+        for s in range(args.fixed_seeds)
+        for b in bug_list
+        for a in arms
+    ]
 
     def save(runs: list[Run]) -> None:
         _write(args, *report(runs, bug_list, args, machine, command))
@@ -531,7 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = run_all(
         plan,
         args.jobs,
-        lambda b, role, s, core: measure(b, role, s, venvs, args.max_time, core),
+        lambda b, role, s, arm, core: measure(
+            b, role, s, venvs, args.max_time, core, arm
+        ),
         save,
     )
     _, text = report(runs, bug_list, args, machine, command)

@@ -175,8 +175,8 @@ def test_time_to_bug_summary(ttb: ModuleType) -> None:
 def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
     bug = ttb.Bug("K5", "K5", "1.2.1", "1.3.0", ("I6:collapsed",))
 
-    def one(b: Any, role: str, seed: int, core: int | None) -> Any:
-        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10)
+    def one(b: Any, role: str, seed: int, arm: str, core: int | None) -> Any:
+        r = ttb.Run(b.name, role, "1.2.1", seed, wall_s=1.0, cases=10, arm=arm)
         if seed == 0:
             r.seen = [ttb.Seen("I6:collapsed", 0.5, 5, "passes")]
         elif role == "fixed":
@@ -184,9 +184,23 @@ def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
         return r
 
     saved: list[int] = []
-    plan = [(bug, "affected", 0), (bug, "affected", 1), (bug, "fixed", 1)]
+    plan = [
+        (bug, "affected", 0, "swarm"),
+        (bug, "affected", 1, "swarm"),
+        (bug, "fixed", 1, "swarm"),
+        (bug, "affected", 0, "no-swarm"),
+    ]
     runs = ttb.run_all(plan, 2, one, lambda rs: saved.append(len(rs)))
-    assert saved == [1, 2, 3]
+    assert saved == [1, 2, 3, 4]
+    # One row per bug and arm, and the arm's environment for its fuzz runs.
+    rows = ttb.summarize(runs, [bug], 60.0)
+    assert sorted((r["arm"], r["runs"]) for r in rows) == [
+        ("no-swarm", 1),
+        ("swarm", 2),
+    ]
+    assert "| K5 | no-swarm |" in ttb.markdown_table(rows, 60.0)
+    assert ttb._clean_env("no-swarm")["ASGIFUZZ_SWARM"] == "0"
+    runs = runs[:3]
 
     class Args:
         max_time, seeds, fixed_seeds, jobs = 60.0, 2, 1, 2

@@ -103,14 +103,13 @@ def _on(names: Sequence[str], mask: int) -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def _layer_kinds(mask: int) -> tuple[str, ...]:
-    on = _on(LAYER_FEATURES, mask)
+    # The pass-through behaviour is on in each family that is on.
+    on = _on(LAYER_FEATURES, mask) | {BEHAVIOURS[0]}
     families = ("bhm", "asgi") if "asgi" in on else ("bhm",)
     return tuple(
         k
         for k in LAYER_KINDS
-        if k == "bhm.passthrough"
-        or k in on
-        or (k.partition(".")[0] in families and k.partition(".")[2] in on)
+        if k in on or (k.partition(".")[0] in families and k.partition(".")[2] in on)
     )
 
 
@@ -215,10 +214,12 @@ def swarm_cases(
     server: Part[Server] | None,
     app: str,
     finish: Finish | None,
+    features: Features | None = None,
 ) -> Case:
-    """Cases drawn within a feature set (`draw_features`); a part given as a
-    strategy is drawn from it as it is (the user's layers and app included)."""
-    f = draw_features(draw)
+    """Cases drawn within a feature set (drawn by `draw_features`, or the given
+    ``features``); a part given as a strategy is drawn from it as it is (the
+    user's layers and app included)."""
+    f = features if features is not None else draw_features(draw)
     drawn_stack = draw(stack) if stack is not None else _stack(draw, f)
     drawn_endpoint = (
         draw(endpoint)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -254,3 +256,37 @@ def test_the_supervisor_benchmark_times_the_heartbeat_against_the_watchdog() -> 
     assert beat > 0
     assert 0 < work < plain
     assert len(supervisor.draw(4)) == 4
+
+
+def test_conjunctions_of_the_features_of_cases(tmp_path: Path) -> None:
+    conj = _load("conjunctions")
+
+    case = Case(
+        stack=Stack((Layer("bhm.read_body"), Layer("starlette.gzip"))),
+        endpoint=Endpoint("echo"),
+        request=Request(headers=(("content-type", "application/json"),)),
+        client=Client("receive", at=1),
+    )
+    assert conj.features(case) == {
+        "family:bhm",
+        "layer:read_body",
+        "layer:starlette.gzip",
+        "endpoint:echo",
+        "content:json",
+        "disconnect:receive",
+        "server:uvicorn",
+    }
+    assert set(conj.features(case)) <= set(conj.all_features())
+    assert conj.combinable(("layer:read_body", "layer:catch", "endpoint:echo"))
+    assert not conj.combinable(("endpoint:echo", "endpoint:plain"))
+    samples = [conj.features(case), conj.features(Case())]
+    pairs = conj.probabilities(samples, 2, conj.all_features())
+    assert pairs[("endpoint:echo", "disconnect:receive")] == 0.5
+    assert pairs[("endpoint:plain", "content:none")] == 0.5
+    assert ("endpoint:echo", "endpoint:plain") not in pairs
+    out = tmp_path / "c.json"
+    assert conj.main(["--cases", "12", "--rarest", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for arm in ("off", "on"):
+        assert data["arms"][arm]["sampled"] == 12
+        assert len(data["arms"][arm]["pairs"]["rarest"]) == 3

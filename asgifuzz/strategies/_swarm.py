@@ -10,7 +10,7 @@ short-circuiting layer, a client that leaves at once) is absent from half the
 cases.
 
 The feature set is a generation device only: the case is the same plain data,
-and its JSON form (and corpus hashes) do not change. Each category is one or
+and its JSON form (and corpus hashes) do not change. Each category is one to
 three draws of a bit mask (a set bit turns one feature on, each half the
 time); the simplest feature of each category (`bhm.passthrough`, ``plain``,
 the untyped body, ``never``, uvicorn) is always on. Within the set, each part

@@ -26,7 +26,9 @@ The venvs are asgifuzz's own (`asgifuzz._releases.venvs.VenvCache`, the era pins
         [--arms 'on=;off=--points 0']
 
 ``--arms`` compares configurations of ``fuzz`` side by side: each arm is a name
-and the extra options its runs get, and the runs of one seed and bug go one
+and the extra options its runs get (a word ``NAME=VALUE`` in upper case is an
+environment variable instead: ``--arms 'swarm=;no-swarm=ASGIFUZZ_SWARM=0'``
+measures what swarm generation contributes), and the runs of one seed and bug go one
 arm after the other (with ``--jobs 2``, at the same time on the two cores), so
 that the machine's load falls on every arm alike. The fuzz runs import
 asgifuzz from this checkout (``PYTHONPATH``), whatever the venv installed.
@@ -182,13 +184,20 @@ class Venvs(VenvCache):
         return self.ensure("starlette", version) / "bin" / "python"
 
 
-def _clean_env() -> dict[str, str]:
+def _clean_env(assignments: Sequence[str] = ()) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CI"):
         env.pop(name, None)
     # This checkout's asgifuzz, not the one the venv was built with.
     env["PYTHONPATH"] = str(ROOT)
+    env.update(a.split("=", 1) for a in assignments)
     return env
+
+
+def _is_assignment(word: str) -> bool:
+    """``ASGIFUZZ_SWARM=0``: an environment variable of the arm, not an option."""
+    name, sep, _ = word.partition("=")
+    return bool(sep) and name.isidentifier() and name.isupper()
 
 
 def parse_arms(text: str | None) -> dict[str, list[str]]:
@@ -222,13 +231,14 @@ def fuzz_once(
         cmd = [
             str(python), "-m", "asgifuzz", "fuzz", "--backend", "both",
             "--seed", str(seed), "--max-time", f"{max_time:g}",
-            "--json", str(out), "--no-database", *extra,
+            "--json", str(out), "--no-database",
+            *(w for w in extra if not _is_assignment(w)),
         ]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.run(
             cmd,
             cwd=tmp,
-            env=_clean_env(),
+            env=_clean_env([w for w in extra if _is_assignment(w)]),
             capture_output=True,
             text=True,
             timeout=max_time * 5 + 300,

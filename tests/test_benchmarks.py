@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from asgifuzz.models import Case, Client, Endpoint, Layer, Request, Stack
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -205,10 +207,25 @@ def test_time_to_bug_report_and_runner(ttb: ModuleType, tmp_path: Path) -> None:
         return r
 
     saved: list[int] = []
-    plan = [(bug, "affected", 0, "on"), (bug, "affected", 1, "on")]
-    plan += [(bug, "fixed", 1, "on")]
+    plan = [
+        (bug, "affected", 0, "swarm"),
+        (bug, "affected", 1, "swarm"),
+        (bug, "fixed", 1, "swarm"),
+        (bug, "affected", 0, "no-swarm"),
+    ]
     runs = ttb.run_all(plan, 2, one, lambda rs: saved.append(len(rs)))
-    assert saved == [1, 2, 3]
+    assert saved == [1, 2, 3, 4]
+    # One row per bug and arm, and the arm's environment for its fuzz runs.
+    rows = ttb.summarize(runs, [bug], 60.0)
+    assert sorted((r["arm"], r["runs"]) for r in rows) == [
+        ("no-swarm", 1),
+        ("swarm", 2),
+    ]
+    assert "| K5 | no-swarm |" in ttb.markdown_table(rows, 60.0)
+    assert ttb._clean_env(["ASGIFUZZ_SWARM=0"])["ASGIFUZZ_SWARM"] == "0"
+    assert ttb._is_assignment("ASGIFUZZ_SWARM=0")
+    assert not ttb._is_assignment("--points=0")
+    runs = [r for r in runs if r.arm == "swarm"]  # completion order varies
 
     class Args:
         max_time, seeds, fixed_seeds, jobs = 60.0, 2, 1, 2
@@ -341,3 +358,37 @@ def _load_with_machine(name: str) -> ModuleType:
         return _load(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+def test_conjunctions_of_the_features_of_cases(tmp_path: Path) -> None:
+    conj = _load("conjunctions")
+
+    case = Case(
+        stack=Stack((Layer("bhm.read_body"), Layer("starlette.gzip"))),
+        endpoint=Endpoint("echo"),
+        request=Request(headers=(("content-type", "application/json"),)),
+        client=Client("receive", at=1),
+    )
+    assert conj.features(case) == {
+        "family:bhm",
+        "layer:read_body",
+        "layer:starlette.gzip",
+        "endpoint:echo",
+        "content:json",
+        "disconnect:receive",
+        "server:uvicorn",
+    }
+    assert set(conj.features(case)) <= set(conj.all_features())
+    assert conj.combinable(("layer:read_body", "layer:catch", "endpoint:echo"))
+    assert not conj.combinable(("endpoint:echo", "endpoint:plain"))
+    samples = [conj.features(case), conj.features(Case())]
+    pairs = conj.probabilities(samples, 2, conj.all_features())
+    assert pairs[("endpoint:echo", "disconnect:receive")] == 0.5
+    assert pairs[("endpoint:plain", "content:none")] == 0.5
+    assert ("endpoint:echo", "endpoint:plain") not in pairs
+    out = tmp_path / "c.json"
+    assert conj.main(["--cases", "12", "--rarest", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for arm in ("off", "on"):
+        assert data["arms"][arm]["sampled"] == 12
+        assert len(data["arms"][arm]["pairs"]["rarest"]) == 3

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from asgifuzz.models import Case, Client, Endpoint, Request, Server, Stack
-from asgifuzz.strategies import _user
+from asgifuzz.strategies import _swarm, _user
 from asgifuzz.strategies._parts import (
     disconnect_schedules,
     endpoints,
@@ -33,6 +33,7 @@ def cases(
     lifespan: bool = True,
     headers: Sequence[str | tuple[str, str]] = (),
     cookies: Sequence[str] = (),
+    swarm: bool | None = None,
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -58,6 +59,13 @@ def cases(
     Every drawn request (whichever strategy draws it) gets ``headers``
     (``"name: value"`` or pairs; they replace drawn headers of those names) and
     ``cookies`` (``"name=value"``, sent with any drawn cookies).
+
+    ``swarm`` (default: on, unless ``ASGIFUZZ_SWARM=0``): each case first draws
+    which layer behaviours, endpoint kinds, content types, disconnect kinds and
+    servers may appear in it, then draws within them
+    (`asgifuzz.strategies._swarm`); parts given as strategies (the user's
+    layers and app among them) are drawn as they are. Shrinks toward fewer
+    features and, within them, toward the same simplest case.
     """
     name = ""
     if app is not None:
@@ -76,6 +84,11 @@ def cases(
             request = _user.app_requests(target.routes)
     elif middleware is not None and stack is None:
         stack = _user.user_stacks(middleware, builtin=builtin)
+    if swarm if swarm is not None else _swarm.swarm_default():
+        finish = _user.extras_of(headers, cookies) if headers or cookies else None
+        return _swarm.swarm_cases(
+            stack, endpoint, request, client, server, name, finish
+        )
     drawn = request if request is not None else requests()
     if headers or cookies:
         drawn = _user.with_extras(drawn, headers, cookies)

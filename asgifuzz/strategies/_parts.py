@@ -82,15 +82,26 @@ def check_kinds(
 _pauses = st.tuples(st.integers(0, 2), st.integers(0, 2))
 
 
+#: A layer's option values, drawn for every kind (each kind keeps those it uses).
+LAYER_FIELDS = st.tuples(
+    st.sampled_from((0, 500)),
+    st.sampled_from(("*", "http://example.com")),
+    st.sampled_from(("testserver", "*", "example.com")),
+    _pauses,
+)
+LayerFields = tuple[int, str, str, tuple[int, int]]
+
+
 @st.composite
 def layers(draw: st.DrawFn, kinds: Sequence[str]) -> Layer:
     """One layer of one of ``kinds``, with the options its kind uses."""
     # Every kind draws the same fields, so the kind alone decides simplicity.
-    kind = draw(st.sampled_from(kinds))
-    minimum_size = draw(st.sampled_from((0, 500)))
-    origin = draw(st.sampled_from(("*", "http://example.com")))
-    host = draw(st.sampled_from(("testserver", "*", "example.com")))
-    pauses = draw(_pauses)
+    return layer_from(draw(st.sampled_from(kinds)), draw(LAYER_FIELDS))
+
+
+def layer_from(kind: str, fields: LayerFields) -> Layer:
+    """The layer of ``kind`` with those of the drawn ``fields`` it uses."""
+    minimum_size, origin, host, pauses = fields
     options: dict[str, int | str | bool] = {}
     if kind == "starlette.gzip":
         options["minimum_size"] = minimum_size
@@ -127,9 +138,13 @@ def middleware_stacks(
 
 @st.composite
 def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
+    return endpoint_of(draw, draw(st.sampled_from(kinds)))
+
+
+def endpoint_of(draw: st.DrawFn, kind: str) -> Endpoint:
+    """An endpoint of ``kind`` (drawn by the caller), with the options it uses."""
     # Every kind draws the same fields (those it does not use are dropped), so the
     # kind alone decides which example is simpler: shrinking goes to "plain".
-    kind = draw(st.sampled_from(kinds))
     plain_status = draw(st.sampled_from((200, 201, 404)))
     empty_status = draw(st.sampled_from((204, 304)))
     chunks = draw(st.integers(0, 4))

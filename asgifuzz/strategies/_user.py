@@ -7,7 +7,7 @@ names them (``user.<name>`` layers, ``Case.app``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -235,16 +235,24 @@ def _a_request(label: str, value: object) -> Request:
     return value
 
 
-def with_extras(
-    requests: st.SearchStrategy[Request],
-    headers: Sequence[str | tuple[str, str]],
-    cookies: Sequence[str],
-) -> st.SearchStrategy[Request]:
-    """``requests`` with the user's ``headers`` and ``cookies`` added to each
+def extras_of(
+    headers: Sequence[str | tuple[str, str]], cookies: Sequence[str]
+) -> Callable[[Request], Request]:
+    """What adds the user's ``headers`` and ``cookies`` to a drawn request
     (see `asgifuzz.strategies._vocabulary.with_user_headers`)."""
     texts = [h if isinstance(h, str) else f"{h[0]}: {h[1]}" for h in headers]
     try:
         extra, jar = parse_extras(texts, cookies)
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
-    return requests.map(partial(with_user_headers, extra=extra, cookies=jar))
+    return partial(with_user_headers, extra=extra, cookies=jar)
+
+
+def with_extras(
+    requests: st.SearchStrategy[Request],
+    headers: Sequence[str | tuple[str, str]],
+    cookies: Sequence[str],
+) -> st.SearchStrategy[Request]:
+    """``requests`` with the user's ``headers`` and ``cookies`` added to each
+    (see `extras_of`)."""
+    return requests.map(extras_of(headers, cookies))

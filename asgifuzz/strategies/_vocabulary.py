@@ -224,6 +224,26 @@ _FAMILIES = tuple(
     for family in (COOKIES, AUTHORIZATIONS, FORWARDED, REQUEST_IDS, ACCEPT_ENCODINGS)
 )
 _TYPED = _half_off(BODY_TYPES)
+_BODY_INDEX = {kind: i for i, kind in enumerate(BODY_TYPES)}
+#: The groups of `BODY_TYPES` by content type, the way swarm generation
+#: (`asgifuzz.strategies._swarm`) turns typed bodies on and off.
+CONTENT_GROUPS = ("json", "form", "multipart", "text", "other")
+
+
+def content_group(content_type: str) -> str:
+    """The `CONTENT_GROUPS` entry of ``content_type`` (``other`` for unknown ones)."""
+    media = content_type.partition(";")[0].strip().lower()
+    if media.endswith("json"):
+        return "json"
+    if media == _FORM:
+        return "form"
+    if media.startswith("multipart/"):
+        return "multipart"
+    if media.startswith("text/"):
+        return "text"
+    return "other"  # octet-stream, msgpack and unknown types
+
+
 _EXPONENTS = st.integers(0, MAX_BODY_EXPONENT)
 
 
@@ -255,6 +275,20 @@ def request_contents(
     ``others`` draws further headers; ``untyped`` draws the body of a request
     without a typed one. Shrinks toward ``others``' and ``untyped``'s simplest.
     """
+    return contents_of(draw, others, untyped, max_chunks=max_chunks)
+
+
+def contents_of(
+    draw: st.DrawFn,
+    others: st.SearchStrategy[Sequence[tuple[str, str]]],
+    untyped: st.SearchStrategy[tuple[bytes, ...]],
+    *,
+    max_chunks: int = 4,
+    bodies: Sequence[BodyType] | None = None,
+) -> tuple[Headers, tuple[bytes, ...]]:
+    """`request_contents`, drawn by the caller's ``draw``; with ``bodies``, a
+    typed body is one of them (a drawn type not among them stands for one that
+    is, or for the untyped body if ``bodies`` is empty)."""
     headers: list[tuple[str, str]] = []
     for family in _FAMILIES:
         # The coin and the value in one draw: turning a family off is then one
@@ -265,6 +299,8 @@ def request_contents(
             headers += drawn
     headers += draw(others)
     kind = draw(_TYPED)
+    if kind is not None and bodies is not None and kind not in bodies:
+        kind = bodies[_BODY_INDEX[kind] % len(bodies)] if bodies else None
     if kind is not None:
         body = draw(typed_bodies(kind, max_chunks=max_chunks))
         headers.append(("content-type", kind.content_type))

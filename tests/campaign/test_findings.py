@@ -246,8 +246,10 @@ def test_two_different_bugs_with_one_key_are_both_reported() -> None:
 def test_one_root_cause_is_reported_once_with_its_keys() -> None:
     # The bug needs a stack that wraps the app and an endpoint that raises: one
     # case in 20 or so (found after 47 to 90 cases with seeds 0 to 2; a run of
-    # 3 s is over 1000 cases here).
-    strategy = cases(middleware=[ErrorPages], builtin=False)
+    # 3 s is over 1000 cases here). Measured without swarm generation (this
+    # tests the grouping, not the search): with it, seed 0's first 3 s bring the
+    # bug, but no case of it that also shows I6:swallowed.
+    strategy = cases(middleware=[ErrorPages], builtin=False, swarm=False)
     report = fuzz(max_time=3.0, backends=BOTH, strategy=strategy)
     # (Starlette's own bugs of an old release, found beside it, are other findings.)
     (finding,) = [f for f in report.findings if "ErrorPages" in f.signature]

@@ -124,8 +124,8 @@ class FakeWsServer:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def _until(self, ready: Any, timeout: float | None = None) -> None:
-        with anyio.move_on_after(timeout if timeout is not None else float("inf")):
+    async def _until(self, ready: Any, patience: float = float("inf")) -> None:
+        with anyio.move_on_after(patience):
             while not ready():
                 await self._changed.wait()
 
@@ -202,12 +202,12 @@ class FakeWsServer:
 
     def _accept(self, message: Message) -> None:
         sub = message.get("subprotocol")
-        if self.profile.checks_subprotocol and sub is not None:
-            if sub not in self.case.websocket.handshake.subprotocols:
-                raise Exception("Invalid Subprotocol")  # hypercorn's own words
+        offered = self.case.websocket.handshake.subprotocols
+        if self.profile.checks_subprotocol and sub is not None and sub not in offered:
+            raise Exception("Invalid Subprotocol")  # hypercorn's own words
         self.phase = "open"
         self.view.handshake, self.view.status, self.view.subprotocol = "open", 101, sub
-        self.view.accept_headers = [tuple(h) for h in message.get("headers", [])]  # type: ignore[misc]
+        self.view.accept_headers = [tuple(h) for h in message.get("headers", [])]
         self._wake()
 
     def _end_handshake(self, how: str, status: int | None) -> None:

@@ -48,6 +48,8 @@ class TargetConfig:
     cookies: tuple[str, ...] = ()
     requests: str = ""
     declarations: tuple[tuple[str, decl.Declaration], ...] = ()
+    #: The scope types to draw (``--scope``; checked by the command line).
+    scopes: tuple[str, ...] = ("http",)
 
     @property
     def empty(self) -> bool:

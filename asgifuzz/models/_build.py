@@ -96,7 +96,7 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
             "Starlette",
             "endpoint",
         ]
-        app = Starlette(routes=[route])  # type: ignore[list-item]
+        app = Starlette(routes=[route])
         for i in reversed(range(len(layers))):
             app = Tap(app, recorder=rec, where=i + 1)
             cls, options = _layer_factory(i, layers[i], rec)

@@ -109,8 +109,8 @@ class WsEndpoint:
 class Session:
     """A whole WebSocket session: the handshake, the endpoint, the client's steps."""
 
-    handshake: Handshake = Handshake()  # noqa: RUF009 (frozen)
-    endpoint: WsEndpoint = WsEndpoint()  # noqa: RUF009 (frozen)
+    handshake: Handshake = Handshake()
+    endpoint: WsEndpoint = WsEndpoint()
     steps: tuple[Step, ...] = ()
 
     def problem(self) -> str:

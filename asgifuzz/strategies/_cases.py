@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from asgifuzz.models import Case, Client, Endpoint, Request, Server, Stack
 from asgifuzz.strategies import _user
@@ -17,6 +18,7 @@ from asgifuzz.strategies._parts import (
     requests,
     server_profiles,
 )
+from asgifuzz.strategies._scopes import check_scopes, scope_cases
 
 
 def cases(
@@ -33,6 +35,7 @@ def cases(
     lifespan: bool = True,
     headers: Sequence[str | tuple[str, str]] = (),
     cookies: Sequence[str] = (),
+    scopes: Sequence[str] = ("http",),
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -58,7 +61,54 @@ def cases(
     Every drawn request (whichever strategy draws it) gets ``headers``
     (``"name: value"`` or pairs; they replace drawn headers of those names) and
     ``cookies`` (``"name=value"``, sent with any drawn cookies).
+
+    ``scopes`` chooses the scope types drawn (``"http"``, ``"websocket"``; see
+    `asgifuzz.strategies._scopes`): with several, each case is one of them.
     """
+    chosen = check_scopes(scopes)
+    others = [s for s in chosen if s != "http"]
+    if others and app is not None:
+        raise InvalidArgument(
+            f"scopes={list(chosen)!r} with an app: only HTTP requests are drawn "
+            "over a user's app yet; pass scopes=['http'] with app="
+        )
+    drawn_others = [
+        scope_cases(s, middleware=middleware, builtin=builtin) for s in others
+    ]
+    if "http" not in chosen:
+        return st.one_of(drawn_others)
+    http = _http_cases(
+        stack=stack,
+        endpoint=endpoint,
+        request=request,
+        client=client,
+        server=server,
+        middleware=middleware,
+        app=app,
+        routes=routes,
+        builtin=builtin,
+        lifespan=lifespan,
+        headers=headers,
+        cookies=cookies,
+    )
+    return st.one_of(http, *drawn_others) if drawn_others else http
+
+
+def _http_cases(
+    *,
+    stack: st.SearchStrategy[Stack] | None,
+    endpoint: st.SearchStrategy[Endpoint] | None,
+    request: st.SearchStrategy[Request] | None,
+    client: st.SearchStrategy[Client] | None,
+    server: st.SearchStrategy[Server] | None,
+    middleware: Any,
+    app: Any,
+    routes: Sequence[str],
+    builtin: bool | Sequence[str],
+    lifespan: bool,
+    headers: Sequence[str | tuple[str, str]],
+    cookies: Sequence[str],
+) -> st.SearchStrategy[Case]:
     name = ""
     if app is not None:
         target = _user.allow_app(app, routes=routes, lifespan=lifespan)

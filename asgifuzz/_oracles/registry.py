@@ -194,6 +194,7 @@ _ALL: tuple[Invariant, ...] = (
         ),
         sequences,
     ),
+    Invariant("W4", "a websocket app ends cleanly", ("hang", "<type>"), clean_end),
     Invariant(
         "W2",
         "websocket frames pass unchanged, in order",
@@ -203,7 +204,6 @@ _ALL: tuple[Invariant, ...] = (
     Invariant(
         "W3", "close codes and reasons pass unchanged", ("server", "endpoint"), closes
     ),
-    Invariant("W4", "a websocket app ends cleanly", ("hang", "<type>"), clean_end),
     Invariant(
         "W5",
         "asyncio and trio agree on a websocket session",

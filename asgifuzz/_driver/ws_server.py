@@ -116,6 +116,8 @@ class FakeWsServer:
         self.phase = "handshake"
         self.connected = False
         self.gone = False
+        #: The client left an open connection (not during the handshake).
+        self.left_open = False
         self.inbox: list[Message] = []
         self.disconnects_sent = 0
         self._changed = anyio.Event()
@@ -139,6 +141,10 @@ class FakeWsServer:
     async def _receive(self) -> Message:
         if not self.connected:
             self.connected = True
+            steps = self.case.websocket.steps
+            if steps and steps[0].after < 0:
+                # The client hangs up right after its handshake request.
+                self._leave(steps[0])
             return {"type": "websocket.connect"}
         await self._until(
             lambda: (
@@ -158,7 +164,7 @@ class FakeWsServer:
         left, closed = self.view.left, self.phase == "closed"
         if not self.profile.client_code:
             return {"type": "websocket.disconnect", "code": 1000 if closed else 1006}
-        if left is not None and self.view.handshake == "open":
+        if left is not None and self.left_open:
             return {"type": "websocket.disconnect", "code": left[0], "reason": left[1]}
         if closed and self.view.server_close is not None:
             code, reason = self.view.server_close
@@ -238,6 +244,7 @@ class FakeWsServer:
 
     def _leave(self, step: Step) -> None:
         self.gone = True
+        self.left_open = self.phase == "open"
         code = 1006 if step.kind == "drop" else step.code
         self.view.left = (code, "" if step.kind == "drop" else step.reason)
         self.rec.disconnected = self.rec.note(f"client leaves ({step.kind} {code})")
@@ -248,6 +255,8 @@ class FakeWsServer:
         it, for ``after=-1``) and it has seen ``after`` messages, or waited
         `STEP_PATIENCE` for them."""
         for step in self.case.websocket.steps:
+            if step.after < 0:
+                return  # it left at the connect (see _receive)
             if step.after >= 0:
                 await self._until(lambda: self.phase != "handshake")
                 await self._until(

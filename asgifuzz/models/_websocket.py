@@ -10,6 +10,9 @@ the wire).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from asgifuzz.models._compact import expression
 
 #: The endpoint's behaviours, simplest first (``sampled_from`` shrinks forward).
 WS_ENDPOINT_KINDS = (
@@ -68,6 +71,26 @@ class Step:
     after: int = 0
     code: int = 1000
     reason: str = ""
+
+    def __repr__(self) -> str:
+        # A long frame as a run (b'\x00' * 65536): reports stay readable, and
+        # under Hypothesis' 30 kB repr limit.
+        p = self.payload
+        shown = (
+            expression(p)
+            if isinstance(p, bytes)
+            else expression(p.encode(), lit=lambda b: repr(b.decode()))
+            if p.isascii()
+            else repr(p)
+        )
+        return (
+            f"Step(kind={self.kind!r}, payload={shown}, after={self.after}, "
+            f"code={self.code}, reason={self.reason!r})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis' pretty printer bypasses __repr__ for dataclasses.
+        printer.text(repr(self))
 
 
 @dataclass(frozen=True)

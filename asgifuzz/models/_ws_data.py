@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgifuzz.models._compact import body_from_data, segment_to_data
 from asgifuzz.models._reader import Reader, shown
 from asgifuzz.models._websocket import (
     MAX_COUNT,
@@ -43,7 +44,8 @@ def session_to_data(session: Session) -> dict[str, Any]:
 
 def _step_data(step: Step) -> dict[str, Any]:
     payload = step.payload
-    text = payload.decode("latin-1") if isinstance(payload, bytes) else payload
+    # Bytes as latin-1 text, or long runs as {"repeat": unit, "times": n}.
+    text = segment_to_data(payload) if isinstance(payload, bytes) else payload
     return {
         "kind": step.kind,
         "payload": text,
@@ -104,10 +106,17 @@ def session_from_data(r: Reader, raw: object) -> Session:
 def _step(r: Reader, raw: object, where: str) -> Step:
     d = r.obj(raw, where, {"kind", "payload", "after", "code", "reason"})
     kind = r.choice(d, "kind", where, WS_STEP_KINDS, "text")
-    text = r.str_(d, "payload", where, max_length=MAX_FRAME, latin1=kind == "bytes")
+    payload: str | bytes
+    if kind == "bytes":
+        raw_payload = [d.get("payload", "")]
+        payload = body_from_data(r, raw_payload, 1, field=f"{where}.payload")[0]
+        if len(payload) > MAX_FRAME:
+            raise r.fail(f"{where}.payload", f"holds over {MAX_FRAME} bytes")
+    else:
+        payload = r.str_(d, "payload", where, max_length=MAX_FRAME)
     return Step(
         kind=kind,
-        payload=text.encode("latin-1") if kind == "bytes" else text,
+        payload=payload,
         after=r.int_({"after": d.get("after", 0)}, "after", where, -1, MAX_COUNT),
         code=r.int_({"code": d.get("code", 1000)}, "code", where, 1000, 4999),
         reason=r.str_(d, "reason", where, max_length=123),

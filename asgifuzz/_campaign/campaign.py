@@ -135,7 +135,7 @@ class Campaign:
                 seed=c.seed,
                 database=c.database,
                 shared=c.shared_database,
-                targets=None if c.targets.empty else c.targets,
+                targets=None if c.targets.plain else c.targets,
                 known_upstream=known,
                 case_timeout=c.case_timeout,
                 shrink_budget=c.shrink_budget,
@@ -150,7 +150,7 @@ class Campaign:
                 seed=c.seed,
                 database=c.database,
                 shared=c.shared_database,
-                targets=None if c.targets.empty else c.targets,
+                targets=None if c.targets.plain else c.targets,
                 known_upstream=known,
                 **hooks(self, c.workers),
             )

@@ -66,7 +66,7 @@ def outcome_kind(verdict: Verdict, backend: str) -> str:
 def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
     """The cases of the user's targets (imported and allowed now), or None where
     there are none: `fuzz` then draws the built-in models."""
-    if targets is None or (targets.empty and targets.scopes == ("http",)):
+    if targets is None or targets.plain:
         return None
     mws, app = targets.allow()
     headers, cookies = targets.extras()

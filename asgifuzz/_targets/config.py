@@ -58,6 +58,11 @@ class TargetConfig:
             self.middleware or self.app or self.headers or self.cookies or self.requests
         )
 
+    @property
+    def plain(self) -> bool:
+        """Nothing of the user's, and HTTP cases only: the default cases."""
+        return self.empty and self.scopes == ("http",)
+
     def extras(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The headers and cookies every request gets, checked (`UsageError`)."""
         return parse_extras(self.headers, self.cookies)

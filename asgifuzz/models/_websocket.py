@@ -60,8 +60,8 @@ class Step:
         kind: one of `WS_STEP_KINDS`; ``close`` and ``drop`` end the script.
         payload: the frame's text (``text``) or bytes (``bytes``).
         after: how many messages of the endpoint the client has received before
-            it acts; ``-1`` (``close``/``drop`` only): during the handshake,
-            before the app has answered it.
+            it acts; ``-1`` (a ``close``/``drop`` that is the only step): right
+            after the handshake request, before the app has answered it.
         code: the close code of a ``close`` (``drop`` is seen as 1006).
         reason: the close reason of a ``close``.
     """
@@ -145,6 +145,8 @@ class Session:
                 return f"steps[{i}] is a {step.kind}, which must be the last step"
             if step.after < 0 and step.kind not in ("close", "drop"):
                 return f"steps[{i}] sends a frame during the handshake (after=-1)"
+            if step.after < 0 and i:
+                return f"steps[{i}] leaves during the handshake (after=-1) after steps"
             if step.kind == "close" and not sendable_code(step.code):
                 return f"steps[{i}].code is {step.code}, which a client cannot send"
             if isinstance(step.payload, bytes) != (step.kind == "bytes"):

@@ -60,8 +60,9 @@ def _payload(draw: st.DrawFn, kind: str) -> str | bytes:
 
 
 @st.composite
-def _step(draw: st.DrawFn, kind: str, last: bool) -> Step:
-    after = draw(st.integers(-1 if last else 0, 3))
+def _step(draw: st.DrawFn, kind: str, alone: bool) -> Step:
+    # Only a close or a drop that is the whole script may come during the handshake.
+    after = draw(st.integers(-1 if alone else 0, 3))
     code = draw(st.sampled_from(CLOSE_CODES))
     reason = draw(st.sampled_from(("", "bye")))
     payload = draw(_payload(kind)) if kind in ("text", "bytes") else ""
@@ -89,7 +90,7 @@ def websocket_sessions(
     ]
     end = draw(st.sampled_from(("idle", "close", "drop")))
     if end != "idle":
-        steps.append(draw(_step(end, True)))
+        steps.append(draw(_step(end, not steps)))
     endpoint = WsEndpoint(
         kind=draw(st.sampled_from(chosen)),
         subprotocol=draw(st.sampled_from(("", *offered))),

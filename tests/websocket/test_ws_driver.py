@@ -120,9 +120,10 @@ def test_send_after_the_apps_close(server: str, error: type, code: int) -> None:
     o = ws_run(ws_case(server=server), app=_sends_after_close)
     assert isinstance(o.escaped, error)
     assert o.view.server_close == (4000, "x")
-    assert _messages(o, "receive")[1] == {"type": "websocket.disconnect", "code": code} | (
-        {"reason": "x"} if server == "strict" else {}
-    )
+    assert _messages(o, "receive")[1] == {
+        "type": "websocket.disconnect",
+        "code": code,
+    } | ({"reason": "x"} if server == "strict" else {})
 
 
 async def _sends_after_client_left(scope: Any, receive: Any, send: Any) -> None:
@@ -133,7 +134,9 @@ async def _sends_after_client_left(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "websocket.send", "text": "late"})
 
 
-@pytest.mark.parametrize(("server", "raises"), [("uvicorn", True), ("hypercorn", False)])
+@pytest.mark.parametrize(
+    ("server", "raises"), [("uvicorn", True), ("hypercorn", False)]
+)
 def test_send_once_the_client_is_gone(server: str, raises: bool) -> None:
     steps = (Step("text", "a"), Step("drop"))
     o = ws_run(ws_case(steps=steps, server=server), app=_sends_after_client_left)

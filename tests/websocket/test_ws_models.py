@@ -69,12 +69,15 @@ def _with(**websocket: object) -> str:
         (_with(steps=[{"kind": "close"}, {"kind": "text"}]), "'websocket'"),
         (_with(steps=[{"kind": "text", "after": -1}]), "'websocket'"),
         (_with(steps=[{"kind": "close", "code": 1006}]), "'websocket'"),
+        (_with(steps=[{"kind": "text"}, {"kind": "drop", "after": -1}]), "'websocket'"),
         (_with(steps=[{"kind": "shout"}]), "websocket.steps[0].kind"),
         (_with(steps=[{"kind": "bytes", "payload": "\u0100"}]), "steps[0].payload"),
         (_with(steps="x"), "websocket.steps"),
         (
             _with(
-                steps=[{"kind": "bytes", "payload": [{"repeat": "a", "times": 2**20 + 1}]}]
+                steps=[
+                    {"kind": "bytes", "payload": [{"repeat": "a", "times": 2**20 + 1}]}
+                ]
             ),
             "steps[0].payload",
         ),

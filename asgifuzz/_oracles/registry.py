@@ -187,6 +187,7 @@ _ALL: tuple[Invariant, ...] = (
             "after-close",
             "subprotocol",
             "code",
+            "reason",
             "frame",
             "order",
             "connect",

@@ -4,7 +4,8 @@ renamed in `asgifuzz._oracles.verdict`).
 - W1: a valid message sequence at every boundary (the ASGI WebSocket spec:
   ``websocket.connect`` first; accept, close or a denial response before any
   ``websocket.send``; nothing after a close or a complete denial; close codes a
-  peer may send; a denial only where the server advertised it; an accepted
+  peer may send, with a reason that is a str of at most 123 bytes (RFC 6455
+  §5.5: a control frame's payload is at most 125 bytes); a denial only where the server advertised it; an accepted
   subprotocol is one the client offered; no ``http.*`` message).
 - W2: the frames the client sent reach the endpoint unchanged and in order, and
   the frames the endpoint sent reach the server (every built-in layer passes
@@ -12,7 +13,9 @@ renamed in `asgifuzz._oracles.verdict`).
 - W3: close codes and reasons pass unchanged: the endpoint's close reaches the
   server, the client's ``websocket.disconnect`` reaches the endpoint.
 - W4: the app ends cleanly: it returns (no hang), and nothing escapes but what a
-  model raised, or, once the client has left, the framework's disconnect signal.
+  model raised, or, once the client has left, the framework's disconnect signal
+  (a user's app, ``case.app``, may raise while the client is connected: the
+  server closes with 1011, as for HTTP's 500).
 """
 
 from __future__ import annotations
@@ -86,8 +89,11 @@ def _send_problems(
                     ("code", f"close code {code!r}, which no peer may send {at}")
                 )
             reason = m.get("reason") or ""
-            if len(str(reason).encode()) > 123:
-                found.append(("code", f"a close reason over 123 bytes {at}"))
+            if not isinstance(reason, str):
+                why = f"a close reason that is a {type(reason).__name__}, not a str"
+                found.append(("reason", f"{why} {at}"))
+            elif len(reason.encode()) > 123:
+                found.append(("reason", f"a close reason over 123 bytes {at}"))
             state = "closed"
         elif state == "handshake" and kind == f"{_DENIAL}.start":
             state = "denial"
@@ -202,6 +208,8 @@ def clean_end(f: Facts) -> list[Violation]:
     name = type(exc).__name__
     if gone and (name in DISCONNECT_SIGNALS or isinstance(exc, OSError)):
         return []
+    if f.app_mode and not gone:
+        return []  # a user's app: its own exceptions are its business (as I1)
     when = "after the client left" if gone else "while the client was connected"
     return [
         Violation(

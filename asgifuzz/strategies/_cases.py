@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 
 from asgifuzz.models import Case, Client, Endpoint, Request, Server, Stack
 from asgifuzz.strategies import _user
@@ -67,13 +66,8 @@ def cases(
     """
     chosen = check_scopes(scopes)
     others = [s for s in chosen if s != "http"]
-    if others and app is not None:
-        raise InvalidArgument(
-            f"scopes={list(chosen)!r} with an app: only HTTP requests are drawn "
-            "over a user's app yet; pass scopes=['http'] with app="
-        )
     drawn_others = [
-        scope_cases(s, middleware=middleware, builtin=builtin) for s in others
+        scope_cases(s, middleware=middleware, builtin=builtin, app=app) for s in others
     ]
     if "http" not in chosen:
         return st.one_of(drawn_others)

@@ -1,7 +1,7 @@
 """The scope types `cases` can draw, and the strategy each is drawn by.
 
 ``http`` cases are `cases`' own; every other scope names a function taking
-``middleware=`` and ``builtin=`` (as `cases` does) and returning a strategy of
+``middleware=``, ``builtin=`` and ``app=`` (as `cases` does) and returning a strategy of
 cases of that scope, or None while this build does not generate them.
 """
 

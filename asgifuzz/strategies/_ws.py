@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
+from asgifuzz._targets.routes import websocket_paths
 from asgifuzz.models import Case, Server, Stack
 from asgifuzz.models._parts import STACK_MODES
 from asgifuzz.models._websocket import (
@@ -71,19 +73,24 @@ def _step(draw: st.DrawFn, kind: str, alone: bool) -> Step:
 
 @st.composite
 def websocket_sessions(
-    draw: st.DrawFn, *, max_steps: int = 6, kinds: Sequence[str] | None = None
+    draw: st.DrawFn,
+    *,
+    max_steps: int = 6,
+    kinds: Sequence[str] | None = None,
+    paths: Sequence[str] = ("/ws", "/ws/chat"),
 ) -> Session:
     """WebSocket sessions: a handshake (path, up to two offered subprotocols,
     maybe an ``authorization``/``origin`` header), an endpoint of one of
     ``kinds`` (`WS_ENDPOINT_KINDS`), and up to ``max_steps`` client frames
     (text or bytes, a few drawn characters or 125 B, 126 B, 64 KiB), then
     maybe a close (with a code, at any point, even during the handshake) or
-    an abrupt drop. Without one, the client closes with 1000 once idle."""
+    an abrupt drop. Without one, the client closes with 1000 once idle.
+    ``paths`` are the handshake's paths to draw from."""
     check_bounds("steps", 0, max_steps)
     chosen = check_kinds("kinds", kinds, WS_ENDPOINT_KINDS)
     offered = draw(st.lists(st.sampled_from(_SUBPROTOCOLS), max_size=2, unique=True))
     headers = draw(st.lists(st.sampled_from(_HEADERS), max_size=2, unique=True))
-    path = draw(st.sampled_from(("/ws", "/ws/chat")))
+    path = draw(st.sampled_from(tuple(paths)))
     n = draw(st.integers(0, max_steps))
     steps = [
         draw(_step(draw(st.sampled_from(("text", "bytes"))), False)) for _ in range(n)
@@ -128,10 +135,30 @@ def websocket_cases(
     server: st.SearchStrategy[Server] | None = None,
     middleware: Any = None,
     builtin: bool | Sequence[str] = True,
+    app: Any = None,
 ) -> st.SearchStrategy[Case]:
     """Whole WebSocket cases (``scope="websocket"``) on the modelled servers
     (`WS_SERVERS`); with ``middleware`` (as for `cases`) every stack holds one
-    to three of the user's layers mixed with built-in ``builtin`` kinds."""
+    to three of the user's layers mixed with built-in ``builtin`` kinds. With
+    ``app`` (as for `cases`), the sessions open its ``WebSocketRoute`` s' paths,
+    wrapped in the user's ``middleware`` if any (no built-in layers)."""
+    name = ""
+    if app is not None:
+        target = _user.allow_app(app)
+        name = target.name
+        paths = websocket_paths(target.app)
+        if not paths:
+            raise InvalidArgument(
+                f"the app {target.name!r} has no WebSocketRoute to open; fuzz it "
+                "with scopes=['http'] (--scope http)"
+            )
+        session = session if session is not None else websocket_sessions(paths=paths)
+        if stack is None:
+            stack = (
+                st.just(Stack())
+                if middleware is None
+                else _user.user_stacks(middleware, builtin=False)
+            )
     if stack is None and middleware is not None:
         chosen = WS_STACK_KINDS if builtin is True else builtin
         stack = _user.user_stacks(middleware, builtin=chosen or False)
@@ -144,4 +171,5 @@ def websocket_cases(
         if server is not None
         else st.builds(Server, name=st.sampled_from(WS_SERVERS)),
         seed=st.integers(0, 2**32 - 1),
+        app=st.just(name),
     )

@@ -64,8 +64,9 @@ def test_an_echo_session_through_every_ws_layer(backend: str, server: str) -> No
     steps = (*FRAMES, Step("close", code=4001, reason="bye", after=2))
     case = ws_case("echo", steps, server, layers, subprotocol="chat")
     o = ws_run(case, backend)
-    assert o.returned and o.escaped is None
-    assert o.view.handshake == "open" and o.view.subprotocol == "chat"
+    assert o.returned
+    assert o.escaped is None
+    assert (o.view.handshake, o.view.subprotocol) == ("open", "chat")
     assert (b"x-ws-rewritten", b"rewritten") in o.view.accept_headers
     assert o.view.received == ["a", b"\x00"] == o.view.sent
     assert o.view.left == (4001, "bye")
@@ -192,7 +193,8 @@ def test_broadcast_close_and_raise_after() -> None:
 
 def test_an_idle_client_closes_and_read_all_returns() -> None:
     o = ws_run(ws_case("read_all", FRAMES))
-    assert o.view.left == (1000, "done") and o.returned
+    assert o.view.left == (1000, "done")
+    assert o.returned
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -231,3 +233,43 @@ def test_base_http_middleware_passes_a_websocket_scope_through(backend: str) -> 
     o = ws_run(ws_case(steps=steps), backend, app=app)
     assert o.escaped is None
     assert o.view.received == ["a", "b"]
+
+
+async def _feed(ws: WebSocket) -> None:
+    await ws.accept()
+    async for text in ws.iter_text():
+        await ws.send_text(f"{ws.path_params['room']}: {text}")
+
+
+def test_the_websocket_routes_of_an_app_are_found_and_opened() -> None:
+    from hypothesis import given, settings
+    from starlette.routing import Mount
+
+    from asgifuzz._targets.routes import websocket_paths
+    from asgifuzz._targets.specs import scoped
+    from asgifuzz.strategies import cases
+
+    inner = Starlette(routes=[WebSocketRoute("/rooms/{room}", _feed)])
+    app = Starlette(routes=[WebSocketRoute("/ws", _echo), Mount("/chat", inner)])
+    assert websocket_paths(Refuses(app)) == ["/ws", "/chat/rooms/0"]
+    with scoped(({}, {})):
+        strategy = cases(app=app, scopes=["websocket"], routes=["GET /"])
+
+        @settings(max_examples=10, database=None, deadline=None)
+        @given(strategy)
+        def opens(case: Case) -> None:
+            assert case.app
+            assert case.websocket.handshake.path in ("/ws", "/chat/rooms/0")
+            assert ws_run(case).view.handshake == "open"
+
+        opens()
+
+
+def test_an_app_without_websocket_routes_is_refused() -> None:
+    from hypothesis.errors import InvalidArgument
+
+    from asgifuzz._targets.specs import scoped
+    from asgifuzz.strategies import websocket_cases
+
+    with scoped(({}, {})), pytest.raises(InvalidArgument, match="no WebSocketRoute"):
+        websocket_cases(app=Starlette(routes=[]))

@@ -102,7 +102,7 @@ def test_the_scope_and_the_server_are_checked() -> None:
     with pytest.raises(CaseFormatError, match='add "scope": "websocket"'):
         Case.from_json(json.dumps({**data, "scope": "http"}))
     daphne = Case(scope="websocket", server=Server(name="daphne"))
-    with pytest.raises(CaseFormatError, match="server.name"):
+    with pytest.raises(CaseFormatError, match=r"server\.name"):
         Case.from_json(daphne.to_json())
 
 

@@ -273,3 +273,16 @@ def test_an_app_without_websocket_routes_is_refused() -> None:
 
     with scoped(({}, {})), pytest.raises(InvalidArgument, match="no WebSocketRoute"):
         websocket_cases(app=Starlette(routes=[]))
+
+
+def test_the_rate_benchmark_runs() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "ws_rate.py"
+    spec = importlib.util.spec_from_file_location("ws_rate", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.rate("websocket", 3) > 0

@@ -238,7 +238,7 @@ def discover_routes(app: Any, prefix: str = "", depth: int = 0) -> list[Found]:
 def websocket_paths(app: Any, prefix: str = "", depth: int = 0) -> list[str]:
     """The paths of a Starlette/FastAPI app's ``WebSocketRoute`` s (FastAPI's
     websocket routes are ones), through wrapping middleware and into mounts;
-    a path parameter is filled with ``0``."""
+    a path with parameters comes filled with ``0`` and with ``a``."""
     from starlette.routing import Mount, WebSocketRoute
 
     if depth > 20:
@@ -251,9 +251,10 @@ def websocket_paths(app: Any, prefix: str = "", depth: int = 0) -> list[str]:
     for route in routes:
         if isinstance(route, WebSocketRoute):
             path = prefix + route.path
-            # 0 is a valid str, int and float (and FastAPI's annotated ones).
-            path = re.sub(r"{\w+(?::\w+)?}", "0", path)
-            found.append(path)
+            # 0 is a valid str, int and float; "a" is no int (a client may send
+            # any path: FastAPI validates its annotated ones).
+            filled = {re.sub(r"{\w+(?::\w+)?}", v, path) for v in ("0", "a")}
+            found += sorted(filled)
         elif isinstance(route, Mount):
             found += websocket_paths(route.app, prefix + route.path, depth + 1)
     return found

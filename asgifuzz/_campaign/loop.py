@@ -76,7 +76,7 @@ def outcome_kind(verdict: Verdict, backend: str) -> str:
 def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
     """The cases of the user's targets (imported and allowed now), or None where
     there are none: `fuzz` then draws the built-in models."""
-    if targets is None or targets.empty:
+    if targets is None or targets.plain:
         return None
     mws, app = targets.allow()
     headers, cookies = targets.extras()
@@ -88,6 +88,7 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
         request=user_requests(targets.requests) if targets.requests else None,
         headers=headers,
         cookies=cookies,
+        scopes=targets.scopes,
     )
 
 

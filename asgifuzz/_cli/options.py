@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hypothesis.errors import InvalidArgument
+
 from asgifuzz._corpus.known import KnownBugs, known_bugs, shipped_corpus
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
+from asgifuzz.strategies._scopes import SCOPE_NAMES, check_scopes
 
 
 def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
@@ -63,6 +66,14 @@ def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> 
                 default=argparse.SUPPRESS,
                 help=argparse.SUPPRESS,
             )
+    group.add_argument(
+        "--scope",
+        type=scopes_option,
+        default=("http",),
+        metavar="SCOPES",
+        help=f"the ASGI scope types to fuzz, comma-separated among "
+        f"{','.join(SCOPE_NAMES)} (default: http)",
+    )
     group.add_argument(
         "--no-lifespan",
         action="store_true",
@@ -157,6 +168,18 @@ def known_from_args(args: argparse.Namespace) -> KnownBugs:
     return known_bugs([*([shipped] if shipped else []), *directories])
 
 
+def scopes_option(text: str) -> tuple[str, ...]:
+    """``--scope http,websocket``: the scope types, checked against what this
+    build generates (`asgifuzz.strategies._scopes.SCOPE_CASES`)."""
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    try:
+        return check_scopes(names)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc).replace("scopes=", "--scope ", 1)
+        ) from None
+
+
 def config_from_args(args: argparse.Namespace) -> TargetConfig:
     """The configuration file's targets with the command line's added (its
     ``--app`` replaces the file's); nothing is imported yet. Options missing
@@ -173,4 +196,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         cookies=(*base.cookies, *getattr(args, "cookie", [])),
         requests=getattr(args, "requests", None) or base.requests,
         declarations=base.declarations,
+        scopes=getattr(args, "scope", ("http",)),
     )

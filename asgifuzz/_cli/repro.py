@@ -64,6 +64,12 @@ def main(args: argparse.Namespace) -> int:
             "fails the same way with Starlette code only",
             file=sys.stderr,
         )
+    if case.scope != "http":
+        raise AsgiFuzzError(
+            f"{args.path}: a {case.scope} case; standalone reproducers are written "
+            "for HTTP cases only yet: replay it with asgifuzz replay PATH --trace "
+            "(the transcript shows every frame at every boundary)"
+        )
     key = args.key or target.key
     title = upstream = ""
     if target.key is not None and args.path.suffix == ".json":

@@ -24,6 +24,7 @@ from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz._driver.outcome import Outcome, group_members
 from asgifuzz._driver.server import LIMIT, FakeServer, make_scope
 from asgifuzz._driver.vtime import blocking_threads, run_virtual
+from asgifuzz._driver.ws_drive import WsOutcome, drive_websocket
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import app_target
 from asgifuzz._types import BACKENDS, ASGIApp
@@ -148,8 +149,12 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
     if backend not in BACKENDS:
         raise UsageError(f"backend={backend!r} is not one of {list(BACKENDS)}")
     rec = Recorder()
-    outcome = Outcome(case=case, backend=backend, recorder=rec)
+    websocket = case.scope == "websocket"
+    outcome = (WsOutcome if websocket else Outcome)(
+        case=case, backend=backend, recorder=rec
+    )
     _determinism.install()
+    main: Callable[..., Any] = drive_websocket if websocket else _drive
     unraisable: list[str] = []
     old_hook = sys.unraisablehook
 
@@ -169,7 +174,7 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
         sys.unraisablehook = hook
         try:
             _run_backend(
-                backend, lambda: _drive(case, rec, outcome, backend, app), case.seed
+                backend, lambda: main(case, rec, outcome, backend, app), case.seed
             )
             outcome.freeze_exceptions()
             collector.collect_run()

@@ -80,6 +80,7 @@ from asgifuzz._oracles.response import valid_response
 from asgifuzz._oracles.sequences import message_sequences
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
+from asgifuzz._oracles.websocket import clean_end, closes, frames, sequences
 
 RunCheck = Callable[[Facts], list[Violation]]
 
@@ -177,6 +178,40 @@ _ALL: tuple[Invariant, ...] = (
         ("no-body", "content-length"),
         framing,
     ),
+    # WebSocket runs (``Case.scope == "websocket"``); I7 judges them too.
+    Invariant(
+        "W1",
+        "a valid websocket message sequence",
+        (
+            "type",
+            "after-close",
+            "subprotocol",
+            "code",
+            "reason",
+            "frame",
+            "order",
+            "connect",
+            "after-disconnect",
+        ),
+        sequences,
+    ),
+    Invariant("W4", "a websocket app ends cleanly", ("hang", "<type>"), clean_end),
+    Invariant(
+        "W2",
+        "websocket frames pass unchanged, in order",
+        ("client", "endpoint"),
+        frames,
+    ),
+    Invariant(
+        "W3", "close codes and reasons pass unchanged", ("server", "endpoint"), closes
+    ),
+    Invariant(
+        "W5",
+        "asyncio and trio agree on a websocket session",
+        ("",),
+        case_check=agreement,
+        needs=("W1", "W2", "W3", "W4", "I7"),
+    ),
     # Last: it reads the verdicts of all the others.
     Invariant(
         "I10",
@@ -205,7 +240,11 @@ _RANKS = {
     **{kind: n - len(FAULTS) for n, kind in enumerate(FAULTS)},
     **{i.id: n for n, i in enumerate(_ALL)},
 }
-_RUN_CHECKS = tuple(i.check for i in _ALL if i.check is not None)
+_WS_IDS = ("W1", "W2", "W3", "W4", "I7")
+_RUN_CHECKS = tuple(
+    i.check for i in _ALL if i.check is not None and not i.id.startswith("W")
+)
+_WS_CHECKS = tuple(i.check for i in _ALL if i.check is not None and i.id in _WS_IDS)
 
 
 def title(invariant: str) -> str:
@@ -226,6 +265,7 @@ def judge_outcome(outcome: Outcome) -> list[Violation]:
     rank order; ``outcome`` is left as it was."""
     f = facts(outcome)
     out: list[Violation] = []
-    for check in _RUN_CHECKS:
+    checks = _WS_CHECKS if outcome.case.scope == "websocket" else _RUN_CHECKS
+    for check in checks:
         out += check(f)
     return out

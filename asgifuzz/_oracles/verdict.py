@@ -61,10 +61,13 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     for backend in backends:
         outcome = run(case, backend)
         violations = judge_outcome(outcome)
-        violations += transparency(case, outcome, backend, run, judge_outcome)
+        if case.scope == "http":
+            violations += transparency(case, outcome, backend, run, judge_outcome)
         verdict.outcomes[backend] = outcome
         verdict.violations[backend] = violations
     disagree = agreement(verdict.violations)
+    if case.scope == "websocket":
+        disagree = [replace(v, invariant="W5") for v in disagree]
     if disagree:
         verdict.violations["both"] = disagree
     if (

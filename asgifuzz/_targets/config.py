@@ -48,6 +48,8 @@ class TargetConfig:
     cookies: tuple[str, ...] = ()
     requests: str = ""
     declarations: tuple[tuple[str, decl.Declaration], ...] = ()
+    #: The scope types to draw (``--scope``; checked by the command line).
+    scopes: tuple[str, ...] = ("http",)
 
     @property
     def empty(self) -> bool:
@@ -55,6 +57,11 @@ class TargetConfig:
         return not (
             self.middleware or self.app or self.headers or self.cookies or self.requests
         )
+
+    @property
+    def plain(self) -> bool:
+        """Nothing of the user's, and HTTP cases only: the default cases."""
+        return self.empty and self.scopes == ("http",)
 
     def extras(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The headers and cookies every request gets, checked (`UsageError`)."""

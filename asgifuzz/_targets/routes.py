@@ -235,6 +235,31 @@ def discover_routes(app: Any, prefix: str = "", depth: int = 0) -> list[Found]:
     return found
 
 
+def websocket_paths(app: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """The paths of a Starlette/FastAPI app's ``WebSocketRoute`` s (FastAPI's
+    websocket routes are ones), through wrapping middleware and into mounts;
+    a path with parameters comes filled with ``0`` and with ``a``."""
+    from starlette.routing import Mount, WebSocketRoute
+
+    if depth > 20:
+        return []
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        inner = getattr(app, "app", None)
+        return [] if inner is None else websocket_paths(inner, prefix, depth + 1)
+    found: list[str] = []
+    for route in routes:
+        if isinstance(route, WebSocketRoute):
+            path = prefix + route.path
+            # 0 is a valid str, int and float; "a" is no int (a client may send
+            # any path: FastAPI validates its annotated ones).
+            filled = {re.sub(r"{\w+(?::\w+)?}", v, path) for v in ("0", "a")}
+            found += sorted(filled)
+        elif isinstance(route, Mount):
+            found += websocket_paths(route.app, prefix + route.path, depth + 1)
+    return found
+
+
 def _excluder(text: str, where: str) -> tuple[str | None, str]:
     method, _, path = text.strip().rpartition(" ")
     method = method.strip().upper()

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from asgifuzz._targets.specs import app_target, middleware_target
 from asgifuzz._types import METHODS, ASGIApp
@@ -19,6 +19,7 @@ from asgifuzz.models._middleware import (
 )
 from asgifuzz.models._parts import Layer
 from asgifuzz.models._record import Recorder, Tap
+from asgifuzz.models._ws_live import ModelWsMiddleware, build_ws_endpoint
 
 
 def layer_name(index: int, layer: Layer) -> str:
@@ -37,13 +38,30 @@ def _layer_factory(
         return _bind_user, {"kind": layer.kind}
     if layer.family == "starlette":
         return starlette_middleware(layer)
+    if layer.family == "ws":
+        return ModelWsMiddleware, _model_options(index, layer, rec)
     cls = ModelHTTPMiddleware if layer.family == "bhm" else ModelASGIMiddleware
-    return cls, {
+    return cls, _model_options(index, layer, rec)
+
+
+def _model_options(index: int, layer: Layer, rec: Recorder) -> dict[str, Any]:
+    return {
         "model": layer,
         "recorder": rec,
         "name": layer_name(index, layer),
         "index": index,
     }
+
+
+def _route(case: Case, rec: Recorder) -> Route | WebSocketRoute:
+    """The one route: the HTTP endpoint at ``/``, or the websocket one at the
+    handshake's path."""
+    if case.scope == "websocket":
+        return WebSocketRoute(
+            case.websocket.handshake.path,
+            build_ws_endpoint(case.websocket.endpoint, rec),
+        )
+    return Route("/", build_endpoint(case.endpoint, rec), methods=list(METHODS))
 
 
 def build(case: Case, rec: Recorder) -> ASGIApp:
@@ -56,7 +74,7 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
     layers = case.stack.layers
     if case.app:
         return _build_around_app(case, rec)
-    route = Route("/", build_endpoint(case.endpoint, rec), methods=list(METHODS))
+    route = _route(case, rec)
     if case.stack.mode == "starlette":
         rec.boundaries[:] = [
             "ServerErrorMiddleware",
@@ -70,7 +88,8 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
             middleware.append(Middleware(Tap, recorder=rec, where=i + 1))
             middleware.append(Middleware(cls, **options))
         middleware.append(Middleware(Tap, recorder=rec, where=len(layers) + 1))
-        app: ASGIApp = Starlette(routes=[route], middleware=middleware)
+        routes: list[BaseRoute] = [route]
+        app: ASGIApp = Starlette(routes=routes, middleware=middleware)
     else:
         rec.boundaries[:] = [
             *(layer_name(i, la) for i, la in enumerate(layers)),

@@ -32,6 +32,8 @@ from asgifuzz.models._parts import (
     Stack,
 )
 from asgifuzz.models._reader import Reader, parse_json, shown
+from asgifuzz.models._websocket import WS_LAYER_KINDS, WS_SERVERS, Session
+from asgifuzz.models._ws_data import session_from_data, session_to_data
 
 #: Version of the JSON case format; bumped on any incompatible change.
 FORMAT_VERSION = 1
@@ -45,6 +47,8 @@ MAX_HEADERS = 100
 MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
 #: The longest path, and query string: common servers' request-line limit.
 MAX_TARGET = 8192
+#: The scope types a case can run (``Case.scope``).
+CASE_SCOPES = ("http", "websocket")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Case:
     server: Server = Server()  # noqa: RUF009
     seed: int = 0
     app: str = ""
+    scope: str = "http"
+    websocket: Session = Session()  # noqa: RUF009
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, format version, two-space indent."""
@@ -111,6 +117,13 @@ def case_to_data(case: Case) -> dict[str, Any]:
         "seed": case.seed,
         # Written only when set, so model cases (and their hashes) are unchanged.
         **({"app": case.app} if case.app else {}),
+        # Written only for other scopes, so HTTP cases (and their hashes) stay.
+        **({"scope": case.scope} if case.scope != "http" else {}),
+        **(
+            {"websocket": session_to_data(case.websocket)}
+            if case.scope == "websocket"
+            else {}
+        ),
     }
 
 
@@ -135,7 +148,18 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     top = r.obj(
         data,
         "$",
-        {"format", "stack", "endpoint", "request", "client", "server", "seed", "app"},
+        {
+            "format",
+            "stack",
+            "endpoint",
+            "request",
+            "client",
+            "server",
+            "seed",
+            "app",
+            "scope",
+            "websocket",
+        },
     )
     if top.get("format") != FORMAT_VERSION:
         raise r.fail(
@@ -164,7 +188,9 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             )
         layers.append(
             Layer(
-                kind=str(kind) if user else r.choice(d, "kind", path, LAYER_KINDS, ""),
+                kind=str(kind)
+                if user
+                else r.choice(d, "kind", path, (*LAYER_KINDS, *WS_LAYER_KINDS), ""),
                 pauses=r.pauses(d, path),
                 options=_options(r, d.get("options", {}), path, str(kind)),
             )
@@ -238,6 +264,21 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         raise r.fail(
             "app", f"is {shown(app)}; must be the name of an app (an identifier)"
         )
+    scope = r.choice(top, "scope", "$", CASE_SCOPES, "http")
+    if "websocket" in top and scope != "websocket":
+        raise r.fail(
+            "websocket", f'is set on a {scope!r} case; add "scope": "websocket"'
+        )
+    if scope == "websocket" and server.name not in WS_SERVERS:
+        raise r.fail(
+            "server.name",
+            f"is {server.name!r}; a websocket case runs on one of {list(WS_SERVERS)}",
+        )
+    session = (
+        session_from_data(r, top.get("websocket", {}))
+        if scope == "websocket"
+        else Session()
+    )
     return Case(
         stack=stack,
         endpoint=endpoint,
@@ -246,6 +287,8 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         server=server,
         seed=seed,
         app=app,
+        scope=scope,
+        websocket=session,
     )
 
 

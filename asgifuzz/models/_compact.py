@@ -79,19 +79,21 @@ def segment_to_data(segment: bytes) -> str | list[Any]:
     ]
 
 
-def body_from_data(r: Reader, raw: object, max_segments: int) -> tuple[bytes, ...]:
+def body_from_data(
+    r: Reader, raw: object, max_segments: int, *, field: str = "request.body"
+) -> tuple[bytes, ...]:
     """A request body from its JSON form: a list of segments, each latin-1 text
     or a list of pieces (text, or ``{"repeat": text, "times": n}``), expanding
     to at most `MAX_BODY` bytes in all."""
     if not isinstance(raw, list) or len(raw) > max_segments:
         raise r.fail(
-            "request.body",
+            field,
             f"is {shown(raw)}; must be a list of at most {max_segments} segments "
             "(strings, bytes as latin-1)",
         )
     segments, total = [], 0
     for i, item in enumerate(raw):
-        where = f"request.body[{i}]"
+        where = f"{field}[{i}]"
         if isinstance(item, str):
             segment = _latin1(r, item, where)
         elif isinstance(item, list) and len(item) <= MAX_PIECES:

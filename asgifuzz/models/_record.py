@@ -168,7 +168,7 @@ class Tap:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rec, where = self.rec, self.where
-        if scope["type"] != "http":  # lifespan: not part of the request's story
+        if scope["type"] == "lifespan":  # not part of the request's story
             await self.app(scope, receive, send)
             return
 

@@ -11,6 +11,11 @@ from asgifuzz.strategies._parts import (
     requests,
     server_profiles,
 )
+from asgifuzz.strategies._ws import (
+    websocket_cases,
+    websocket_sessions,
+    websocket_stacks,
+)
 
 __all__ = [
     "body_chunkings",
@@ -20,4 +25,7 @@ __all__ = [
     "middleware_stacks",
     "requests",
     "server_profiles",
+    "websocket_cases",
+    "websocket_sessions",
+    "websocket_stacks",
 ]

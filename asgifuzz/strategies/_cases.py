@@ -17,6 +17,7 @@ from asgifuzz.strategies._parts import (
     requests,
     server_profiles,
 )
+from asgifuzz.strategies._scopes import check_scopes, scope_cases
 
 
 def cases(
@@ -34,6 +35,7 @@ def cases(
     headers: Sequence[str | tuple[str, str]] = (),
     cookies: Sequence[str] = (),
     swarm: bool | None = None,
+    scopes: Sequence[str] = ("http",),
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -66,7 +68,51 @@ def cases(
     (`asgifuzz.strategies._swarm`); parts given as strategies (the user's
     layers and app among them) are drawn as they are. Shrinks toward fewer
     features and, within them, toward the same simplest case.
+
+    ``scopes`` chooses the scope types drawn (``"http"``, ``"websocket"``; see
+    `asgifuzz.strategies._scopes`): with several, each case is one of them.
     """
+    chosen = check_scopes(scopes)
+    others = [s for s in chosen if s != "http"]
+    drawn_others = [
+        scope_cases(s, middleware=middleware, builtin=builtin, app=app) for s in others
+    ]
+    if "http" not in chosen:
+        return st.one_of(drawn_others)
+    http = _http_cases(
+        stack=stack,
+        endpoint=endpoint,
+        request=request,
+        client=client,
+        server=server,
+        middleware=middleware,
+        app=app,
+        routes=routes,
+        builtin=builtin,
+        lifespan=lifespan,
+        headers=headers,
+        cookies=cookies,
+        swarm=swarm,
+    )
+    return st.one_of(http, *drawn_others) if drawn_others else http
+
+
+def _http_cases(
+    *,
+    stack: st.SearchStrategy[Stack] | None,
+    endpoint: st.SearchStrategy[Endpoint] | None,
+    request: st.SearchStrategy[Request] | None,
+    client: st.SearchStrategy[Client] | None,
+    server: st.SearchStrategy[Server] | None,
+    middleware: Any,
+    app: Any,
+    routes: Sequence[str],
+    builtin: bool | Sequence[str],
+    lifespan: bool,
+    headers: Sequence[str | tuple[str, str]],
+    cookies: Sequence[str],
+    swarm: bool | None,
+) -> st.SearchStrategy[Case]:
     name = ""
     if app is not None:
         target = _user.allow_app(app, routes=routes, lifespan=lifespan)

@@ -22,6 +22,7 @@ from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.routes import Param, fill, params
 from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
+from asgifuzz.models._websocket import WS_LAYER_KINDS
 from asgifuzz.strategies._parts import check_kinds, layers, request_contents
 from asgifuzz.strategies._vocabulary import with_user_headers
 
@@ -103,7 +104,7 @@ def user_stacks(
     if builtin is True:
         chosen = tuple(LAYER_KINDS)
     elif builtin:
-        chosen = check_kinds("builtin", builtin, LAYER_KINDS)
+        chosen = check_kinds("builtin", builtin, (*LAYER_KINDS, *WS_LAYER_KINDS))
     return _mixed(kinds, chosen, max_builtin, STACK_MODES)
 
 

@@ -1,6 +1,7 @@
 """A small Starlette shop with a stack of third-party-style middleware.
 
 Fuzz it whole:  asgifuzz fuzz --app app:app --max-time 30   (from this folder)
+and its websocket route:  asgifuzz fuzz --app app:app --scope websocket
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 
 async def home(request: Request) -> PlainTextResponse:
@@ -34,11 +36,19 @@ async def create_order(request: Request) -> JSONResponse:
     return JSONResponse({"received": len(body), "order": order}, status_code=201)
 
 
+async def order_updates(websocket: WebSocket) -> None:
+    """Live order status: each order id the client sends is acknowledged."""
+    await websocket.accept()
+    async for order_id in websocket.iter_text():
+        await websocket.send_text(f"order {order_id}: received")
+
+
 def make_app(cancel_on_disconnect: Any) -> Starlette:
     return Starlette(
         routes=[
             Route("/", home),
             Route("/orders", create_order, methods=["POST"]),
+            WebSocketRoute("/ws/orders", order_updates),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

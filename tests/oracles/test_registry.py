@@ -28,8 +28,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "asgifuzz"
 
 
 def test_the_registry_lists_i1_to_i11_in_rank_order_i10_last() -> None:
-    assert list(INVARIANTS) == [*(f"I{n}" for n in range(1, 10)), "I11", "I10"]
-    assert [rank(i) for i in INVARIANTS] == list(range(11))
+    http = [*(f"I{n}" for n in range(1, 10)), "I11"]
+    websocket = ["W1", "W4", "W2", "W3", "W5"]
+    assert list(INVARIANTS) == [*http, *websocket, "I10"]
+    assert [rank(i) for i in INVARIANTS] == list(range(len(INVARIANTS)))
     for id_, inv in INVARIANTS.items():
         assert inv.id == id_
         assert inv.title
@@ -38,7 +40,9 @@ def test_the_registry_lists_i1_to_i11_in_rank_order_i10_last() -> None:
         assert (inv.check is None) != (inv.case_check is None), id_
     assert INVARIANTS["I8"].case_check is transparency
     assert INVARIANTS["I10"].case_check is agreement
-    assert set(INVARIANTS["I10"].needs) == set(INVARIANTS) - {"I10"}
+    assert set(INVARIANTS["I10"].needs) == set(http)
+    assert INVARIANTS["W5"].case_check is agreement
+    assert set(INVARIANTS["W5"].needs) == {"W1", "W2", "W3", "W4", "I7"}
 
 
 def test_one_name_invariants_in_the_package() -> None:

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz.models import Case
 from asgifuzz.models._record import Recorder
 
@@ -69,6 +70,10 @@ class Outcome:
     pending_tasks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unraisable: list[str] = field(default_factory=list)
+    #: A lifespan session's server side (None: not a session), and whether
+    #: the request was served (a session serves none if startup failed).
+    lifespan: Lifespan | None = None
+    served: bool = True
 
     def app_frames(self, limit: int = 3) -> tuple[str, ...]:
         """The innermost ``limit`` frames of the escaped exception that lie in the

@@ -23,6 +23,7 @@ from asgifuzz._driver import determinism as _determinism
 from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz._driver.outcome import Outcome, group_members
 from asgifuzz._driver.server import LIMIT, FakeServer, make_scope
+from asgifuzz._driver.sessions import drive_session
 from asgifuzz._driver.vtime import VirtualTimeLoop, blocking_threads
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import app_target
@@ -168,9 +169,10 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
     with warnings.catch_warnings(record=True) as caught, blocking_threads():
         warnings.simplefilter("always")
         sys.unraisablehook = hook
+        drive = _drive if case.lifespan is None else drive_session
         try:
             _run_backend(
-                backend, lambda: _drive(case, rec, outcome, backend, app), case.seed
+                backend, lambda: drive(case, rec, outcome, backend, app), case.seed
             )
             outcome.freeze_exceptions()
             collector.collect_run()

@@ -75,6 +75,12 @@ from asgifuzz._oracles.facts import Facts, facts
 from asgifuzz._oracles.framing import framing
 from asgifuzz._oracles.hangs import no_hang
 from asgifuzz._oracles.leaks import leaks
+from asgifuzz._oracles.lifespan import (
+    failed_startup,
+    lifespan_messages,
+    state_reaches,
+    unsupported_app,
+)
 from asgifuzz._oracles.raised import exceptions
 from asgifuzz._oracles.response import valid_response
 from asgifuzz._oracles.sequences import message_sequences
@@ -177,13 +183,38 @@ _ALL: tuple[Invariant, ...] = (
         ("no-body", "content-length"),
         framing,
     ),
+    # Lifespan sessions (asgifuzz._oracles.lifespan): silent on other cases.
+    Invariant(
+        "L1",
+        "lifespan messages pass through unchanged",
+        ("changed", "lost", "invented"),
+        lifespan_messages,
+    ),
+    Invariant(
+        "L2",
+        "a failing startup is reported as failed",
+        ("complete", "hidden"),
+        failed_startup,
+    ),
+    Invariant(
+        "L3",
+        "the startup's state reaches the requests",
+        ("lost", "changed"),
+        state_reaches,
+    ),
+    Invariant(
+        "L4",
+        "an app without lifespan support is not broken by a layer",
+        ("failed", "hang"),
+        unsupported_app,
+    ),
     # Last: it reads the verdicts of all the others.
     Invariant(
         "I10",
         "asyncio and trio agree",
         ("",),
         case_check=agreement,
-        needs=(*(f"I{n}" for n in range(1, 10)), "I11"),
+        needs=(*(f"I{n}" for n in range(1, 10)), "I11", "L1", "L2", "L3", "L4"),
     ),
 )
 
@@ -206,6 +237,14 @@ _RANKS = {
     **{i.id: n for n, i in enumerate(_ALL)},
 }
 _RUN_CHECKS = tuple(i.check for i in _ALL if i.check is not None)
+#: What judges a lifespan session that served no request (startup failed).
+_SESSION_CHECKS = (
+    leaks,
+    lifespan_messages,
+    failed_startup,
+    state_reaches,
+    unsupported_app,
+)
 
 
 def title(invariant: str) -> str:
@@ -226,6 +265,6 @@ def judge_outcome(outcome: Outcome) -> list[Violation]:
     rank order; ``outcome`` is left as it was."""
     f = facts(outcome)
     out: list[Violation] = []
-    for check in _RUN_CHECKS:
+    for check in _RUN_CHECKS if outcome.served else _SESSION_CHECKS:
         out += check(f)
     return out

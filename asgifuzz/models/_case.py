@@ -12,6 +12,12 @@ from typing import Any
 
 from asgifuzz._types import ALL_METHODS
 from asgifuzz.models._compact import body_from_data, segment_to_data
+from asgifuzz.models._lifespan import (
+    LIFESPAN_LAYER_KINDS,
+    Lifespan,
+    lifespan_from_data,
+    lifespan_to_data,
+)
 from asgifuzz.models._parts import (
     BACKGROUNDS,
     DISCONNECTS,
@@ -45,6 +51,8 @@ MAX_HEADERS = 100
 MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
 #: The longest path, and query string: common servers' request-line limit.
 MAX_TARGET = 8192
+#: The layer kinds a case file may name (the lifespan ones too).
+_KINDS = (*LAYER_KINDS, *LIFESPAN_LAYER_KINDS)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Case:
     ``seed`` seeds trio's scheduler (its batches of runnable tasks are shuffled);
     asyncio's scheduler is FIFO and ignores it. ``app`` names a user app (allowed
     under that name) that replaces the endpoint: the stack, if any, wraps it.
+    ``lifespan`` makes the case a lifespan session (`asgifuzz.models.Lifespan`).
     """
 
     # The parts are frozen (ruff sees that only for dataclasses of this module).
@@ -64,6 +73,7 @@ class Case:
     server: Server = Server()  # noqa: RUF009
     seed: int = 0
     app: str = ""
+    lifespan: Lifespan | None = None
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, format version, two-space indent."""
@@ -111,6 +121,11 @@ def case_to_data(case: Case) -> dict[str, Any]:
         "seed": case.seed,
         # Written only when set, so model cases (and their hashes) are unchanged.
         **({"app": case.app} if case.app else {}),
+        **(
+            {"lifespan": lifespan_to_data(case.lifespan)}
+            if case.lifespan is not None
+            else {}
+        ),
     }
 
 
@@ -135,7 +150,10 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     top = r.obj(
         data,
         "$",
-        {"format", "stack", "endpoint", "request", "client", "server", "seed", "app"},
+        {
+            *("format", "stack", "endpoint", "request", "client", "server"),
+            *("seed", "app", "lifespan"),
+        },
     )
     if top.get("format") != FORMAT_VERSION:
         raise r.fail(
@@ -164,7 +182,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             )
         layers.append(
             Layer(
-                kind=str(kind) if user else r.choice(d, "kind", path, LAYER_KINDS, ""),
+                kind=str(kind) if user else r.choice(d, "kind", path, _KINDS, ""),
                 pauses=r.pauses(d, path),
                 options=_options(r, d.get("options", {}), path, str(kind)),
             )
@@ -238,6 +256,15 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         raise r.fail(
             "app", f"is {shown(app)}; must be the name of an app (an identifier)"
         )
+    lifespan = None
+    if "lifespan" in top:
+        if app:
+            raise r.fail(
+                "lifespan",
+                "is set with 'app'; a lifespan session runs the model app (an "
+                "app's own lifespan runs around each of its runs): drop one",
+            )
+        lifespan = lifespan_from_data(r, top["lifespan"])
     return Case(
         stack=stack,
         endpoint=endpoint,
@@ -246,6 +273,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         server=server,
         seed=seed,
         app=app,
+        lifespan=lifespan,
     )
 
 

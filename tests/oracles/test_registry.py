@@ -28,8 +28,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "asgifuzz"
 
 
 def test_the_registry_lists_i1_to_i11_in_rank_order_i10_last() -> None:
-    assert list(INVARIANTS) == [*(f"I{n}" for n in range(1, 10)), "I11", "I10"]
-    assert [rank(i) for i in INVARIANTS] == list(range(11))
+    lifespan = [f"L{n}" for n in range(1, 5)]
+    assert list(INVARIANTS) == [
+        *(f"I{n}" for n in range(1, 10)),
+        "I11",
+        *lifespan,
+        "I10",
+    ]
+    assert [rank(i) for i in INVARIANTS] == list(range(15))
     for id_, inv in INVARIANTS.items():
         assert inv.id == id_
         assert inv.title

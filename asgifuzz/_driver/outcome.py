@@ -23,6 +23,14 @@ class ServerResponse:
     body: bytes = b""
     body_messages: int = 0
     complete: bool = False
+    #: Extensions (`asgifuzz._driver.extensions`): the start announced
+    #: trailers; the final body (or a path) came; the trailers, the path sent,
+    #: the early hints' links.
+    trailers_expected: bool = False
+    body_done: bool = False
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    pathsend: str | None = None
+    hints: list[bytes] = field(default_factory=list)
 
 
 def group_members(exc: BaseException) -> tuple[BaseException, ...]:

@@ -71,6 +71,7 @@ from asgifuzz._oracles.agreement import agreement
 from asgifuzz._oracles.background import background
 from asgifuzz._oracles.body import request_body
 from asgifuzz._oracles.disconnect import disconnect_delivered
+from asgifuzz._oracles.extensions import extension_sequences, pathsend_content, trailers
 from asgifuzz._oracles.facts import Facts, facts
 from asgifuzz._oracles.framing import framing
 from asgifuzz._oracles.hangs import no_hang
@@ -208,13 +209,31 @@ _ALL: tuple[Invariant, ...] = (
         ("failed", "hang"),
         unsupported_app,
     ),
+    # The HTTP extensions (asgifuzz._oracles.extensions).
+    Invariant(
+        "X1",
+        "trailers only after a response announcing them, and none lost",
+        ("unannounced", "early", "lost"),
+        trailers,
+    ),
+    Invariant("X2", "a pathsend's body is the file's content", ("",), pathsend_content),
+    Invariant(
+        "X3",
+        "extension messages only where advertised, in a valid order",
+        ("unadvertised", "late", "mixed"),
+        extension_sequences,
+    ),
     # Last: it reads the verdicts of all the others.
     Invariant(
         "I10",
         "asyncio and trio agree",
         ("",),
         case_check=agreement,
-        needs=(*(f"I{n}" for n in range(1, 10)), "I11", "L1", "L2", "L3", "L4"),
+        needs=(
+            *(f"I{n}" for n in range(1, 10)),
+            "I11",
+            *("L1", "L2", "L3", "L4", "X1", "X2", "X3"),
+        ),
     ),
 )
 

@@ -22,6 +22,7 @@ from asgifuzz.models._parts import (
     BACKGROUNDS,
     DISCONNECTS,
     ENDPOINT_KINDS,
+    HTTP_VERSIONS,
     LAYER_KINDS,
     LAYER_OPTIONS,
     MAX_RESPONSE_SIZE,
@@ -115,6 +116,11 @@ def case_to_data(case: Case) -> dict[str, Any]:
             **(
                 {"receive_checkpoints": case.server.receive_checkpoints}
                 if case.server.receive_checkpoints
+                else {}
+            ),
+            **(
+                {"http_version": case.server.http_version}
+                if case.server.http_version != "1.1"
                 else {}
             ),
         },
@@ -243,12 +249,16 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     sv = r.obj(
         top.get("server", {}),
         "server",
-        {"name", "send_checkpoints", "receive_checkpoints"},
+        {"name", "send_checkpoints", "receive_checkpoints", "http_version"},
     )
+    name = r.choice(sv, "name", "server", SERVERS, "uvicorn")
     server = Server(
-        name=r.choice(sv, "name", "server", SERVERS, "uvicorn"),
+        name=name,
         send_checkpoints=r.int_(sv, "send_checkpoints", "server", 0, 100),
         receive_checkpoints=r.int_(sv, "receive_checkpoints", "server", 0, 100),
+        http_version=r.choice(
+            sv, "http_version", f"server ({name})", HTTP_VERSIONS[name], "1.1"
+        ),
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
     app = r.str_(top, "app", "$", max_length=64)

@@ -105,6 +105,9 @@ class Recorder:
     #: that raised or was cancelled has no entry. Recording adds no event and
     #: no checkpoint, so it changes neither ticks nor interleavings.
     send_returned: list[tuple[int, int]] = field(default_factory=list)
+    #: The extensions the scope advertised at each boundary (by `Tap`; the
+    #: server's, boundary 0, by the driver).
+    advertised: dict[int, tuple[str, ...]] = field(default_factory=dict)
     #: A lifespan session's record (None: the case is not a session).
     lifespan: LifespanRecord | None = None
     #: The virtual clock; the driver sets it (callable from worker threads too).
@@ -187,6 +190,7 @@ class Tap:
         if scope["type"] != "http":  # lifespan: not part of the request's story
             await self.app(scope, receive, send)
             return
+        rec.advertised[where] = tuple(scope.get("extensions") or ())
 
         async def tapped_receive() -> Message:
             message = await receive()

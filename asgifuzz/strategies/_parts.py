@@ -26,7 +26,7 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
+from asgifuzz.models._parts import HTTP_VERSIONS, MEDIA_TYPES, STACK_MODES
 from asgifuzz.strategies import _vocabulary as vocabulary
 
 #: Other meaningful request headers a request draws (up to three of them),
@@ -235,11 +235,20 @@ def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
 
 def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
     """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow
-    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``)."""
+    ``send()``, a body that arrives slowly (checkpoints in ``receive()``) and
+    HTTP/2 (shrinks to HTTP/1.1)."""
     chosen = check_kinds("names", names, SERVERS)
     return st.builds(
-        Server,
-        name=st.sampled_from(chosen),
-        send_checkpoints=st.integers(0, 2),
-        receive_checkpoints=st.integers(0, 2),
+        _server,
+        st.sampled_from(chosen),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.booleans(),
     )
+
+
+def _server(name: str, send: int, receive: int, http2: bool) -> Server:
+    """A profile on HTTP/2 where it speaks it and ``http2`` is drawn (the
+    extensions it advertises differ: `asgifuzz._driver.extensions`)."""
+    version = "2" if http2 and "2" in HTTP_VERSIONS[name] else "1.1"
+    return Server(name, send, receive, version)

@@ -10,6 +10,7 @@ from hypothesis import given
 
 from asgifuzz._driver.runner import run
 from asgifuzz._driver.sessions import STARTUP_TIMEOUT
+from asgifuzz._driver.timeline import mermaid, timeline
 from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Layer, Lifespan, Stack
 from asgifuzz.strategies import lifespan_cases
@@ -95,3 +96,12 @@ def test_the_built_in_layers_pass_the_lifespan_through(case: Case) -> None:
     verdict = judge(case)
     found = [v.key for vs in verdict.violations.values() for v in vs]
     assert not [k for k in found if k.startswith("L")], found
+
+
+def test_the_timeline_shows_the_lifespan_messages() -> None:
+    outcome = run(Case(stack=Stack((Layer("lifespan.wrap"),)), lifespan=Lifespan()))
+    text = timeline(outcome)
+    assert "server -> layer 0 (lifespan.wrap): lifespan.startup" in text
+    assert "app -> layer 0 (lifespan.wrap): lifespan.shutdown.complete" in text
+    assert text.index("lifespan.startup.complete") < text.index("http.response.start")
+    assert "b0->>b1: " in mermaid(outcome)

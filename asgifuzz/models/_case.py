@@ -19,9 +19,9 @@ from asgifuzz.models._lifespan import (
     lifespan_to_data,
 )
 from asgifuzz.models._parts import (
+    ALL_ENDPOINT_KINDS,
     BACKGROUNDS,
     DISCONNECTS,
-    ENDPOINT_KINDS,
     HTTP_VERSIONS,
     LAYER_KINDS,
     LAYER_OPTIONS,
@@ -204,7 +204,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         if not isinstance(flag, bool):
             raise r.fail(f"endpoint.{name}", f"is {shown(flag)}; must be true or false")
     endpoint = Endpoint(
-        kind=r.choice(ep, "kind", "endpoint", ENDPOINT_KINDS, "plain"),
+        kind=r.choice(ep, "kind", "endpoint", ALL_ENDPOINT_KINDS, "plain"),
         status=r.int_(
             {"status": ep.get("status", 200)}, "status", "endpoint", 200, 599
         ),

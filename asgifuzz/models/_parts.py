@@ -46,11 +46,11 @@ ENDPOINT_KINDS = (
     "raise",
     "raise_streaming",
     "sync",
-    # Extensions (each falls back to a plain response where not advertised).
-    "trailers",
-    "pathsend",
-    "early_hint",
 )
+#: Endpoints that use an ASGI extension (each answers plainly where it is not
+#: advertised); drawn only on request: ``endpoints(kinds=ALL_ENDPOINT_KINDS)``.
+EXTENSION_ENDPOINT_KINDS = ("trailers", "pathsend", "early_hint")
+ALL_ENDPOINT_KINDS = (*ENDPOINT_KINDS, *EXTENSION_ENDPOINT_KINDS)
 BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
 DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")

@@ -26,7 +26,12 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._parts import HTTP_VERSIONS, MEDIA_TYPES, STACK_MODES
+from asgifuzz.models._parts import (
+    ALL_ENDPOINT_KINDS,
+    HTTP_VERSIONS,
+    MEDIA_TYPES,
+    STACK_MODES,
+)
 from asgifuzz.strategies import _vocabulary as vocabulary
 
 #: Other meaningful request headers a request draws (up to three of them),
@@ -161,14 +166,18 @@ def _endpoint(draw: st.DrawFn, kinds: Sequence[str]) -> Endpoint:
 
 
 def endpoints(*, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Endpoint]:
-    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`).
+    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`;
+    the extensions' endpoints, ``trailers``, ``pathsend``, ``early_hint``,
+    only when named).
 
     Options are drawn only where the kind uses them: statuses, chunk counts,
     media types (``text/event-stream`` among them), intervals in virtual
     seconds, exception groups, background tasks, checkpoints and the size of
     the response body (`RESPONSE_SIZES`, compressible or not).
     """
-    return _endpoint(check_kinds("kinds", kinds, ENDPOINT_KINDS))
+    if kinds is None:
+        return _endpoint(tuple(ENDPOINT_KINDS))
+    return _endpoint(check_kinds("kinds", kinds, ALL_ENDPOINT_KINDS))
 
 
 def body_chunkings(
@@ -233,11 +242,21 @@ def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
     )
 
 
-def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
+def server_profiles(
+    *, names: Sequence[str] | None = None, http2: bool = False
+) -> st.SearchStrategy[Server]:
     """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow
-    ``send()``, a body that arrives slowly (checkpoints in ``receive()``) and
-    HTTP/2 (shrinks to HTTP/1.1)."""
+    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``);
+    ``http2=True`` draws HTTP/2 too where the profile speaks it (its
+    extensions differ; shrinks to HTTP/1.1)."""
     chosen = check_kinds("names", names, SERVERS)
+    if not http2:
+        return st.builds(
+            Server,
+            name=st.sampled_from(chosen),
+            send_checkpoints=st.integers(0, 2),
+            receive_checkpoints=st.integers(0, 2),
+        )
     return st.builds(
         _server,
         st.sampled_from(chosen),

@@ -212,9 +212,5 @@ def test_every_endpoint_kind_is_tested() -> None:
         "raise",
         "raise_streaming",
         "sync",
-        # tests/oracles/test_extensions.py
-        "trailers",
-        "pathsend",
-        "early_hint",
     }
     assert kinds == set(ENDPOINT_KINDS)

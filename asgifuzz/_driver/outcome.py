@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz.models import Case
 from asgifuzz.models._record import Recorder
 
@@ -22,6 +23,14 @@ class ServerResponse:
     body: bytes = b""
     body_messages: int = 0
     complete: bool = False
+    #: Extensions (`asgifuzz._driver.extensions`): the start announced
+    #: trailers; the final body (or a path) came; the trailers, the path sent,
+    #: the early hints' links.
+    trailers_expected: bool = False
+    body_done: bool = False
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    pathsend: str | None = None
+    hints: list[bytes] = field(default_factory=list)
 
 
 def group_members(exc: BaseException) -> tuple[BaseException, ...]:
@@ -72,6 +81,10 @@ class Outcome:
     pending_tasks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unraisable: list[str] = field(default_factory=list)
+    #: A lifespan session's server side (None: not a session), and whether
+    #: the request was served (a session serves none if startup failed).
+    lifespan: Lifespan | None = None
+    served: bool = True
 
     def app_frames(
         self, limit: int = 3, frames: list[tuple[str, int, str]] | None = None

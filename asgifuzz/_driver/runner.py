@@ -23,6 +23,7 @@ from asgifuzz._driver import determinism as _determinism
 from asgifuzz._driver.lifespan import Lifespan
 from asgifuzz._driver.outcome import Outcome, group_members
 from asgifuzz._driver.server import LIMIT, FakeServer, make_scope
+from asgifuzz._driver.sessions import drive_session
 from asgifuzz._driver.vtime import blocking_threads, run_virtual
 from asgifuzz._driver.ws_drive import WsOutcome, drive_websocket
 from asgifuzz._errors import UsageError
@@ -154,7 +155,13 @@ def run(case: Case, backend: str = "asyncio", *, app: ASGIApp | None = None) -> 
         case=case, backend=backend, recorder=rec
     )
     _determinism.install()
-    main: Callable[..., Any] = drive_websocket if websocket else _drive
+    main: Callable[..., Any] = (
+        drive_websocket
+        if websocket
+        else _drive
+        if case.lifespan is None
+        else drive_session
+    )
     unraisable: list[str] = []
     old_hook = sys.unraisablehook
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from asgifuzz._driver.extensions import scope_extensions, takes
 from asgifuzz._driver.outcome import ServerResponse
 from asgifuzz._targets.declarations import Declaration, with_needs
 from asgifuzz._targets.specs import declarations
@@ -105,7 +106,7 @@ def make_scope(case: Case) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": asgi,
-        "http_version": "1.1",
+        "http_version": case.server.http_version,
         "method": req.method,
         "scheme": req.scheme,
         "path": req.path,
@@ -116,12 +117,9 @@ def make_scope(case: Case) -> dict[str, Any]:
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80 if req.scheme == "http" else 443),
     }
-    if profile == "granian":
-        # granian 2.8 advertises both on HTTP scopes too (tests/conformance).
-        ext = ("http.response.pathsend", "websocket.http.response")
-        scope["extensions"] = {name: {} for name in ext}
-    elif profile == "hypercorn":
-        scope["extensions"] = {}
+    extensions = scope_extensions(profile, case.server.http_version)
+    if extensions is not None:
+        scope["extensions"] = extensions
     state = {k: v for d in declared for k, v in d.state.items()}
     if state:
         # A copy per run: what one run's layers store there is not the next's.
@@ -149,6 +147,9 @@ class FakeServer:
         self.response = ServerResponse()
         self.app_scope = anyio.CancelScope()
         self._changed = anyio.Event()
+        #: What the server advertised (the extensions it takes messages of).
+        self.extensions = scope_extensions(self.profile.name, self.profile.http_version)
+        rec.advertised[0] = tuple(self.extensions or ())
 
     def _wake(self) -> None:
         self._changed.set()
@@ -224,13 +225,20 @@ class FakeServer:
             response.started = True
             response.status = message.get("status")
             response.headers = list(message.get("headers", []))
+            response.trailers_expected = bool(message.get("trailers", False)) and bool(
+                self.extensions and "http.response.trailers" in self.extensions
+            )
             if self.case.client.disconnect == "response_start":
                 self.disconnect("after http.response.start")
-        elif kind == "http.response.body" and response.started:
+        elif (
+            kind == "http.response.body" and response.started and not response.body_done
+        ):
             response.body += message.get("body", b"")
             response.body_messages += 1
             if not message.get("more_body", False):
-                response.complete = True
+                response.body_done = True
+                response.complete = not response.trailers_expected
+            if response.complete:
                 rec.response_complete = rec.note("the server has the whole response")
                 self._wake()
             client = self.case.client
@@ -239,6 +247,10 @@ class FakeServer:
                 and response.body_messages > client.at
             ):
                 self.disconnect(f"after response body message #{client.at}")
+        elif takes(response, self.extensions, message):
+            if response.complete:
+                rec.response_complete = rec.note("the server has the whole response")
+                self._wake()
         else:
             error = (
                 f"Unexpected ASGI message {kind!r} sent (started={response.started})."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgifuzz._driver.outcome import Outcome
+from asgifuzz.models._record import Event, Recorder
 
 
 def _show(message: dict[str, Any] | None) -> str:
@@ -25,6 +26,13 @@ def _show(message: dict[str, Any] | None) -> str:
     return f"{kind} " + " ".join(parts)
 
 
+def _events(rec: Recorder) -> list[Event]:
+    """The run's events, with a lifespan session's in their logical order."""
+    if rec.lifespan is None:
+        return rec.events
+    return sorted([*rec.events, *rec.lifespan.events], key=lambda e: e.tick)
+
+
 def timeline(outcome: Outcome) -> str:
     """The run as text a person can read: each event in logical time, each
     message at the boundary it crossed ("server -> X": the app's side received
@@ -35,7 +43,7 @@ def timeline(outcome: Outcome) -> str:
         f"backend: {outcome.backend}; boundaries: "
         + " | ".join(f"{i}:{n}" for i, n in enumerate(names))
     ]
-    for e in rec.events:
+    for e in _events(rec):
         if e.where < 0:
             what = f"  . {e.detail}"
         else:
@@ -74,7 +82,7 @@ def mermaid(outcome: Outcome) -> str:
         f"    participant b{i} as {name.replace(':', ' ')}"
         for i, name in enumerate(rec.boundaries)
     ]
-    for e in rec.events:
+    for e in _events(rec):
         if e.where < 0:
             lines.append(
                 f"    Note over {ids[1]}: #{e.tick} {e.detail.replace(';', ',')[:80]}"

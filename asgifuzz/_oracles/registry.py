@@ -71,10 +71,17 @@ from asgifuzz._oracles.agreement import agreement
 from asgifuzz._oracles.background import background
 from asgifuzz._oracles.body import request_body
 from asgifuzz._oracles.disconnect import disconnect_delivered
+from asgifuzz._oracles.extensions import extension_sequences, pathsend_content, trailers
 from asgifuzz._oracles.facts import Facts, facts
 from asgifuzz._oracles.framing import framing
 from asgifuzz._oracles.hangs import no_hang
 from asgifuzz._oracles.leaks import leaks
+from asgifuzz._oracles.lifespan import (
+    failed_startup,
+    lifespan_messages,
+    state_reaches,
+    unsupported_app,
+)
 from asgifuzz._oracles.raised import exceptions
 from asgifuzz._oracles.response import valid_response
 from asgifuzz._oracles.sequences import message_sequences
@@ -212,13 +219,56 @@ _ALL: tuple[Invariant, ...] = (
         case_check=agreement,
         needs=("W1", "W2", "W3", "W4", "I7"),
     ),
+    # Lifespan sessions (asgifuzz._oracles.lifespan): silent on other cases.
+    Invariant(
+        "L1",
+        "lifespan messages pass through unchanged",
+        ("changed", "lost", "invented"),
+        lifespan_messages,
+    ),
+    Invariant(
+        "L2",
+        "a failing startup is reported as failed",
+        ("complete", "hidden"),
+        failed_startup,
+    ),
+    Invariant(
+        "L3",
+        "the startup's state reaches the requests",
+        ("lost", "changed"),
+        state_reaches,
+    ),
+    Invariant(
+        "L4",
+        "an app without lifespan support is not broken by a layer",
+        ("failed", "hang"),
+        unsupported_app,
+    ),
+    # The HTTP extensions (asgifuzz._oracles.extensions).
+    Invariant(
+        "X1",
+        "trailers only after a response announcing them, and none lost",
+        ("unannounced", "early", "lost"),
+        trailers,
+    ),
+    Invariant("X2", "a pathsend's body is the file's content", ("",), pathsend_content),
+    Invariant(
+        "X3",
+        "extension messages only where advertised, in a valid order",
+        ("unadvertised", "late", "mixed"),
+        extension_sequences,
+    ),
     # Last: it reads the verdicts of all the others.
     Invariant(
         "I10",
         "asyncio and trio agree",
         ("",),
         case_check=agreement,
-        needs=(*(f"I{n}" for n in range(1, 10)), "I11"),
+        needs=(
+            *(f"I{n}" for n in range(1, 10)),
+            "I11",
+            *("L1", "L2", "L3", "L4", "X1", "X2", "X3"),
+        ),
     ),
 )
 
@@ -245,6 +295,14 @@ _RUN_CHECKS = tuple(
     i.check for i in _ALL if i.check is not None and not i.id.startswith("W")
 )
 _WS_CHECKS = tuple(i.check for i in _ALL if i.check is not None and i.id in _WS_IDS)
+#: What judges a lifespan session that served no request (startup failed).
+_SESSION_CHECKS = (
+    leaks,
+    lifespan_messages,
+    failed_startup,
+    state_reaches,
+    unsupported_app,
+)
 
 
 def title(invariant: str) -> str:
@@ -265,7 +323,10 @@ def judge_outcome(outcome: Outcome) -> list[Violation]:
     rank order; ``outcome`` is left as it was."""
     f = facts(outcome)
     out: list[Violation] = []
-    checks = _WS_CHECKS if outcome.case.scope == "websocket" else _RUN_CHECKS
+    if outcome.case.scope == "websocket":
+        checks = _WS_CHECKS
+    else:
+        checks = _RUN_CHECKS if outcome.served else _SESSION_CHECKS
     for check in checks:
         out += check(f)
     return out

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from asgifuzz._driver.extensions import MESSAGE_TYPES
 from asgifuzz._oracles.facts import Facts
 from asgifuzz._oracles.violations import Violation
 from asgifuzz.models._record import Event
+
+#: The extensions' message types (`asgifuzz._driver.extensions`).
+EXTENSION_MESSAGES = frozenset(MESSAGE_TYPES.values())
 
 
 def message_sequences(f: Facts) -> list[Violation]:
@@ -27,6 +31,9 @@ def _sent(label: str, sends: Sequence[Event], out: list[Violation]) -> None:
     for n, e in enumerate(sends):
         m: dict[str, Any] = e.message or {}
         kind = m.get("type")
+        if kind in EXTENSION_MESSAGES:  # judged by X1-X3 (_oracles.extensions)
+            ended = ended or kind == "http.response.pathsend"
+            continue
         if ended:
             at = _at(label, n, kind)
             out.append(

@@ -10,6 +10,12 @@ from __future__ import annotations
 from asgifuzz._types import METHODS
 from asgifuzz.models._build import build
 from asgifuzz.models._case import FORMAT_VERSION, Case, case_from_data, case_to_data
+from asgifuzz.models._lifespan import (
+    LIFESPAN_APPS,
+    LIFESPAN_LAYER_KINDS,
+    PHASES,
+    Lifespan,
+)
 from asgifuzz.models._parts import (
     BACKGROUNDS,
     BEHAVIOURS,
@@ -33,13 +39,17 @@ __all__ = [
     "ENDPOINT_KINDS",
     "FORMAT_VERSION",
     "LAYER_KINDS",
+    "LIFESPAN_APPS",
+    "LIFESPAN_LAYER_KINDS",
     "METHODS",
+    "PHASES",
     "SERVERS",
     "STARLETTE_MIDDLEWARES",
     "Case",
     "Client",
     "Endpoint",
     "Layer",
+    "Lifespan",
     "Request",
     "Server",
     "Stack",

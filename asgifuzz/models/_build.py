@@ -12,13 +12,14 @@ from asgifuzz._targets.specs import app_target, middleware_target
 from asgifuzz._types import METHODS, ASGIApp
 from asgifuzz.models._case import Case
 from asgifuzz.models._endpoint import build_endpoint
+from asgifuzz.models._lifespan_app import LifespanLayer, LifespanTap, lifespan_app
 from asgifuzz.models._middleware import (
     ModelASGIMiddleware,
     ModelHTTPMiddleware,
     starlette_middleware,
 )
 from asgifuzz.models._parts import Layer
-from asgifuzz.models._record import Recorder, Tap
+from asgifuzz.models._record import LifespanRecord, Recorder, Tap
 from asgifuzz.models._ws_live import ModelWsMiddleware, build_ws_endpoint
 
 
@@ -40,6 +41,12 @@ def _layer_factory(
         return starlette_middleware(layer)
     if layer.family == "ws":
         return ModelWsMiddleware, _model_options(index, layer, rec)
+    if layer.family == "lifespan":
+        return LifespanLayer, {
+            "behaviour": layer.behaviour,
+            "recorder": rec,
+            "name": layer_name(index, layer),
+        }
     cls = ModelHTTPMiddleware if layer.family == "bhm" else ModelASGIMiddleware
     return cls, _model_options(index, layer, rec)
 
@@ -74,6 +81,8 @@ def build(case: Case, rec: Recorder) -> ASGIApp:
     layers = case.stack.layers
     if case.app:
         return _build_around_app(case, rec)
+    if case.lifespan is not None:
+        return _build_session(case, rec)
     route = _route(case, rec)
     if case.stack.mode == "starlette":
         rec.boundaries[:] = [
@@ -112,6 +121,23 @@ def _build_around_app(case: Case, rec: Recorder) -> ASGIApp:
     app = app_target(case.app).app
     for i in reversed(range(len(layers))):
         app = Tap(app, recorder=rec, where=i + 1)
+        factory, options = _layer_factory(i, layers[i], rec)
+        app = factory(app=app, **options)
+    return app
+
+
+def _build_session(case: Case, rec: Recorder) -> ASGIApp:
+    """A lifespan session's app: the stack's layers wrap the model app by hand
+    (either mode), with a `Tap` and a `LifespanTap` on every boundary."""
+    assert case.lifespan is not None  # build() sends only sessions here
+    layers = case.stack.layers
+    rec.lifespan = LifespanRecord()
+    rec.boundaries[:] = [*(layer_name(i, la) for i, la in enumerate(layers)), "app"]
+    app = lifespan_app(case.lifespan, rec)
+    for i in reversed(range(len(layers))):
+        app = LifespanTap(
+            Tap(app, recorder=rec, where=i + 1), recorder=rec, where=i + 1
+        )
         factory, options = _layer_factory(i, layers[i], rec)
         app = factory(app=app, **options)
     return app

@@ -12,10 +12,17 @@ from typing import Any
 
 from asgifuzz._types import ALL_METHODS
 from asgifuzz.models._compact import body_from_data, segment_to_data
+from asgifuzz.models._lifespan import (
+    LIFESPAN_LAYER_KINDS,
+    Lifespan,
+    lifespan_from_data,
+    lifespan_to_data,
+)
 from asgifuzz.models._parts import (
+    ALL_ENDPOINT_KINDS,
     BACKGROUNDS,
     DISCONNECTS,
-    ENDPOINT_KINDS,
+    HTTP_VERSIONS,
     LAYER_KINDS,
     LAYER_OPTIONS,
     MAX_RESPONSE_SIZE,
@@ -49,6 +56,8 @@ MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
 MAX_TARGET = 8192
 #: The scope types a case can run (``Case.scope``).
 CASE_SCOPES = ("http", "websocket")
+#: The layer kinds a case file may name (the lifespan ones too).
+_KINDS = (*LAYER_KINDS, *LIFESPAN_LAYER_KINDS)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Case:
     ``seed`` seeds trio's scheduler (its batches of runnable tasks are shuffled);
     asyncio's scheduler is FIFO and ignores it. ``app`` names a user app (allowed
     under that name) that replaces the endpoint: the stack, if any, wraps it.
+    ``lifespan`` makes the case a lifespan session (`asgifuzz.models.Lifespan`).
     """
 
     # The parts are frozen (ruff sees that only for dataclasses of this module).
@@ -70,6 +80,7 @@ class Case:
     app: str = ""
     scope: str = "http"
     websocket: Session = Session()  # noqa: RUF009
+    lifespan: Lifespan | None = None
 
     def to_json(self) -> str:
         """The canonical JSON form: sorted keys, format version, two-space indent."""
@@ -113,6 +124,11 @@ def case_to_data(case: Case) -> dict[str, Any]:
                 if case.server.receive_checkpoints
                 else {}
             ),
+            **(
+                {"http_version": case.server.http_version}
+                if case.server.http_version != "1.1"
+                else {}
+            ),
         },
         "seed": case.seed,
         # Written only when set, so model cases (and their hashes) are unchanged.
@@ -122,6 +138,11 @@ def case_to_data(case: Case) -> dict[str, Any]:
         **(
             {"websocket": session_to_data(case.websocket)}
             if case.scope == "websocket"
+            else {}
+        ),
+        **(
+            {"lifespan": lifespan_to_data(case.lifespan)}
+            if case.lifespan is not None
             else {}
         ),
     }
@@ -159,6 +180,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             "app",
             "scope",
             "websocket",
+            "lifespan",
         },
     )
     if top.get("format") != FORMAT_VERSION:
@@ -190,7 +212,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
             Layer(
                 kind=str(kind)
                 if user
-                else r.choice(d, "kind", path, (*LAYER_KINDS, *WS_LAYER_KINDS), ""),
+                else r.choice(d, "kind", path, (*_KINDS, *WS_LAYER_KINDS), ""),
                 pauses=r.pauses(d, path),
                 options=_options(r, d.get("options", {}), path, str(kind)),
             )
@@ -206,7 +228,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         if not isinstance(flag, bool):
             raise r.fail(f"endpoint.{name}", f"is {shown(flag)}; must be true or false")
     endpoint = Endpoint(
-        kind=r.choice(ep, "kind", "endpoint", ENDPOINT_KINDS, "plain"),
+        kind=r.choice(ep, "kind", "endpoint", ALL_ENDPOINT_KINDS, "plain"),
         status=r.int_(
             {"status": ep.get("status", 200)}, "status", "endpoint", 200, 599
         ),
@@ -251,12 +273,16 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     sv = r.obj(
         top.get("server", {}),
         "server",
-        {"name", "send_checkpoints", "receive_checkpoints"},
+        {"name", "send_checkpoints", "receive_checkpoints", "http_version"},
     )
+    name = r.choice(sv, "name", "server", SERVERS, "uvicorn")
     server = Server(
-        name=r.choice(sv, "name", "server", SERVERS, "uvicorn"),
+        name=name,
         send_checkpoints=r.int_(sv, "send_checkpoints", "server", 0, 100),
         receive_checkpoints=r.int_(sv, "receive_checkpoints", "server", 0, 100),
+        http_version=r.choice(
+            sv, "http_version", f"server ({name})", HTTP_VERSIONS[name], "1.1"
+        ),
     )
     seed = r.int_(top, "seed", "$", 0, 2**64 - 1)
     app = r.str_(top, "app", "$", max_length=64)
@@ -279,6 +305,15 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         if scope == "websocket"
         else Session()
     )
+    lifespan = None
+    if "lifespan" in top:
+        if app:
+            raise r.fail(
+                "lifespan",
+                "is set with 'app'; a lifespan session runs the model app (an "
+                "app's own lifespan runs around each of its runs): drop one",
+            )
+        lifespan = lifespan_from_data(r, top["lifespan"])
     return Case(
         stack=stack,
         endpoint=endpoint,
@@ -289,6 +324,7 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
         app=app,
         scope=scope,
         websocket=session,
+        lifespan=lifespan,
     )
 
 

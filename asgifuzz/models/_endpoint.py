@@ -11,6 +11,7 @@ import anyio.lowlevel
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
+    FileResponse,
     JSONResponse,
     PlainTextResponse,
     Response,
@@ -18,6 +19,7 @@ from starlette.responses import (
 )
 
 from asgifuzz._errors import ModelError
+from asgifuzz.models._extensions import EarlyHintResponse, TrailersResponse, file_of
 from asgifuzz.models._middleware import pause
 from asgifuzz.models._parts import Endpoint, response_content
 from asgifuzz.models._record import Background, Read, Recorder
@@ -142,6 +144,13 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
             return JSONResponse({"ok": True}, background=background)
         if kind == "empty":
             return Response(status_code=model.status, background=background)
+        content = b"hello" if sized is None else sized
+        if kind == "trailers":
+            return TrailersResponse(content, background=background)
+        if kind == "pathsend":
+            return FileResponse(file_of(content), background=background)
+        if kind == "early_hint":
+            return EarlyHintResponse(content, background=background)
         return PlainTextResponse(
             "hello" if sized is None else sized,
             status_code=model.status,

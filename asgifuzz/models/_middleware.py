@@ -23,6 +23,7 @@ from asgifuzz.models._parts import Layer
 from asgifuzz.models._record import Background, Read, Recorder
 
 HEADER_PREFIX = "x-asgifuzz-"
+PATHSEND = "http.response.pathsend"
 
 
 async def pause(n: int) -> None:
@@ -83,6 +84,15 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
             rec.disconnects_seen.append(
                 (self.name, rec.note(f"{self.name} saw disconnect"))
             )
+        if behaviour in ("transform_body", "replace_body"):
+            extensions = request.scope.get("extensions", {})
+            if PATHSEND in extensions:
+                # The body iterator would yield the pathsend message itself (a
+                # dict), which no body rewriter can rewrite: take the extension
+                # out of the scope call_next passes on (the same dict).
+                request.scope["extensions"] = {
+                    k: v for k, v in extensions.items() if k != PATHSEND
+                }
         if behaviour == "catch":
             try:
                 response: Response = await call_next(request)
@@ -151,6 +161,12 @@ class ModelASGIMiddleware:
         if behaviour == "catch":
             await self._catching(scope, receive, send)
         elif behaviour in ("add_header", "transform_body", "replace_body"):
+            if behaviour != "add_header" and PATHSEND in scope.get("extensions", {}):
+                # A body rewriter cannot rewrite a file it is given by path:
+                # it takes the extension out of the scope it passes on.
+                extensions = dict(scope["extensions"])
+                del extensions[PATHSEND]
+                scope = {**scope, "extensions": extensions}
             await self.app(scope, receive, self._wrap_send(behaviour, send))
         else:
             await self.app(scope, receive, send)

@@ -47,9 +47,21 @@ ENDPOINT_KINDS = (
     "raise_streaming",
     "sync",
 )
+#: Endpoints that use an ASGI extension (each answers plainly where it is not
+#: advertised); drawn only on request: ``endpoints(kinds=ALL_ENDPOINT_KINDS)``.
+EXTENSION_ENDPOINT_KINDS = ("trailers", "pathsend", "early_hint")
+ALL_ENDPOINT_KINDS = (*ENDPOINT_KINDS, *EXTENSION_ENDPOINT_KINDS)
 BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
 DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")
+#: The HTTP versions each profile speaks (uvicorn and daphne: HTTP/1.1 only).
+HTTP_VERSIONS = {
+    "uvicorn": ("1.1",),
+    "hypercorn": ("1.1", "2"),
+    "daphne": ("1.1",),
+    "granian": ("1.1", "2"),
+    "strict": ("1.1", "2"),
+}
 #: The media types of streaming endpoints.
 MEDIA_TYPES = ("text/plain", "text/event-stream", "application/octet-stream")
 #: Layer kinds that must not change what the server sees (invariant I8).
@@ -236,8 +248,11 @@ class Server:
     before returning. ``receive_checkpoints`` makes the body arrive slowly:
     ``receive()`` checkpoints that many times before it hands over each body
     message (other tasks run meanwhile, as while a real upload trickles in).
+    ``http_version`` is the scope's (`HTTP_VERSIONS`): the extensions a
+    profile advertises depend on it (`asgifuzz._driver.extensions`).
     """
 
     name: str = "uvicorn"
     send_checkpoints: int = 0
     receive_checkpoints: int = 0
+    http_version: str = "1.1"

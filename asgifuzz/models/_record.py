@@ -67,6 +67,20 @@ class Background:
     layer: int | None = None
 
 
+@dataclass(slots=True)
+class LifespanRecord:
+    """What a lifespan session did: the lifespan messages at every boundary
+    (``events``, as `Event` s with the recorder's ticks), the state written at
+    startup (``written``: key -> its value, ``writers``: key -> who wrote it),
+    and the ``scope["state"]`` the request reached the app with (``seen``;
+    None: no request reached it)."""
+
+    events: list[Event] = field(default_factory=list)
+    written: dict[str, str] = field(default_factory=dict)
+    writers: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, Any] | None = None
+
+
 @dataclass
 class Recorder:
     """Collects everything the live app and the driver do during one run."""
@@ -91,6 +105,11 @@ class Recorder:
     #: that raised or was cancelled has no entry. Recording adds no event and
     #: no checkpoint, so it changes neither ticks nor interleavings.
     send_returned: list[tuple[int, int]] = field(default_factory=list)
+    #: The extensions the scope advertised at each boundary (by `Tap`; the
+    #: server's, boundary 0, by the driver).
+    advertised: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    #: A lifespan session's record (None: the case is not a session).
+    lifespan: LifespanRecord | None = None
     #: The virtual clock; the driver sets it (callable from worker threads too).
     clock: Callable[[], float] = field(default=lambda: 0.0)
     _tick: int = 0
@@ -171,6 +190,7 @@ class Tap:
         if scope["type"] == "lifespan":  # not part of the request's story
             await self.app(scope, receive, send)
             return
+        rec.advertised[where] = tuple(scope.get("extensions") or ())
 
         async def tapped_receive() -> Message:
             message = await receive()

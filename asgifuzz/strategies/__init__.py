@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asgifuzz.strategies._cases import cases
+from asgifuzz.strategies._lifespan import lifespan_cases, lifespans
 from asgifuzz.strategies._parts import (
     body_chunkings,
     disconnect_schedules,
@@ -22,6 +23,8 @@ __all__ = [
     "cases",
     "disconnect_schedules",
     "endpoints",
+    "lifespan_cases",
+    "lifespans",
     "middleware_stacks",
     "requests",
     "server_profiles",

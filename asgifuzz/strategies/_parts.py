@@ -26,7 +26,12 @@ from asgifuzz.models import (
     Server,
     Stack,
 )
-from asgifuzz.models._parts import MEDIA_TYPES, STACK_MODES
+from asgifuzz.models._parts import (
+    ALL_ENDPOINT_KINDS,
+    HTTP_VERSIONS,
+    MEDIA_TYPES,
+    STACK_MODES,
+)
 from asgifuzz.strategies import _vocabulary as vocabulary
 
 #: Other meaningful request headers a request draws (up to three of them),
@@ -176,14 +181,18 @@ def endpoint_of(draw: st.DrawFn, kind: str) -> Endpoint:
 
 
 def endpoints(*, kinds: Sequence[str] | None = None) -> st.SearchStrategy[Endpoint]:
-    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`).
+    """Endpoints of the given ``kinds`` (default: all of `ENDPOINT_KINDS`;
+    the extensions' endpoints, ``trailers``, ``pathsend``, ``early_hint``,
+    only when named).
 
     Options are drawn only where the kind uses them: statuses, chunk counts,
     media types (``text/event-stream`` among them), intervals in virtual
     seconds, exception groups, background tasks, checkpoints and the size of
     the response body (`RESPONSE_SIZES`, compressible or not).
     """
-    return _endpoint(check_kinds("kinds", kinds, ENDPOINT_KINDS))
+    if kinds is None:
+        return _endpoint(tuple(ENDPOINT_KINDS))
+    return _endpoint(check_kinds("kinds", kinds, ALL_ENDPOINT_KINDS))
 
 
 def body_chunkings(
@@ -248,13 +257,32 @@ def disconnect_schedules(*, max_at: int = 6) -> st.SearchStrategy[Client]:
     )
 
 
-def server_profiles(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Server]:
+def server_profiles(
+    *, names: Sequence[str] | None = None, http2: bool = False
+) -> st.SearchStrategy[Server]:
     """Server behaviours (`SERVERS`, uvicorn first), optionally with a slow
-    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``)."""
+    ``send()`` and a body that arrives slowly (checkpoints in ``receive()``);
+    ``http2=True`` draws HTTP/2 too where the profile speaks it (its
+    extensions differ; shrinks to HTTP/1.1)."""
     chosen = check_kinds("names", names, SERVERS)
+    if not http2:
+        return st.builds(
+            Server,
+            name=st.sampled_from(chosen),
+            send_checkpoints=st.integers(0, 2),
+            receive_checkpoints=st.integers(0, 2),
+        )
     return st.builds(
-        Server,
-        name=st.sampled_from(chosen),
-        send_checkpoints=st.integers(0, 2),
-        receive_checkpoints=st.integers(0, 2),
+        _server,
+        st.sampled_from(chosen),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.booleans(),
     )
+
+
+def _server(name: str, send: int, receive: int, http2: bool) -> Server:
+    """A profile on HTTP/2 where it speaks it and ``http2`` is drawn (the
+    extensions it advertises differ: `asgifuzz._driver.extensions`)."""
+    version = "2" if http2 and "2" in HTTP_VERSIONS[name] else "1.1"
+    return Server(name, send, receive, version)

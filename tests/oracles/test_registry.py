@@ -30,7 +30,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "asgifuzz"
 def test_the_registry_lists_i1_to_i11_in_rank_order_i10_last() -> None:
     http = [*(f"I{n}" for n in range(1, 10)), "I11"]
     websocket = ["W1", "W4", "W2", "W3", "W5"]
-    assert list(INVARIANTS) == [*http, *websocket, "I10"]
+    lifespan = [f"L{n}" for n in range(1, 5)]
+    extensions = ["X1", "X2", "X3"]
+    assert list(INVARIANTS) == [*http, *websocket, *lifespan, *extensions, "I10"]
     assert [rank(i) for i in INVARIANTS] == list(range(len(INVARIANTS)))
     for id_, inv in INVARIANTS.items():
         assert inv.id == id_

@@ -41,7 +41,15 @@ def build_ws_endpoint(
         kind = model.kind
         if kind == "raise_before":
             raise rec.model_raise(ModelError("the websocket endpoint"))
-        if kind == "deny" and DENIAL_EXTENSION in ws.scope.get("extensions", {}):
+        # A Starlette without WebSocket.send_denial_response (older releases)
+        # cannot deny: its endpoint closes instead, as for a server without
+        # the extension.
+        can_deny = hasattr(ws, "send_denial_response")
+        if (
+            kind == "deny"
+            and can_deny
+            and DENIAL_EXTENSION in ws.scope.get("extensions", {})
+        ):
             denial = Response(DENIAL_BODY, status_code=DENIAL_STATUS)
             await ws.send_denial_response(denial)
             return

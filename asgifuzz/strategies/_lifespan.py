@@ -23,6 +23,7 @@ from asgifuzz.models._lifespan import (
     Lifespan,
 )
 from asgifuzz.strategies._cases import cases
+from asgifuzz.strategies._scopes import SCOPE_CASES
 
 #: The lifespan layers drawn by default: ``lifespan.handle`` is wrong on
 #: purpose (it answers for the app), so only ``handle=True`` draws it.
@@ -84,9 +85,22 @@ def lifespan_cases(
 
 
 def lifespan_scope_cases(
-    *, middleware: Any = None, builtin: bool | Sequence[str] = True
+    *, middleware: Any = None, builtin: bool | Sequence[str] = True, app: Any = None
 ) -> st.SearchStrategy[Case]:
     """The ``lifespan`` scope's cases, as a scope registry calls for them:
     sessions over the built-in stacks, or over stacks of the user's
-    ``middleware`` mixed with ``builtin`` layers (as `cases` takes them)."""
+    ``middleware`` mixed with ``builtin`` layers (as `cases` takes them). A
+    user's ``app`` is refused: a session runs the model app, and an app's own
+    lifespan already runs around each of its http runs."""
+    if app is not None:
+        raise InvalidArgument(
+            "scopes=['lifespan'] with app=: a lifespan session runs the model app; "
+            "your app's own lifespan already runs around each of its http runs "
+            "(drop 'lifespan' from the scopes, or fuzz your middleware alone)"
+        )
     return lifespan_cases(cases(middleware=middleware, builtin=builtin))
+
+
+# The scope registry names no strategy of its own for lifespan: its sessions are
+# drawn from `cases`, which imports the registry, so this module fills it in.
+SCOPE_CASES["lifespan"] = lifespan_scope_cases

@@ -16,31 +16,14 @@ from hypothesis.strategies import SearchStrategy
 from asgifuzz.models import Case
 from asgifuzz.strategies._ws import websocket_cases
 
-
-def _lifespan_cases(
-    *, middleware: Any = None, builtin: bool | Sequence[str] = True, app: Any = None
-) -> SearchStrategy[Case]:
-    """Lifespan sessions over the built-in or the user's layers
-    (`asgifuzz.strategies._lifespan`). An app of the user's is not a model
-    app: its own lifespan already runs around each of its runs."""
-    if app is not None:
-        raise InvalidArgument(
-            "scopes=['lifespan'] with app=: a lifespan session runs the model app; "
-            "your app's own lifespan already runs around each of its http runs "
-            "(drop 'lifespan' from the scopes, or fuzz your middleware without the app)"
-        )
-    # Function-level: _lifespan draws its sessions from _cases, which imports this.
-    from asgifuzz.strategies._lifespan import lifespan_scope_cases
-
-    return lifespan_scope_cases(middleware=middleware, builtin=builtin)
-
-
 #: Every scope type of ASGI, in the order ``--scope`` lists them.
 SCOPE_NAMES = ("http", "websocket", "lifespan")
 #: How each non-HTTP scope's cases are drawn (None: not generated yet).
 SCOPE_CASES: dict[str, Callable[..., SearchStrategy[Case]] | None] = {
     "websocket": websocket_cases,
-    "lifespan": _lifespan_cases,
+    # Filled in by asgifuzz.strategies._lifespan (its sessions are drawn from `cases`,
+    # which imports this module).
+    "lifespan": None,
 }
 
 

@@ -1,13 +1,16 @@
 """A middleware with a planted bug in its lifespan branch (it reports a failed
 startup as complete) is found by the fuzz loop over lifespan sessions within
-60 s; its fixed version passes. The loop is driven through
-`lifespan_scope_cases`, the entry a ``--scope lifespan`` option routes to.
+60 s, from the command line (``--scope lifespan``); its fixed version passes
+(through `lifespan_scope_cases`, the entry ``--scope lifespan`` routes to).
 
 Slow: two fuzz runs (about 45 s).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,21 +26,31 @@ def _importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(HERE))
 
 
-def test_a_startup_failure_reported_as_complete_is_found() -> None:
-    report = fuzz(
-        max_time=30,
-        strategy=lifespan_scope_cases(middleware=["lifespan_code:StartupReporter"]),
+def test_a_startup_failure_reported_as_complete_is_found_from_the_cli(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out.json"
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "asgifuzz", "fuzz", "--scope", "lifespan"),
+            *("--middleware", "lifespan_code:StartupReporter", "--max-time", "30"),
+            *("--no-database", "--progress", "off", "--json", str(out)),
+            *("--corpus", str(tmp_path / "corpus")),
+        ],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    found = {f.key: f for f in report.findings}
-    lifespan = [k for k in found if k.startswith("L")]
-    assert lifespan, sorted(found)
-    finding = found[lifespan[0]]
-    assert finding.first_seen_s < 60
-    assert "L2:complete" in finding.keys, finding.keys
-    kinds = [la.kind for la in finding.case.stack.layers]
-    assert "user.StartupReporter" in kinds
-    assert finding.case.lifespan is not None
-    assert finding.case.lifespan.startup in ("fail", "raise")
+    assert run.returncode == 1, run.stdout + run.stderr
+    findings = json.loads(out.read_text())["findings"]
+    lifespan = [f for f in findings if "L2:complete" in f["keys"]]
+    assert lifespan, [f["keys"] for f in findings]
+    finding = lifespan[0]
+    assert finding["first_seen_s"] < 60
+    case = json.loads(Path(finding["saved"]).read_text())["case"]
+    assert "user.StartupReporter" in [la["kind"] for la in case["stack"]["layers"]]
+    assert case["lifespan"]["startup"] in ("fail", "raise")
 
 
 def test_the_fixed_version_passes() -> None:

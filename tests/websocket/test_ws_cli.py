@@ -96,7 +96,6 @@ def test_the_fixed_twins_pass(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("scope", "message"),
     [
-        ("lifespan", "does not generate lifespan cases yet"),
         ("http,carrier", "unknown: ['carrier']"),
         (",", "must be a non-empty subset"),
     ],

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
+import pytest
+
 from asgifuzz._oracles import verdict as _verdict
 from asgifuzz._oracles.verdict import Verdict
 from asgifuzz._oracles.violations import Violation
@@ -24,3 +28,13 @@ def judge_with(fail: bool):  # type: ignore[no-untyped-def]
         return verdict
 
     return judge
+
+
+#: The websocket, lifespan and HTTP-extension models (issue 15) are checked on
+#: anyio 4 and Starlette 1.x only; on the compatibility environment (Starlette
+#: 0.27, anyio 3) their tests are skipped, and that gap is said in the README.
+NEW_SCOPES_UNCHECKED = pytest.mark.skipif(
+    int(version("anyio").split(".")[0]) < 4,
+    reason="websocket, lifespan and extension models are not checked on anyio 3 "
+    "/ Starlette 0.27 yet (issue 15)",
+)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._driver.extensions import (
     EARLY_HINT,
@@ -26,6 +27,8 @@ from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Endpoint, Layer, Server, Stack
 from asgifuzz.models._extensions import file_of
 from asgifuzz.models._record import Event, Recorder
+
+pytestmark = NEW_SCOPES_UNCHECKED
 
 START = {"type": "http.response.start", "status": 200, "headers": []}
 ANNOUNCED = {**START, "trailers": True}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._driver.lifespan import Lifespan as ServerSide
 from asgifuzz._driver.outcome import Outcome
@@ -21,6 +22,8 @@ from asgifuzz._oracles.registry import judge_outcome
 from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Layer, Lifespan, Stack
 from asgifuzz.models._record import Event, LifespanRecord, Recorder
+
+pytestmark = NEW_SCOPES_UNCHECKED
 
 STARTUP = {"type": "lifespan.startup"}
 SHUTDOWN = {"type": "lifespan.shutdown"}

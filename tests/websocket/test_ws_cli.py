@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import NEW_SCOPES_UNCHECKED
+
+pytestmark = NEW_SCOPES_UNCHECKED
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

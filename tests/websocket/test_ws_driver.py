@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fakes import NEW_SCOPES_UNCHECKED
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -27,6 +28,8 @@ from asgifuzz.models._websocket import (
     Step,
     WsEndpoint,
 )
+
+pytestmark = NEW_SCOPES_UNCHECKED
 
 
 def ws_case(

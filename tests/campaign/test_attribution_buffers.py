@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from asgifuzz._corpus.entries import parse_version, starlette_version
 from asgifuzz._oracles.verdict import judge, stand_ins
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._targets import specs
 from asgifuzz.models import Case, Client, Endpoint, Layer, Stack
 
 TARGETS = Path(__file__).parents[1] / "targets"  # declared_code.py
+#: Starlette's failure these tests attribute: a failed stream passed on as
+#: complete by BaseHTTPMiddleware (corpus/bhm-failed-stream-looks-complete.json,
+#: 0.46.0 on; also 0.15-0.18, before the releases the compat run uses).
+NEEDS_LOOKS_COMPLETE = pytest.mark.skipif(
+    (0, 19) <= parse_version(starlette_version()) < (0, 46),
+    reason="this Starlette passes a failed stream on as failed "
+    "(bhm-failed-stream-looks-complete affects 0.15-0.18 and 0.46.0 on)",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +49,7 @@ def _keys(found: dict[str, list[Violation]]) -> set[str]:
     return {v.key for vs in found.values() for v in vs}
 
 
+@NEEDS_LOOKS_COMPLETE
 def test_starlettes_failure_below_a_buffer_is_starlettes(backend: str) -> None:
     # Starlette's BaseHTTPMiddleware passes a stream that failed on as complete
     # (report B, I8:complete+); a buffer above it then sends a whole 200, where
@@ -79,6 +89,7 @@ def test_a_buffers_own_bug_stays_its_own(
     assert key not in _keys(verdict.elsewhere)
 
 
+@NEEDS_LOOKS_COMPLETE
 def test_a_pass_through_is_swapped_for_a_pass_through(backend: str) -> None:
     # A layer that does not hold the response back keeps the pass-through swap
     # (the buffering one is tried only for layers that held it back).

@@ -89,7 +89,13 @@ def test_the_client_hangs_up_after_the_chunk_the_case_names(
     entry = load_entry(READ_AHEAD)
     assert entry.affects(INSTALLED) or pytest.skip("outside the entry's range")
     script = render_live(entry.case, entry.key, server)
-    done = _run(script, sys.executable, tmp_path)
+    # A race on the real server (uvicorn drops the unread body as the app
+    # starts): timing-sensitive, so up to 3 tries, as `confirm --tries` does;
+    # missed once in a loaded compat run. hypercorn must show it on none.
+    for _ in range(3 if shows else 1):
+        done = _run(script, sys.executable, tmp_path)
+        if done.returncode == shows:
+            break
     assert "'left': 'after body chunk #0 was sent'" in done.stdout, done.stdout
     assert done.returncode == shows, done.stdout + done.stderr
     logged = "the server logged: RuntimeError: No response returned."

@@ -46,6 +46,10 @@ class Snapshot:
     cases: int
     outcomes: dict[str, int]
     failures: tuple[str, ...]  # the failure keys seen so far, shrunk or not
+    #: Runs that are not generated cases: at disconnect points, and shrinking
+    #: (with replays of saved cases).
+    point_runs: int = 0
+    shrink_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Sampler:
             cases=report.cases,
             outcomes=dict(report.outcomes),
             failures=tuple(sorted(seen)),
+            point_runs=report.point_runs,
+            shrink_runs=report.shrink_runs + report.replay_runs,
         )
 
     def __call__(self, report: FuzzReport, seen: Collection[str]) -> None:
@@ -121,6 +127,15 @@ class Board:
         return sum(s.cases for s in self.latest.values())
 
     @property
+    def other_runs(self) -> str:
+        """The runs that are not generated cases, said in words ("" if none)."""
+        points = sum(s.point_runs for s in self.latest.values())
+        shrinking = sum(s.shrink_runs for s in self.latest.values())
+        said = [f"{points} at disconnect points"] * bool(points)
+        said += [f"{shrinking} shrinking or replaying"] * bool(shrinking)
+        return f"other runs: {', '.join(said)}" if said else ""
+
+    @property
     def outcomes(self) -> Counter[str]:
         return sum((Counter(s.outcomes) for s in self.latest.values()), Counter())
 
@@ -129,7 +144,8 @@ class Board:
         return sorted({k for s in self.latest.values() for k in s.failures})
 
     def per_backend(self) -> dict[str, tuple[int, float]]:
-        """Cases run on each backend and their rate (cases/s), from the outcomes."""
+        """Generated cases run on each backend and their rate (per second of the
+        run), from the outcomes of generated cases."""
         outcomes, elapsed = self.outcomes, self.elapsed
         found = {}
         for backend in self.backends:
@@ -165,6 +181,8 @@ def status_line(board: Board) -> str:
     parts = [f"asgifuzz: {board.elapsed:.0f}s/{board.budget:g}s"]
     for backend, (n, rate) in board.per_backend().items():
         parts.append(f"{backend} {n} cases ({rate:.1f}/s)")
+    if board.other_runs:
+        parts.append(board.other_runs)
     failures = board.failures
     parts.append(
         f"failures {len(failures)}" + (f" ({', '.join(failures)})" * bool(failures))
@@ -242,7 +260,7 @@ class LiveDisplay:
             + (f", {board.workers} workers" if board.workers > 1 else ""),
         )
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for name in ("backend", "cases", "cases/s", "outcomes"):
+        for name in ("backend", "generated cases", "cases/s", "outcomes"):
             table.add_column(name, justify="right" if "cases" in name else "left")
         outcomes = board.outcomes
         for backend, (n, rate) in board.per_backend().items():
@@ -250,8 +268,11 @@ class LiveDisplay:
         failures = board.failures
         text = f"distinct failures so far: [bold]{len(failures)}[/]"
         text += f" ({', '.join(failures)})" if failures else ""
+        rows: list[Any] = [grid, table, text]
+        if board.other_runs:
+            rows.insert(2, board.other_runs)
         outer = Table.grid()
-        for row in (grid, table, text):
+        for row in rows:
             outer.add_row(row)
         return outer
 

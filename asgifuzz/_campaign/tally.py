@@ -8,7 +8,9 @@ statistics can: `hypothesis.statistics.collector` hears, at the end of the
 round, how many test cases each phase ran and for how long (what ``pytest
 --hypothesis-show-statistics`` prints). `Round` records each call as it comes
 (its outcomes and its runs at disconnect points), counts it provisionally
-(no more generated cases than the round's ``max_examples``), and `Round.settle`
+(no more generated cases than the round's ``max_examples``; the outcomes of
+those only, the calls past them as shrinking, so a live display never shows
+shrinking as generation), and `Round.settle`
 tells the calls apart in their order: the replays, the generated cases, the
 rest shrinking. Without statistics (a round that Ctrl-C or the run's end
 stopped), the first ``max_examples`` calls count as generated.
@@ -61,6 +63,8 @@ class Round:
     def __init__(self, report: FuzzReport, max_examples: int) -> None:
         self.report, self.max_examples = report, max_examples
         self.cases_before = report.cases
+        self.outcomes_before = Counter(report.outcomes)
+        self.runs_before = (report.point_runs, report.shrink_runs, report.replay_runs)
         self.calls: list[_Call] = []
         self.stats: dict[str, Any] | None = None
         #: After a failure in the round: the disconnect points that failed in
@@ -82,8 +86,13 @@ class Round:
         """One call of the test: its outcomes (``backend:kind``), its runs at
         disconnect points, when it started (``time.perf_counter()``)."""
         self.calls.append(_Call(kinds, points, time.perf_counter() - started))
-        self.report.outcomes.update(kinds)
-        self.report.cases = self.cases_before + min(len(self.calls), self.max_examples)
+        report = self.report
+        if len(self.calls) <= self.max_examples:  # provisionally generated
+            report.outcomes.update(kinds)
+            report.point_runs += points
+        else:  # provisionally shrinking
+            report.shrink_runs += 1 + points
+        report.cases = self.cases_before + min(len(self.calls), self.max_examples)
 
     def counting(self) -> int:
         """The generated cases so far, the current call's included
@@ -109,15 +118,15 @@ class Round:
         mine = calls[replayed : replayed + generated]
         shrinks = calls[replayed + generated :]
         report.cases = self.cases_before + generated
-        report.point_runs += sum(c.points for c in mine)
-        report.replay_runs += sum(1 + c.points for c in replays)
-        report.shrink_runs += sum(1 + c.points for c in shrinks)
+        points, shrinking, replaying = self.runs_before
+        report.point_runs = points + sum(c.points for c in mine)
+        report.replay_runs = replaying + sum(1 + c.points for c in replays)
+        report.shrink_runs = shrinking + sum(1 + c.points for c in shrinks)
         report.generation_s += max(seconds, 0.0)
-        # The outcomes are those of generated cases: take back the others'.
-        report.outcomes.subtract(
-            Counter(k for c in [*replays, *shrinks] for k in c.kinds)
-        )
-        report.outcomes += Counter()  # drops the counts that reached zero
+        # The outcomes are those of generated cases only.
+        report.outcomes.clear()
+        report.outcomes.update(self.outcomes_before)
+        report.outcomes.update(k for c in mine for k in c.kinds)
         for key, (t, n) in first_seen.items():
             first_seen[key] = (t, min(n, report.cases))
         for finding in report.findings:

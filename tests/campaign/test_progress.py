@@ -295,3 +295,14 @@ def test_ctrl_c_stops_with_a_summary_and_whole_reports(
     assert "interrupted (Ctrl-C)" in outputs["r.md"].read_text()
     leftovers = [p.name for p in tmp_path.rglob(".*.tmp")]
     assert leftovers == []  # nothing half-written
+
+
+def test_the_line_counts_points_and_shrinking_apart_from_generated_cases() -> None:
+    clock = Clock()
+    board = Board(("asyncio",), budget=60, clock=clock)
+    clock.now += 2
+    assert "other runs" not in status_line(board)
+    board.update(Snapshot(0, 2.0, 10, {"asyncio:response": 10}, (), 30, 7))
+    line = status_line(board)
+    assert "asyncio 10 cases (5.0/s)" in line
+    assert "other runs: 30 at disconnect points, 7 shrinking or replaying" in line

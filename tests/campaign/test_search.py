@@ -198,6 +198,22 @@ def test_a_round_tells_its_calls_apart_by_hypothesis_statistics() -> None:
     assert first_seen == {"a": (1.0, 13), "b": (1.0, 11)}
 
 
+def test_a_live_count_never_shows_shrinking_as_generation() -> None:
+    report = FuzzReport(backends=("asyncio",))
+    report.outcomes["asyncio:old"] = 4
+    this = Round(report, max_examples=2)
+    for n, kind in enumerate(["gen", "gen", "shrink", "shrink"]):
+        this.call((f"asyncio:{kind}",), n, 0.0)
+        # what a snapshot taken now would show
+        assert sum(report.outcomes.values()) == 4 + min(n + 1, 2)
+    assert report.outcomes == Counter({"asyncio:old": 4, "asyncio:gen": 2})
+    assert (report.point_runs, report.shrink_runs) == (0 + 1, (1 + 2) + (1 + 3))
+    this.stats = {"generate-phase": _phase("valid", "valid")}
+    this.settle({})
+    assert report.outcomes == Counter({"asyncio:old": 4, "asyncio:gen": 2})
+    assert (report.point_runs, report.shrink_runs) == (1, 7)
+
+
 def test_a_round_without_statistics_counts_up_to_max_examples() -> None:
     report = FuzzReport(backends=("asyncio",))
     this = Round(report, max_examples=2)

@@ -5,7 +5,9 @@ its ``signature`` is the headline violation's (`Violation.signature`: the key,
 plus the innermost frame of the app's code where an exception was raised), and
 ``keys`` lists every key its shrunk case showed. Findings merge when their
 signatures are equal (`merge_findings`: across rounds and across workers, the
-smallest case kept); two findings may share a key.
+smallest case kept); two findings may share a key. Findings whose signatures
+differ but that match one known bug (one corpus entry, or entries that share
+a ``cause``) are one finding too: the first seen, with the others in ``also``.
 
 A finding is also labelled by its **owner** (README, "How findings are grouped
 and labelled"): in a stack with the user's layers, the shrunk case was judged
@@ -94,6 +96,11 @@ class Finding:
     entry: str = ""
     #: Which of ``signatures`` matched the entry (the headline's, or another's).
     matched: str = ""
+    #: The known bug it matched (`KnownBug.bug`: the entry, or the cause
+    #: several entries share); "": none.
+    bug: str = ""
+    #: The other findings of the same known bug, merged into this one.
+    also: list[Finding] = field(default_factory=list)
     #: Seconds into the run and cases run when the failure was first seen.
     first_seen_s: float = 0.0
     first_seen_cases: int = 0
@@ -176,6 +183,7 @@ class Finding:
         if found is not None:
             bug, self.matched = found
             self.status, self.upstream, self.entry = bug.label, bug.upstream, bug.entry
+            self.bug = bug.bug
 
     def describe_status(self) -> str:
         """``new``, ``new (corpus entry X)`` or ``known upstream (URL or
@@ -215,13 +223,25 @@ class Finding:
             data["saved"] = str(self.saved)
         if self.stack:
             data["stack"] = self.stack
+        if self.also:
+            data["also"] = [f.to_data() for f in self.also]
         return data
+
+    def describe_also(self) -> list[str]:
+        """One line per merged finding of the same known bug."""
+        return [
+            f"also seen as {f.key} ({f.describe_status()}), first seen after "
+            f"{f.first_seen_s:.1f}s / {f.first_seen_cases} cases: the same known "
+            f"bug ({self.bug})"
+            for f in self.also
+        ]
 
 
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per signature and owner (`Finding.ident`): the smallest case
     (`case_size`), seen first when the first of them was; in the order they
-    were first seen."""
+    were first seen. Then one finding per known bug and owner: the first seen
+    keeps the others in ``also``."""
     best: dict[str, Finding] = {}
     for finding in findings:
         rival = best.get(finding.ident)
@@ -231,9 +251,27 @@ def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
         early = min(finding, rival, key=lambda f: f.first_seen_s)
         seen = early.first_seen_s, early.first_seen_cases
         if case_size(finding.case) < case_size(rival.case):
+            finding.also, rival.also = [*rival.also, *finding.also], []
             best[finding.ident] = rival = finding
         rival.first_seen_s, rival.first_seen_cases = seen
-    return sorted(best.values(), key=lambda f: f.first_seen_s)
+    merged: dict[tuple[str, str], Finding] = {}
+    out = []
+    for finding in sorted(best.values(), key=lambda f: f.first_seen_s):
+        first = merged.setdefault(
+            (finding.owner, finding.bug or finding.ident), finding
+        )
+        if first is finding:
+            out.append(finding)
+            continue
+        have = {f.ident for f in (first, *first.also)}
+        first.also += [f for f in (finding, *finding.also) if f.ident not in have]
+        finding.also = []
+    return out
+
+
+def idents(findings: Iterable[Finding]) -> set[str]:
+    """The idents of ``findings`` and of the findings merged into them."""
+    return {g.ident for f in findings for g in (f, *f.also)}
 
 
 #: The choices of ``--fail-on``, each failing on fewer findings than the last.

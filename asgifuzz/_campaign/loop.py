@@ -33,6 +33,7 @@ from asgifuzz._campaign.findings import (
     FuzzReport,
     attributed,
     ident,
+    idents,
     merge_findings,
 )
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch
@@ -355,7 +356,7 @@ def fuzz(
                 finding.label(known_upstream)
                 fresh.append(finding)
             report.findings = merge_findings([*report.findings, *fresh])
-            reported.update(f.ident for f in report.findings)
+            reported.update(idents(report.findings))
             if any(f.key == "resource:memory" for f in report.findings) and (
                 _out_of_memory(exc)
             ):

@@ -191,6 +191,7 @@ def junit_xml(info: RunInfo) -> bytes:
         lines = [
             title(finding),
             f"keys: {', '.join(finding.keys)}",
+            *finding.describe_also(),
             *finding.messages,
             "",
             f"shrunk case: {_case_json(finding)}",
@@ -313,7 +314,7 @@ def markdown(
             f"Keys: {', '.join(f'`{k}`' for k in f.keys)}; signature `{f.signature}`.",
             "",
         ]
-        lines += [f"- {m}" for m in f.messages]
+        lines += [f"- {m}" for m in [*f.describe_also(), *f.messages]]
         lines += ["", "```json", _case_json(f), "```"]
         if f.swapped is not None:
             lines += ["", "Swapped case (Starlette-only, fails the same way):", ""]

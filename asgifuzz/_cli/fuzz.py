@@ -302,6 +302,8 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         )
         if len(finding.keys) > 1:
             print(f"  keys: {', '.join(finding.keys)} (one root cause)")
+        for line in finding.describe_also():
+            print(f"  {line}")
         if places and finding.backends == ("trio",) and len(config.backends) > 1:
             print(f"  {only_on_trio(places)}")
         for message in finding.messages:

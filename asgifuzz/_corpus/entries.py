@@ -72,6 +72,10 @@ class Entry:
     swapped: Case | None = None
     #: Per real server, the verdict ``asgifuzz confirm --record`` measured.
     confirmed: dict[str, Confirmed] = field(default_factory=dict)
+    #: The root cause, shared by the entries that are one bug showing several
+    #: ways (a dropped body message truncates one body and hangs another);
+    #: "": the entry is a bug of its own.
+    cause: str = ""
 
     def affects(self, version: str) -> bool:
         """Whether Starlette ``version`` lies in one of the affected ranges."""
@@ -123,6 +127,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         "targets",
         "swapped",
         "confirmed",
+        "cause",
     }
     if not isinstance(data, dict):
         raise _fail(path, "$", "must be an object")
@@ -149,7 +154,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
             path, "status", f"is {shown(status)}; must be one of {list(STATUSES)}"
         )
     texts = {}
-    for name in ("title", "upstream", "notes", "found", "signature"):
+    for name in ("title", "upstream", "notes", "found", "signature", "cause"):
         value = data.get(name, "")
         if not isinstance(value, str) or len(value) > MAX_TEXT:
             raise _fail(
@@ -251,6 +256,7 @@ def entry_from_data(path: Path, data: Any) -> Entry:
         targets=targets,
         swapped=swapped,
         confirmed=confirmed_from_data(path, data.get("confirmed", {})),
+        cause=texts["cause"],
     )
 
 

@@ -87,6 +87,13 @@ class KnownBug:
     title: str
     #: The `match_key`s of the failures the entry shows.
     matches: frozenset[str]
+    #: The entry's root cause (`Entry.cause`), or "" for one of its own.
+    cause: str = ""
+
+    @property
+    def bug(self) -> str:
+        """What tells bugs apart: the cause several entries share, else the entry."""
+        return self.cause or self.entry
 
     @property
     def label(self) -> str:
@@ -164,6 +171,7 @@ def known_bugs(
                         upstream=entry.upstream,
                         title=entry.title,
                         matches=entry_matches(entry, replay=replay),
+                        cause=entry.cause,
                     )
                 )
     return KnownBugs(tuple(bugs), dirs, version)

@@ -112,6 +112,14 @@ def check(config: FuzzConfig, warn: list[str] | None = None) -> FuzzConfig:
         if path is not None:
             _writable_file(option, path)
     check_database(config.database, "--database", write=True)
+    targets = config.targets
+    if targets.app and "lifespan" in targets.scopes:
+        raise UsageError(
+            f"--scope {','.join(targets.scopes)} with --app {targets.app}: a lifespan "
+            "session runs asgifuzz's model app, and your app's own lifespan already "
+            "runs around each of its http runs; drop lifespan from --scope (or fuzz "
+            "your middleware alone with --middleware)"
+        )
     if config.database is not None:
         check_database(config.shared_database, "--shared-database", write=False)
     cpus = usable_cpus()

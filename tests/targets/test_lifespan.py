@@ -65,3 +65,26 @@ def test_the_fixed_version_passes() -> None:
     )
     assert report.cases > 50
     assert not [f.key for f in report.findings if f.key.startswith("L")]
+
+
+def test_lifespan_sessions_of_an_app_are_refused_at_once(tmp_path: Path) -> None:
+    # A session runs the model app; an app's own lifespan already runs around
+    # each of its http runs. Refused before the first case, not as a traceback.
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "asgifuzz", "fuzz", "--scope", "http,lifespan"),
+            *("--app", "lifespan_code:StartupReporter", "--max-time", "30"),
+            *("--no-database", "--progress", "off", "--json", str(tmp_path / "o")),
+        ],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "--scope http,lifespan with --app lifespan_code:StartupReporter" in (
+        run.stderr
+    )
+    assert "drop lifespan from --scope" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "o").exists()

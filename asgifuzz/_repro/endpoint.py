@@ -71,9 +71,10 @@ SYNC_ENDPOINT = '''\
 def endpoint(request: Request) -> Response:
     """A sync endpoint: Starlette runs it with anyio.to_thread.run_sync."""
     SEEN["tasks attached"] += 1  #?bg&see_background
-    return PlainTextResponse("sync"$bg)
+    return PlainTextResponse("sync"$bg)'''
 
-
+#: Worker threads run in the loop (a sync endpoint, FileResponse's os.stat).
+IN_LOOP = '''\
 async def run_sync_in_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
     """anyio.to_thread.run_sync, in the event loop: on virtual time the clock would
     jump to the client's patience while a real worker thread works."""
@@ -127,8 +128,9 @@ def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
     task = render(ENDPOINT_TASK, flags, **values) + "\n\n\n" if bg else ""
     if kind == "sync":
         values["bg"] = ", background=BackgroundTask(endpoint_task)" if bg else ""
-        return task + render(SYNC_ENDPOINT, flags, **values)
-    return task + render(ENDPOINT, flags, **values)
+        return task + render(SYNC_ENDPOINT, flags, **values) + "\n\n\n" + IN_LOOP
+    source = task + render(ENDPOINT, flags, **values)
+    return source + ("\n\n\n" + IN_LOOP if kind == "pathsend" else "")
 
 
 def _sized(ep: Endpoint) -> str:

@@ -60,7 +60,7 @@ def render_repro(
     """
     user = user_imports(case, specs or {})
     if case.scope == "websocket":
-        obs, expected, source = websocket_check(key)
+        obs, expected, source = websocket_check(key, case)
         parts = [app_source(case, obs, False), ws_server_source(case, obs)]
     elif case.lifespan is not None:
         obs, expected, source = lifespan_check(key, case)

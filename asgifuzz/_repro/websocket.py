@@ -10,7 +10,7 @@ import re
 
 from asgifuzz._driver.server import LIMIT
 from asgifuzz._driver.ws_server import IDLE_CLOSE, STEP_PATIENCE, WS_PROFILES, ws_scope
-from asgifuzz._repro.checks import parse_checks
+from asgifuzz._repro.checks import check_source, parse_checks
 from asgifuzz._repro.render import bytes_lit, lit, render
 from asgifuzz.models import Case
 
@@ -323,7 +323,7 @@ _CHECKS = parse_checks(WS_CHECKS)
 #: The keys a websocket script can check, for the error message.
 WS_SUPPORTED = (
     "W1:<tag>, W2:client, W2:endpoint, W3:server, W3:endpoint, W4:hang, "
-    "W4:<exception type>"
+    "W4:<exception type>, I7:{asyncgen, coroutine, <class named in a ResourceWarning>}"
 )
 
 
@@ -335,9 +335,12 @@ def _step(step: tuple[str, object, int, int, str]) -> str:
     return f"({lit(what)}, {shown}, {after}, {code}, {lit(reason)})"
 
 
-def websocket_check(key: str) -> tuple[set[str], str, str]:
-    """What the app must record for ``key``, what is expected, and the check."""
+def websocket_check(key: str, case: Case) -> tuple[set[str], str, str]:
+    """What the app must record for ``key``, what is expected, and the check
+    (a leak's, I7, is the HTTP scripts')."""
     inv, _, tag = key.partition(":")
+    if inv == "I7":
+        return check_source(key, case)
     named = re.fullmatch(r"[A-Z]\w*", tag) is not None
     found = _CHECKS.get(key) or (
         _CHECKS[f"{inv}:*"]

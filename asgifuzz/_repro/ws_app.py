@@ -29,6 +29,8 @@ async def endpoint(websocket: WebSocket) -> None:
         return  #?deny
     await websocket.close($code, $reason)  #?reject|deny
     await websocket.accept($subprotocol)  #?accepts
+    async for text in websocket.iter_text():  # as Starlette's docs write it  #?iterate
+        await websocket.send_text(text)  #?iterate
     for i in range($count):  #?broadcast
         await websocket.send_text(f"message {{i}}")  #?broadcast
     await websocket.close($code, $reason)  #?broadcast|close

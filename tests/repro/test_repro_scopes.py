@@ -325,7 +325,7 @@ def test_scripts_import_only_starlette_anyio_trio_and_the_planted_module() -> No
             "an HTTP case cannot hold",
         ),
         (ws_case(), "W9", {}, "supported keys: W1:<tag>"),
-        (ws_case(), "I7:asyncgen", {}, "no standalone check for websocket key"),
+        (ws_case(), "I8:status", {}, "no standalone check for websocket key"),
         (session(), "I1:RuntimeError", {}, "supported keys: L1:"),
         (
             Case(lifespan=Lifespan(), client=Client("receive")),

@@ -48,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
     target = load_target(args.path)
     case = target.case
     specs = target.targets.get("middleware", {})
+    app_spec = target.targets.get("app", {}).get(case.app, "")
     theirs = case.scope == "websocket" or case.lifespan is not None
     if user_code(case) and target.swapped is not None:
         case = target.swapped
@@ -58,11 +59,12 @@ def main(args: argparse.Namespace) -> int:
             "fails the same way with Starlette code only",
             file=sys.stderr,
         )
-    elif user_code(case) and theirs and not case.app and specs:
+    elif user_code(case) and theirs and (specs or app_spec):
         print(
-            f"asgifuzz: {args.path} runs your middleware and the failure is yours: "
+            f"asgifuzz: {args.path} runs your code and the failure is yours: "
             "this script imports it by the spec the entry records "
-            f"({', '.join(sorted(specs.values()))}); run it where that imports",
+            f"({', '.join(sorted({*specs.values(), app_spec} - {''}))}); run it "
+            "where that imports",
             file=sys.stderr,
         )
     elif user_code(case) and not theirs:
@@ -94,7 +96,12 @@ def main(args: argparse.Namespace) -> int:
             script = render_live(case, key, args.server, title=title, upstream=upstream)
         else:
             script = render_repro(
-                case, key, title=title, upstream=upstream, specs=specs
+                case,
+                key,
+                title=title,
+                upstream=upstream,
+                specs=specs,
+                app_spec=app_spec,
             )
         print(script, end="")
     except ValueError as exc:

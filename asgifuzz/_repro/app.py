@@ -50,7 +50,10 @@ def _app_factory(
         else "The app of the failing case."
     )
     lines = [f"def {name}() -> ASGIApp:", f'    """{doc}"""']
-    lines += _routes(case, watcher if watch and case.scope == "websocket" else "")
+    base = "user_app"  # the user's app, imported (`user_imports`)
+    if not case.app:
+        base = "Starlette(routes=routes)"
+        lines += _routes(case, watcher if watch and case.scope == "websocket" else "")
     stack = []  # (class, constructor arguments), outermost first
     for i, (cls, layer) in enumerate(layers):
         stack += [(watcher, [f'name="into layer {i} ({cls})"'])] if watch else []
@@ -61,7 +64,7 @@ def _app_factory(
             "host": lit(str(layer.options.get("host", "testserver"))),
         }
         stack.append((cls, [option.format(**values) for option in options]))
-    if case.stack.mode == "starlette":
+    if case.stack.mode == "starlette" and not case.app:
         stack += [(watcher, ['name="into ExceptionMiddleware"'])] if watch else []
         entries = "".join(
             f"        {_call('Middleware', [c, *a], 8, 8)},\n" for c, a in stack
@@ -77,10 +80,11 @@ def _app_factory(
             f'    return {watcher}(app, name="into ServerErrorMiddleware")',
         ]
         return "\n".join(lines)
-    stack += [(watcher, ['name="into Starlette"'])] if watch else []
+    inside = "the app" if case.app else "Starlette"
+    stack += [(watcher, [f'name="into {inside}"'])] if watch else []
     if not stack:
-        return "\n".join([*lines, "    return Starlette(routes=routes)"])
-    lines.append("    app: ASGIApp = Starlette(routes=routes)")
+        return "\n".join([*lines, f"    return {base}"])
+    lines.append(f"    app: ASGIApp = {base}")
     lines += (
         ["    # Wrapped by hand, innermost first: Outer(Inner(app))."] if layers else []
     )

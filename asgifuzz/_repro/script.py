@@ -37,6 +37,7 @@ def render_repro(
     title: str = "",
     upstream: str = "",
     specs: Mapping[str, str] | None = None,
+    app_spec: str = "",
 ) -> str:
     """The source of a standalone script that reproduces ``case`` failing ``key``.
 
@@ -52,13 +53,14 @@ def render_repro(
         title: one line saying what goes wrong (a corpus entry's title).
         upstream: a link to the upstream issue, if any.
         specs: the import path (``module:Class``) of each user layer, by name.
+        app_spec: the import path (``module:app``) of a websocket case's app.
 
     Raises:
         ValueError: ``key`` has no standalone check (the message lists those
             that do), or the case runs code a script cannot hold (the message
             names the field and why).
     """
-    user = user_imports(case, specs or {})
+    user = user_imports(case, specs or {}, app_spec)
     if case.scope == "websocket":
         obs, expected, source = websocket_check(key, case)
         parts = [app_source(case, obs, False), ws_server_source(case, obs)]
@@ -107,6 +109,14 @@ def render_repro(
     code = "\n\n\n".join([*helpers, code])
     doc = textwrap.fill(bug, 84).replace("\\", "\\\\").replace('"', '\\"')
     header = DOCSTRING.replace("$title", doc).replace("$key", key)
+    if user:  # the script is not Starlette-only: it imports the user's code
+        modules = ", ".join(sorted({line.split()[1] for line in user}))
+        header = header.replace(
+            "It needs only starlette and anyio (and trio for the trio backend). "
+            "A scripted server\nand client",
+            "It needs starlette and anyio (and trio for the trio backend), and the "
+            f"code it imports\nfrom {modules}, your own. A scripted server and client",
+        )
     head = "\n\n".join([header, with_user(imports(code), user), "\n".join(lines)])
     return f"{head}\n\n\n{code}\n"
 

@@ -12,21 +12,26 @@ from asgifuzz.models import Case
 _PLAIN_SPEC = re.compile(r"(?:\w+=)?([A-Za-z_][\w.]*):([A-Za-z_]\w*)\s*\Z")
 
 
-def user_imports(case: Case, specs: Mapping[str, str]) -> list[str]:
-    """The import line of each user layer of ``case``.
+def user_imports(case: Case, specs: Mapping[str, str], app_spec: str = "") -> list[str]:
+    """The import line of each user layer of ``case`` (and of its app, for a
+    websocket case: ``app_spec``).
 
     Raises:
-        ValueError: the case runs the user's app, or a user layer of an HTTP
-            case, or one whose spec is unknown or takes arguments (the message
-            names the field and why).
+        ValueError: the case runs the user's app but for a websocket case with
+            its spec, or a user layer of an HTTP case, or one whose spec is
+            unknown or takes arguments (the message names the field and why).
     """
-    if case.app:
-        raise ValueError(
-            f"field 'app' is {case.app!r}: the case runs your own app, which a "
-            "standalone script cannot hold; replay it with asgifuzz replay (and "
-            "the --app option the corpus entry names)"
-        )
     lines = []
+    if case.app:
+        found = _PLAIN_SPEC.match(app_spec)
+        if case.scope != "websocket" or found is None:
+            raise ValueError(
+                f"field 'app' is {case.app!r}: the case runs your own app, which a "
+                "standalone script holds only for a websocket case, by a spec of "
+                f"the form module:app (it has {app_spec or 'none'!r}); replay it "
+                "with asgifuzz replay (and the --app option the entry names)"
+            )
+        lines.append(f"from {found.group(1)} import {found.group(2)} as user_app")
     for i, layer in enumerate(case.stack.layers):
         if layer.family != "user":
             continue

@@ -23,6 +23,7 @@ SCOPE: Scope = $scope
 # The client's script: (what, payload, after how many of the endpoint's frames, code,
 # reason); it leaves with a close or a drop (1006), or closes $idle once idle.
 STEPS: list[tuple[str, Any, int, int, str]] = $steps
+INNER = $inner  # the innermost boundary  #?see_taps
 #?raises
 #?raises
 class ClientDisconnected(OSError):  #?raises
@@ -260,15 +261,15 @@ class Tap:
     "frames": '''\
 def frames(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
     """The frames of the ``kind`` messages at the outermost boundary (what the
-    server gave or got), or at the endpoint's."""
-    messages = next(iter(seen.values())) if outer else seen.get("into the endpoint", [])
+    server gave or got), or at the innermost."""
+    messages = next(iter(seen.values())) if outer else seen.get(INNER, [])
     data = [(m.get("bytes"), m.get("text", "")) for m in messages if m["type"] == kind]
     return [b if b is not None else t for b, t in data]''',
     "closes": '''\
 def closes(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
     """The first ``kind`` message's (code, reason) at the outermost boundary, or
-    at the endpoint's ([] if none)."""
-    messages = next(iter(seen.values())) if outer else seen.get("into the endpoint", [])
+    at the innermost ([] if none)."""
+    messages = next(iter(seen.values())) if outer else seen.get(INNER, [])
     found = [(m.get("code", 1000), m.get("reason") or "") for m in messages if m["type"] == kind]
     return found[:1]''',
     "protocol_problems": '''\
@@ -341,6 +342,12 @@ def websocket_check(key: str, case: Case) -> tuple[set[str], str, str]:
     inv, _, tag = key.partition(":")
     if inv == "I7":
         return check_source(key, case)
+    if inv == "W4" and case.app:
+        raise ValueError(
+            f"field 'app' is {case.app!r}: W4 judges your app's exceptions by when "
+            "the client's leaving reached it, which a script does not follow; "
+            "replay it with asgifuzz replay"
+        )
     named = re.fullmatch(r"[A-Z]\w*", tag) is not None
     found = _CHECKS.get(key) or (
         _CHECKS[f"{inv}:*"]
@@ -389,4 +396,5 @@ def ws_server_source(case: Case, obs: set[str]) -> str:
         else "[]",
         idle=f"{IDLE_CLOSE[0]}, {lit(IDLE_CLOSE[1])}",
         end_code=1011 if name == "hypercorn" else 1000,
+        inner=lit("into the app" if case.app else "into the endpoint"),
     )

@@ -394,3 +394,37 @@ def test_the_cli_refuses_a_websocket_case_of_a_users_layer_with_no_spec(
     case, key = WS_BUGS["DropsThirdFrame"]
     assert main(["repro", str(_entry(tmp_path, case, key, {}))]) == 2
     assert "field 'stack.layers[0].kind'" in capsys.readouterr().err
+
+
+APP_MODULE = """\
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+
+
+async def index(request):
+    return PlainTextResponse("ok")
+
+
+async def closes(websocket):
+    # As FastAPI 0.165's validation handler does: a list for a reason.
+    await websocket.close(code=1008, reason=REASON)
+
+
+app = Starlette(routes=[Route("/", index), WebSocketRoute("/ws", closes)])
+"""
+
+
+@pytest.mark.parametrize(("reason", "exits"), [("[{'msg': 'bad'}]", 1), ("'bad'", 0)])
+def test_a_websocket_case_of_a_users_app_imports_it(
+    reason: str, exits: int, tmp_path: Path
+) -> None:
+    (tmp_path / "userapp.py").write_text(APP_MODULE.replace("REASON", reason))
+    case = Case(app="app", scope="websocket")
+    source = render_repro(case, "W1:reason", app_spec="userapp:app")
+    assert "from userapp import app as user_app" in source
+    assert "and the code it imports\nfrom userapp, your own." in source
+    done = run_script(tmp_path, source, "asyncio")  # beside userapp.py
+    assert done.returncode == exits, done.stdout + done.stderr
+    with pytest.raises(ValueError, match=r"field 'app'.*W4 judges"):
+        render_repro(case, "W4:KeyError", app_spec="userapp:app")

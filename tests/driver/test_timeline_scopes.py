@@ -15,8 +15,11 @@ pytestmark = NEW_SCOPES_UNCHECKED
 
 
 def test_websocket_frames_and_closes_show_in_both() -> None:
-    steps = (Step("text", "hi; #1: x", after=0), Step("bytes", b"\x00" * 3, after=1))
-    steps += (Step("close", code=4000, reason="bye", after=2),)
+    steps = (
+        Step("text", "hi; #1: x", after=0),
+        Step("bytes", b"\x00" * 3, after=1),
+        Step("close", code=4000, reason="bye", after=2),
+    )
     session = Session(endpoint=WsEndpoint("echo"), steps=steps)
     outcome = run(
         Case(

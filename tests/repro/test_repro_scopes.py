@@ -6,6 +6,7 @@ refused, naming the field."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -356,9 +357,9 @@ def test_a_real_server_script_refuses_other_scopes() -> None:
         render_live(session(), "I3", "uvicorn")
 
 
-def _entry(tmp_path: Path, case: Case, key: str, targets: dict[str, object]) -> Path:
-    import json  # only here
-
+def _entry(
+    tmp_path: Path, case: Case, key: str, targets: dict[str, dict[str, str]]
+) -> Path:
     path = tmp_path / "entry.json"
     data = {
         "format": 1,

@@ -26,7 +26,8 @@ from asgifuzz._repro.lifespan import (
 from asgifuzz._repro.render import imports, lit, render
 from asgifuzz._repro.server import server_source, virtual_time
 from asgifuzz._repro.user import user_imports, with_user
-from asgifuzz._repro.websocket import WS_HELPERS, websocket_check, ws_server_source
+from asgifuzz._repro.websocket import websocket_check, ws_server_source
+from asgifuzz._repro.ws_helpers import WS_HELPERS
 from asgifuzz.models import Case
 
 

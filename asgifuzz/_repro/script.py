@@ -62,6 +62,11 @@ def render_repro(
             names the field and why).
     """
     user = user_imports(case, specs or {}, app_spec)
+    if case.lifespan is not None and case.scope != "http":
+        raise ValueError(
+            f"field 'lifespan' is set on a {case.scope} case: a script runs a "
+            "lifespan session around one HTTP request only"
+        )
     if case.scope == "websocket":
         obs, expected, source = websocket_check(key, case)
         parts = [app_source(case, obs, False), ws_server_source(case, obs)]

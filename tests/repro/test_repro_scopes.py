@@ -341,6 +341,12 @@ def test_scripts_import_only_starlette_anyio_trio_and_the_planted_module() -> No
             "cannot show on this case",
         ),
         (Case(endpoint=Endpoint("pathsend")), "X3:mixed", {}, "no standalone check"),
+        (
+            replace(ws_case(), lifespan=Lifespan()),
+            "L2:complete",
+            {},
+            "field 'lifespan'",
+        ),
     ],
 )
 def test_what_a_script_cannot_hold_is_refused(

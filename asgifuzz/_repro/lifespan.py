@@ -89,7 +89,7 @@ SESSION = f'''\
 
 STARTUP_TIMEOUT = {STARTUP_TIMEOUT:g}  # virtual seconds the server waits for startup
 SHUTDOWN_TIMEOUT = {SHUTDOWN_TIMEOUT:g}  # ... and for shutdown
-# The boundaries, from the server's inward, as the LifespanTaps name them.
+# The boundaries from the server's inward, as the LifespanTaps name them.
 BOUNDARIES = $boundaries
 MODEL_STATE = $model_state  # what the app's startup writes, once it ran
 
@@ -169,7 +169,7 @@ async def serve(make_app: Callable[[], ASGIApp]) -> Session:
 LIFESPAN_CHECKS = """\
 ## L1:* | lifespan | every layer passes the lifespan messages on unchanged ($tag)
 seen = boundaries()
-for outer, inner in zip(seen, seen[1:]):
+for outer, inner in pairwise(seen):
     answers = unsupported(inner) or unsupported(seen[-1])
     for up in (True, False):
         source, dest = (inner, outer) if up else (outer, inner)
@@ -270,7 +270,7 @@ def unsupported(boundary: dict[str, Any]) -> bool:
     "differs": '''\
 def differs(source: list[Message], dest: list[Message]) -> str:
     """How what reached ``dest`` differs from what ``source`` sent ("": not)."""
-    if any(a != b for a, b in zip(source, dest)):
+    if any(a != b for a, b in zip(source, dest, strict=False)):
         return "changed"
     return "lost" if len(source) > len(dest) else "invented" if len(dest) > len(source) else ""''',
 }
@@ -305,7 +305,8 @@ def lifespan_check(key: str, case: Case) -> tuple[set[str], str, str]:
             "that stays, its body all there (replay the case for the rest)"
         )
     obs, expected, source = _CHECKS[f"{inv}:*"]
-    run = "session = run(make_app, backend)\n"
+    run = "session = " if inv == "L3" else ""
+    run += "run(make_app, backend)\n"
     return obs, expected.replace("$tag", tag), run + source.replace("$tag", tag)
 
 

@@ -87,6 +87,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 

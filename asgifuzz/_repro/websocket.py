@@ -203,23 +203,23 @@ for boundary, sent in SEEN["sent"].items():
         bug = bug or tag == "$tag"
 return bug
 ## W2:client | taps | the client's frames reach the endpoint unchanged and in order
-given = frames(SEEN["received"], "websocket.receive", outer=True)
-got = frames(SEEN["received"], "websocket.receive", outer=False)
+given = frames_at(SEEN["received"], "websocket.receive", outer=True)
+got = frames_at(SEEN["received"], "websocket.receive", outer=False)
 print(f"the server gave the app {given!r}; the endpoint received {got!r}")
 return got != given
 ## W2:endpoint | taps | the endpoint's frames reach the server unchanged and in order
-made = frames(SEEN["sent"], "websocket.send", outer=False)
-sent = frames(SEEN["sent"], "websocket.send", outer=True)
+made = frames_at(SEEN["sent"], "websocket.send", outer=False)
+sent = frames_at(SEEN["sent"], "websocket.send", outer=True)
 print(f"the endpoint sent {made!r}; the server got {sent!r}")
 return made != sent
 ## W3:server | taps | the endpoint's close code and reason reach the server
-first = closes(SEEN["sent"], "websocket.close", outer=False)
-then = closes(SEEN["sent"], "websocket.close", outer=True)
+first = first_close(SEEN["sent"], "websocket.close", outer=False)
+then = first_close(SEEN["sent"], "websocket.close", outer=True)
 print(f"the endpoint closed with {first}; the server got {then}")
 return bool(first) and then != first
 ## W3:endpoint | taps | the client's close code and reason reach the endpoint
-first = closes(SEEN["received"], "websocket.disconnect", outer=True)
-then = closes(SEEN["received"], "websocket.disconnect", outer=False)
+first = first_close(SEEN["received"], "websocket.disconnect", outer=True)
+then = first_close(SEEN["received"], "websocket.disconnect", outer=False)
 print(f"the server gave the app {first}; the endpoint received {then}")
 return bool(first) and then != first
 ## W4:hang | | the app returns (within $limit virtual seconds)

@@ -28,15 +28,15 @@ class Tap:
             await send(message)
 
         await self.app(scope, tapped_receive, tapped_send)''',
-    "frames": '''\
-def frames(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
+    "frames_at": '''\
+def frames_at(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
     """The frames of the ``kind`` messages at the outermost boundary (what the
     server gave or got), or at the innermost."""
     messages = next(iter(seen.values())) if outer else seen.get(INNER, [])
     data = [(m.get("bytes"), m.get("text", "")) for m in messages if m["type"] == kind]
     return [b if b is not None else t for b, t in data]''',
-    "closes": '''\
-def closes(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
+    "first_close": '''\
+def first_close(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
     """The first ``kind`` message's (code, reason) at the outermost boundary, or
     at the innermost ([] if none)."""
     messages = next(iter(seen.values())) if outer else seen.get(INNER, [])

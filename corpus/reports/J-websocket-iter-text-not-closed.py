@@ -52,14 +52,6 @@ def only_cancellations(exc: BaseException) -> bool:
     return isinstance(exc, anyio.get_cancelled_exc_class())
 
 
-def frames(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
-    """The frames of the ``kind`` messages at the outermost boundary (what the
-    server gave or got), or at the endpoint's."""
-    messages = next(iter(seen.values())) if outer else seen.get("into the endpoint", [])
-    data = [(m.get("bytes"), m.get("text", "")) for m in messages if m["type"] == kind]
-    return [b if b is not None else t for b, t in data]
-
-
 # --- The app: the middleware and the endpoint of the failing case ------------
 
 

@@ -64,14 +64,6 @@ class Tap:
         await self.app(scope, tapped_receive, tapped_send)
 
 
-def frames(seen: dict[str, list[Message]], kind: str, outer: bool) -> list[Any]:
-    """The frames of the ``kind`` messages at the outermost boundary (what the
-    server gave or got), or at the innermost."""
-    messages = next(iter(seen.values())) if outer else seen.get(INNER, [])
-    data = [(m.get("bytes"), m.get("text", "")) for m in messages if m["type"] == kind]
-    return [b if b is not None else t for b, t in data]
-
-
 def protocol_problems(
     sent: list[Message], received: list[Message], offered: list[str]
 ) -> list[tuple[str, str]]:

@@ -47,15 +47,10 @@ def main(args: argparse.Namespace) -> int:
     case of the user's code without a swapped case (their failure)."""
     target = load_target(args.path)
     case = target.case
-    if user_code(case):
-        if target.swapped is None:
-            raise AsgiFuzzError(
-                f"{args.path}: the case runs your own middleware or app, and its "
-                "failure is yours (it records no swapped case: with each of your "
-                "layers swapped for Starlette's pass-through it did not fail the "
-                "same way), so no Starlette-only script can show it; replay it "
-                "with asgifuzz replay and the --middleware/--app options it names"
-            )
+    specs = target.targets.get("middleware", {})
+    app_spec = target.targets.get("app", {}).get(case.app, "")
+    theirs = case.scope == "websocket" or case.lifespan is not None
+    if user_code(case) and target.swapped is not None:
         case = target.swapped
         print(
             f"asgifuzz: {args.path} runs your code, but its failure is Starlette's: "
@@ -64,11 +59,21 @@ def main(args: argparse.Namespace) -> int:
             "fails the same way with Starlette code only",
             file=sys.stderr,
         )
-    if case.scope != "http":
+    elif user_code(case) and theirs and (specs or app_spec):
+        print(
+            f"asgifuzz: {args.path} runs your code and the failure is yours: "
+            "this script imports it by the spec the entry records "
+            f"({', '.join(sorted({*specs.values(), app_spec} - {''}))}); run it "
+            "where that imports",
+            file=sys.stderr,
+        )
+    elif user_code(case) and not theirs:
         raise AsgiFuzzError(
-            f"{args.path}: a {case.scope} case; standalone reproducers are written "
-            "for HTTP cases only yet: replay it with asgifuzz replay PATH --trace "
-            "(the transcript shows every frame at every boundary)"
+            f"{args.path}: the case runs your own middleware or app, and its "
+            "failure is yours (it records no swapped case: with each of your "
+            "layers swapped for Starlette's pass-through it did not fail the "
+            "same way), so no Starlette-only script can show it; replay it "
+            "with asgifuzz replay and the --middleware/--app options it names"
         )
     key = args.key or target.key
     title = upstream = ""
@@ -90,7 +95,14 @@ def main(args: argparse.Namespace) -> int:
         if args.server:
             script = render_live(case, key, args.server, title=title, upstream=upstream)
         else:
-            script = render_repro(case, key, title=title, upstream=upstream)
+            script = render_repro(
+                case,
+                key,
+                title=title,
+                upstream=upstream,
+                specs=specs,
+                app_spec=app_spec,
+            )
         print(script, end="")
     except ValueError as exc:
         raise AsgiFuzzError(f"{args.path}: {exc}") from None

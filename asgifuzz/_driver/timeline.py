@@ -70,7 +70,20 @@ def _mermaid_text(message: dict[str, Any] | None) -> str:
         kind += f" {len(message['body'])}B"
     if message.get("more_body"):
         kind += " (more)"
+    # A websocket frame's payload, a close's code and reason, a lifespan failure's
+    # message: shortened, and without what Mermaid reads as syntax (; # :).
+    if message.get("bytes") is not None:
+        kind += f" {len(message['bytes'])}B"
+    for key in ("text", "code", "reason", "message"):
+        value = message.get(key)
+        if value not in (None, ""):
+            shown = repr(value) if key in ("text", "reason") else str(value)
+            kind += " " + _safe(shown if len(shown) <= 24 else f"{shown[:21]}...")
     return kind
+
+
+def _safe(text: str) -> str:
+    return text.translate({ord(";"): ",", ord("#"): " ", ord(":"): " "})
 
 
 def mermaid(outcome: Outcome) -> str:

@@ -14,8 +14,8 @@ renamed in `asgifuzz._oracles.verdict`).
   server, the client's ``websocket.disconnect`` reaches the endpoint.
 - W4: the app ends cleanly: it returns (no hang), and nothing escapes but what a
   model raised, or, once the client has left, the framework's disconnect signal
-  (a user's app, ``case.app``, may raise while the client is connected: the
-  server closes with 1011, as for HTTP's 500).
+  (a user's app, ``case.app``, may raise unless the client's leaving reached
+  it: the server closes with 1011, as for HTTP's 500).
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from typing import Any
 
 from asgifuzz._oracles.facts import Facts
 from asgifuzz._oracles.violations import Violation
+from asgifuzz.models._record import Recorder
 from asgifuzz.models._websocket import sendable_code
 
 #: What escapes an app cleanly once the client is gone: Starlette's signal and
 #: the servers' ``send()`` error (an ``OSError`` by spec 2.4).
 DISCONNECT_SIGNALS = ("WebSocketDisconnect", "ClientDisconnected")
 _DENIAL = "websocket.http.response"
+_GONE = "websocket.disconnect"
 
 
 def _events(f: Facts, where: int, kind: str) -> list[dict[str, Any]]:
@@ -189,6 +191,20 @@ def closes(f: Facts) -> list[Violation]:
     return out
 
 
+def _reached(rec: Recorder) -> bool:
+    """Whether the client's leaving reached the app at the server's boundary."""
+    left = rec.disconnected
+    return left is not None and any(
+        e.where == 0
+        and e.tick > left
+        and (
+            e.kind == "send"
+            or (e.kind == "receive" and (e.message or {}).get("type") == _GONE)
+        )
+        for e in rec.events
+    )
+
+
 def clean_end(f: Facts) -> list[Violation]:
     """W4: the app returns, and only a model's exception or (after the client
     left) the disconnect signal escapes it."""
@@ -208,8 +224,12 @@ def clean_end(f: Facts) -> list[Violation]:
     name = type(exc).__name__
     if gone and (name in DISCONNECT_SIGNALS or isinstance(exc, OSError)):
         return []
-    if f.app_mode and not gone:
-        return []  # a user's app: its own exceptions are its business (as I1)
+    if f.app_mode and not (gone and _reached(o.recorder)):
+        # A user's app: its own exceptions are its business (as I1), unless
+        # the disconnect reached it: it was given websocket.disconnect, or sent
+        # once the client was gone. (A frame that came before the client left
+        # and makes the app raise is no disconnect's doing, whenever it left.)
+        return []
     when = "after the client left" if gone else "while the client was connected"
     return [
         Violation(

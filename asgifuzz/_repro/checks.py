@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from string import Template
 
+from asgifuzz._driver.extensions import PATHSEND, TRAILERS, scope_extensions
 from asgifuzz._driver.server import LIMIT, PATIENCE
 from asgifuzz._oracles.hangs import promises_streaming
 from asgifuzz._repro.middleware import expected_bodies
@@ -131,6 +132,15 @@ print(f"with the pass-through layers:    {with_layers}")
 print(f"without the pass-through layers: {without}")
 a, b = with_layers["$field"], without["$field"]
 return $differs
+## X1:lost | trailers | the trailers the endpoint sent reach the server, which advertised them
+print(f"the endpoint sent trailers {SEEN['trailers sent']}; the server got {server.trailers}")
+return server.complete and bool(SEEN["trailers sent"]) and not server.trailers
+## X2 | | the body of a pathsend response is the file's content
+if server.pathsend is None or not server.complete:
+    return False
+content = Path(server.pathsend).read_bytes()
+print(f"the file holds {len(content)} bytes; the server got {len(server.response_body)}")
+return server.response_body != content
 ## I9:endpoint | disconnect | an endpoint waiting for the disconnect sees it
 seen = SEEN["endpoint saw the disconnect"]
 print(f"the endpoint ran: {SEEN['endpoint ran']}; it saw the disconnect: {seen}")
@@ -208,6 +218,51 @@ def decoded(body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
             return None
         body = zlib.decompressobj(wbits=31).decompress(body)
     return body''',
+    "only_cancellations": '''\
+def only_cancellations(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancellation (anyio 3 on trio can wrap one in a group)."""
+    members = getattr(exc, "exceptions", None)
+    if members:
+        return all(only_cancellations(e) for e in members)
+    return isinstance(exc, anyio.get_cancelled_exc_class())''',
+    "TrailersResponse": '''\
+class TrailersResponse(PlainTextResponse):
+    """Announces trailers and sends its body's digest in them, where the scope
+    advertises http.response.trailers (a plain response elsewhere)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "http.response.trailers" not in scope.get("extensions", {}):
+            await super().__call__(scope, receive, send)
+            return
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers, "trailers": True})
+        await send({"type": "http.response.body", "body": self.body})
+        digest = hashlib.sha256(self.body).hexdigest().encode()
+        trailers = [(b"x-content-sha256", digest)]
+        SEEN["trailers sent"] += trailers  #?see_trailers
+        await send(
+            {"type": "http.response.trailers", "headers": trailers, "more_trailers": False}
+        )
+        if self.background is not None:
+            await self.background()''',
+    "EarlyHintResponse": '''\
+class EarlyHintResponse(PlainTextResponse):
+    """A plain response after an early hint, where the scope advertises
+    http.response.early_hint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "http.response.early_hint" in scope.get("extensions", {}):
+            link = b"</style.css>; rel=preload; as=style"
+            await send({"type": "http.response.early_hint", "links": [link]})
+        await super().__call__(scope, receive, send)''',
+    "file_of": '''\
+def file_of(content: bytes) -> str:
+    """A file holding ``content``, in a folder removed at exit (for pathsend)."""
+    folder = tempfile.mkdtemp(prefix="repro-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "content.txt"
+    path.write_bytes(content)
+    return str(path)''',
 }
 
 _RUN = 'server = run(make_app, backend)\nprint(f"observed: {server.report()}")\n'
@@ -236,11 +291,12 @@ SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
     "I4:response, I4:app, I4:streaming, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
     f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
-    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body"
+    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body, X1:lost, X2"
 )
 
 
-def _parse(text: str) -> dict[str, tuple[set[str], str, str]]:
+def parse_checks(text: str) -> dict[str, tuple[set[str], str, str]]:
+    """Per key: what the app records, what is expected, the check's source."""
     out = {}
     for chunk in text.split("## ")[1:]:
         head, _, source = chunk.partition("\n")
@@ -249,7 +305,7 @@ def _parse(text: str) -> dict[str, tuple[set[str], str, str]]:
     return out
 
 
-_CHECKS = _parse(CHECKS)
+_CHECKS = parse_checks(CHECKS)
 
 
 def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
@@ -266,6 +322,7 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
         )
     # As the oracles: keys that cannot show on this case are never reported for it.
     ep, layers = case.endpoint, case.stack.layers
+    advertised = scope_extensions(case.server.name, case.server.http_version) or {}
     waits = ep.kind in ("wait_disconnect", "poll_disconnect")
     tasks = ep.background != "none" or any(
         la.behaviour == "background" for la in layers
@@ -284,6 +341,18 @@ def check_source(key: str, case: Case) -> tuple[set[str], str, str]:
         "I5:blocking": (ep.background == "wait", "only a 1-second task can block"),
         "I8": (transparent, "I8 needs a pass-through layer and a client that stays"),
         "I9": (waits, "its endpoint does not wait for the disconnect"),
+        "X1": (
+            ep.kind == "trailers" and TRAILERS in advertised,
+            "its endpoint sends no trailers, or the server does not advertise them",
+        ),
+        "X2": (
+            ep.kind == "pathsend"
+            and PATHSEND in advertised
+            and not any(
+                la.behaviour in ("transform_body", "replace_body") for la in layers
+            ),
+            "no pathsend reaches the server unrewritten",
+        ),
     }
     applies, why = rules.get(key, rules.get(inv, (True, "")))
     if not applies:

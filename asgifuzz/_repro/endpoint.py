@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from asgifuzz._repro.render import PAUSE, boom, render
 from asgifuzz.models import Endpoint
+from asgifuzz.models._parts import EXTENSION_ENDPOINT_KINDS
 
 ENDPOINT = f"""\
 async def endpoint(request: Request) -> Response:
@@ -48,7 +49,10 @@ async def endpoint(request: Request) -> Response:
     return PlainTextResponse(hashlib.sha256(body).hexdigest()$bg)  #?reads_body
     return PlainTextResponse($content$status$bg)  #?plain
     return JSONResponse({{"ok": True}}$bg)  #?json
-    return Response(status_code=$code$bg)  #?empty"""
+    return Response(status_code=$code$bg)  #?empty
+    return TrailersResponse($body$bg)  #?trailers
+    return FileResponse(file_of($body)$bg)  #?pathsend
+    return EarlyHintResponse($body$bg)  #?early_hint"""
 
 ENDPOINT_TASK = '''\
 async def endpoint_task() -> None:
@@ -67,9 +71,10 @@ SYNC_ENDPOINT = '''\
 def endpoint(request: Request) -> Response:
     """A sync endpoint: Starlette runs it with anyio.to_thread.run_sync."""
     SEEN["tasks attached"] += 1  #?bg&see_background
-    return PlainTextResponse("sync"$bg)
+    return PlainTextResponse("sync"$bg)'''
 
-
+#: Worker threads run in the loop (a sync endpoint, FileResponse's os.stat).
+IN_LOOP = '''\
 async def run_sync_in_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
     """anyio.to_thread.run_sync, in the event loop: on virtual time the clock would
     jump to the client's patience while a real worker thread works."""
@@ -80,6 +85,10 @@ async def run_sync_in_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
 anyio.to_thread.run_sync = run_sync_in_loop'''
 
 
+#: The kinds that return a response after the endpoint's second pause.
+_RETURNS = ("plain", "json", "empty", *EXTENSION_ENDPOINT_KINDS)
+
+
 def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
     kind, (before, after) = ep.kind, ep.pauses
     bg = ep.background != "none" and kind != "raise"
@@ -88,7 +97,7 @@ def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
     conditions = {
         "before": before > 0,
         "after": after > 0,
-        "after_return": after > 0 and (reads or kind in ("plain", "json", "empty")),
+        "after_return": after > 0 and (reads or kind in _RETURNS),
         "bg": bg,
         "streams": streams,
         "some_chunks": streams and ep.chunks > 0,
@@ -114,12 +123,14 @@ def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
         "code": ep.status,
         "chunk": 'b"data: %d\\n\\n" % i' if ep.size is None else _sized(ep),
         "content": '"hello"' if ep.size is None else _sized(ep),
+        "body": 'b"hello"' if ep.size is None else _sized(ep),
     }
     task = render(ENDPOINT_TASK, flags, **values) + "\n\n\n" if bg else ""
     if kind == "sync":
         values["bg"] = ", background=BackgroundTask(endpoint_task)" if bg else ""
-        return task + render(SYNC_ENDPOINT, flags, **values)
-    return task + render(ENDPOINT, flags, **values)
+        return task + render(SYNC_ENDPOINT, flags, **values) + "\n\n\n" + IN_LOOP
+    source = task + render(ENDPOINT, flags, **values)
+    return source + ("\n\n\n" + IN_LOOP if kind == "pathsend" else "")
 
 
 def _sized(ep: Endpoint) -> str:

@@ -290,6 +290,12 @@ def render_live(
     """
     if case.app or any(la.family == "user" for la in case.stack.layers):
         raise ValueError("the case runs your own code, which a script cannot hold")
+    if case.scope != "http" or case.lifespan is not None:
+        field = "scope" if case.scope != "http" else "lifespan"
+        raise ValueError(
+            f"field {field!r}: a real-server script plays one HTTP request; "
+            "drop --server for a scripted one"
+        )
     family, _, sub = key.partition(":")
     logged = family == "I1" and bool(sub) and sub not in ("500", "incomplete")
     if key not in LIVE_CHECKS and not logged:
@@ -330,7 +336,11 @@ def render_live(
         upstream=upstream_line,
     )
     code = "\n\n\n".join([app_source(case, set(), plain), live])
-    helpers = [h for name, h in HELPERS.items() if re.search(rf"\b{name}[(,]", code)]
+    helpers = [
+        render(h, set())
+        for name, h in HELPERS.items()
+        if re.search(rf"\b{name}[(,]", code)
+    ]
     code = "\n\n\n".join([*helpers, code])
     bug = title or f"the case breaks invariant {key}"
     theirs = [x for x in imports(code).splitlines() if x]

@@ -55,6 +55,9 @@ class $name:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  #?guard
+            await self.app(scope, receive, send)  #?guard
+            return  #?guard
         {PAUSE.replace("$n", "$before")}  #?before
         response = PlainTextResponse("short-circuit", status_code=403)  #?short_circuit
         await response(scope, receive, send)  #?short_circuit
@@ -169,6 +172,9 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
         if layer.family == "starlette":
             names.append(STARLETTE[layer.behaviour][0])
             continue
+        if layer.family == "user":  # imported by the script (`user_imports`)
+            names.append(layer.kind.removeprefix("user."))
+            continue
         key = (
             (layer.kind, layer.pauses),
             consumed and layer.behaviour.startswith("read"),
@@ -178,7 +184,8 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
             stem = (
                 layer.behaviour.title().replace("_", "").replace("through", "Through")
             )
-            stem += "Middleware" if layer.family == "bhm" else "ASGIMiddleware"
+            stem = {"ws": "Ws", "lifespan": "Lifespan"}.get(layer.family, "") + stem
+            stem += "ASGIMiddleware" if layer.family == "asgi" else "Middleware"
             n = sum(1 for la, _ in classes.values() if la.kind == layer.kind)
             same = [stem + (str(n + 1) if n else "")]
             classes[same[0]] = layer, key[1]
@@ -200,10 +207,12 @@ def expected_bodies(case: Case) -> dict[str, bytes]:
     return out
 
 
-def layer_source(name: str, layer: Layer, obs: set[str]) -> str:
+def layer_source(name: str, layer: Layer, obs: set[str], guard: bool = False) -> str:
+    """A layer's class; ``guard``: it passes every scope but ``http`` through."""
     b = layer.behaviour
     before, after = layer.pauses
     flags = {b, *_BEHAVIOUR_FLAGS.get(b, ()), *(f"see_{o}" for o in obs)}
+    flags |= {"guard"} if guard else set()
     stops = "stops" in flags
     flags |= {"before"} if before else set()
     flags |= {"after"} if after and not stops else set()

@@ -74,14 +74,21 @@ def boom(origin: str, obs: set[str], group: bool = False) -> str:
 #: Every import a script may need; a script gets those of the names it uses.
 IMPORTS = """\
 import asyncio
+import atexit
 import gc
 import hashlib
+import math
 import selectors
+import shutil
 import sys
+import tempfile
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from importlib.metadata import version
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -97,9 +104,10 @@ from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send"""
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket"""
 
 
 def imports(code: str) -> str:
@@ -113,6 +121,9 @@ def imports(code: str) -> str:
             continue
         head, _, names = line.partition(" import ")
         used = [n for n in names.split(", ") if re.search(rf"(?<![\w.\"]){n}\b", code)]
+        line = f"{head} import {', '.join(used)}"
+        if len(line) > 88:  # one name a line, as isort wraps it
+            line = f"{head} import (\n" + "".join(f"    {n},\n" for n in used) + ")"
         if used:
-            out.append(f"{head} import {', '.join(used)}")
+            out.append(line)
     return "\n".join(out).strip("\n")

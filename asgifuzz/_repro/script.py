@@ -13,38 +13,77 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Mapping
 
 from asgifuzz._repro.app import app_source
 from asgifuzz._repro.checks import HELPERS, check_source
-from asgifuzz._repro.render import imports, lit
-from asgifuzz._repro.server import server_source
+from asgifuzz._repro.lifespan import (
+    LIFESPAN_HELPERS,
+    lifespan_app_source,
+    lifespan_check,
+    session_source,
+)
+from asgifuzz._repro.render import imports, lit, render
+from asgifuzz._repro.server import server_source, virtual_time
+from asgifuzz._repro.user import user_imports, with_user
+from asgifuzz._repro.websocket import websocket_check, ws_server_source
+from asgifuzz._repro.ws_helpers import WS_HELPERS
 from asgifuzz.models import Case
 
 
-def render_repro(case: Case, key: str, *, title: str = "", upstream: str = "") -> str:
+def render_repro(
+    case: Case,
+    key: str,
+    *,
+    title: str = "",
+    upstream: str = "",
+    specs: Mapping[str, str] | None = None,
+    app_spec: str = "",
+) -> str:
     """The source of a standalone script that reproduces ``case`` failing ``key``.
 
     The script needs only Starlette and anyio (and trio, for ``python repro.py
     trio``); it prints what is expected, what happens and what it observed, and
-    exits 1 while the bug shows, 0 when it does not.
+    exits 1 while the bug shows, 0 when it does not. A websocket case or a
+    lifespan session may hold the user's layers, given by ``specs``: the script
+    imports them (and then needs their module on its path).
 
     Args:
         case: the failing case.
         key: its failure key, e.g. ``"I1:RuntimeError"`` or ``"I3"``.
         title: one line saying what goes wrong (a corpus entry's title).
         upstream: a link to the upstream issue, if any.
+        specs: the import path (``module:Class``) of each user layer, by name.
+        app_spec: the import path (``module:app``) of a websocket case's app.
 
     Raises:
         ValueError: ``key`` has no standalone check (the message lists those
-            that do), or the case runs the user's own code.
+            that do), or the case runs code a script cannot hold (the message
+            names the field and why).
     """
-    if case.app or any(la.family == "user" for la in case.stack.layers):
+    user = user_imports(case, specs or {}, app_spec)
+    if case.lifespan is not None and case.scope != "http":
         raise ValueError(
-            "the case runs your own middleware or app, which a standalone script "
-            "cannot hold; replay it with asgifuzz replay (and the --middleware/--app "
-            "options the corpus entry names), or shrink it to Starlette code by hand"
+            f"field 'lifespan' is set on a {case.scope} case: a script runs a "
+            "lifespan session around one HTTP request only"
         )
-    obs, expected, source = check_source(key, case)
+    if case.scope == "websocket":
+        obs, expected, source = websocket_check(key, case)
+        parts = [app_source(case, obs, False), ws_server_source(case, obs)]
+    elif case.lifespan is not None:
+        obs, expected, source = lifespan_check(key, case)
+        parts = [
+            lifespan_app_source(case, obs),
+            server_source(case, obs, False),
+            session_source(case, obs),
+        ]
+    else:
+        obs, expected, source = check_source(key, case)
+        parts = [
+            app_source(case, obs, key.startswith("I8")),
+            server_source(case, obs, key.startswith("I8")),
+        ]
+    parts.append(virtual_time(case, "Session" if case.lifespan else "Server"))
     bug = title or f"the case breaks invariant {key}"
     constants = [("EXPECTED", expected), ("BUG", bug), ("UPSTREAM", upstream)]
     lines = [
@@ -58,8 +97,7 @@ def render_repro(case: Case, key: str, *, title: str = "", upstream: str = "") -
     sections = [
         "# --- The app: the middleware and the endpoint of the failing case "
         + "-" * 12,
-        app_source(case, obs, key.startswith("I8")),
-        server_source(case, obs, key.startswith("I8")),
+        *parts,
         BUG_SHOWS + textwrap.indent(source, "    "),
         MAIN.replace("$upstream", upstream_line),
     ]
@@ -69,11 +107,23 @@ def render_repro(case: Case, key: str, *, title: str = "", upstream: str = "") -
             "# What the app did, for the check at the end.\nSEEN: dict[str, Any] = {}",
         )
     code = "\n\n\n".join(sections)
-    helpers = [h for name, h in HELPERS.items() if re.search(rf"\b{name}[(,]", code)]
+    helpers = [
+        render(h, {f"see_{o}" for o in obs})
+        for name, h in {**HELPERS, **WS_HELPERS, **LIFESPAN_HELPERS}.items()
+        if re.search(rf"\b{name}[(,]", code)
+    ]
     code = "\n\n\n".join([*helpers, code])
     doc = textwrap.fill(bug, 84).replace("\\", "\\\\").replace('"', '\\"')
     header = DOCSTRING.replace("$title", doc).replace("$key", key)
-    head = "\n\n".join([header, imports(code), "\n".join(lines)])
+    if user:  # the script is not Starlette-only: it imports the user's code
+        modules = ", ".join(sorted({line.split()[1] for line in user}))
+        header = header.replace(
+            "It needs only starlette and anyio (and trio for the trio backend). "
+            "A scripted server\nand client",
+            "It needs starlette and anyio (and trio for the trio backend), and the "
+            f"code it imports\nfrom {modules}, your own. A scripted server and client",
+        )
+    head = "\n\n".join([header, with_user(imports(code), user), "\n".join(lines)])
     return f"{head}\n\n\n{code}\n"
 
 

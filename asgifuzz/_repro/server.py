@@ -4,6 +4,7 @@ asyncio on virtual time (trio has its ``MockClock``)."""
 
 from __future__ import annotations
 
+from asgifuzz._driver.extensions import EARLY_HINT, PATHSEND, TRAILERS, scope_extensions
 from asgifuzz._driver.server import (
     DAPHNE_CANCEL_AFTER,
     DISCONNECT_ONCE,
@@ -45,9 +46,19 @@ def server_source(case: Case, obs: set[str], view: bool) -> str:
         "slow_body": case.server.receive_checkpoints > 0,
         "seen": bool(obs),
         "view": view,
+        "session": case.lifespan is not None,
     }
     flags = {profile, f"at_{case.client.disconnect}", *(f"see_{o}" for o in obs)}
     flags |= {name for name, holds in conditions.items() if holds}
+    advertised = scope_extensions(profile, case.server.http_version)
+    names = {
+        PATHSEND: "adv_pathsend",
+        TRAILERS: "adv_trailers",
+        EARLY_HINT: "adv_early_hint",
+    }
+    flags |= {names[n] for n in advertised or () if n in names}
+    flags |= {"ext"} if flags & set(names.values()) else set()
+    flags |= {"advertises"} if advertised is not None else set()
     return render(
         SERVER,
         flags,
@@ -55,6 +66,8 @@ def server_source(case: Case, obs: set[str], view: bool) -> str:
         patience=f"{PATIENCE:g}",
         limit=f"{LIMIT:g}",
         asgi=lit({"version": "3.0", **({"spec_version": spec} if spec else {})}),
+        http_version=case.server.http_version,
+        extensions=lit(advertised),
         method=req.method,
         scheme=req.scheme,
         path=lit(req.path),
@@ -75,8 +88,12 @@ def server_source(case: Case, obs: set[str], view: bool) -> str:
         send_checkpoints=case.server.send_checkpoints,
         receive_checkpoints=case.server.receive_checkpoints,
         daphne_cancel=f"{DAPHNE_CANCEL_AFTER:g}",
-        seed=case.seed,
     )
+
+
+def virtual_time(case: Case, result: str) -> str:
+    """The script's virtual time, and ``run()``, which returns a ``result``."""
+    return VIRTUAL_TIME.replace("$seed", str(case.seed)).replace("$result", result)
 
 
 def _ordinal(n: int) -> str:
@@ -92,7 +109,7 @@ LIMIT = $limit  # virtual seconds after which an app that has not returned hangs
 SCOPE: Scope = {
     "type": "http",
     "asgi": $asgi,
-    "http_version": "1.1",
+    "http_version": "$http_version",
     "method": "$method",
     "scheme": "$scheme",
     "path": $path,
@@ -102,11 +119,7 @@ SCOPE: Scope = {
     "headers": $headers,
     "client": ("127.0.0.1", 50000),
     "server": ("testserver", $port),
-    "extensions": {  #?granian
-        "http.response.pathsend": {},  #?granian
-        "websocket.http.response": {},  #?granian
-    },  #?granian
-    "extensions": {},  #?hypercorn
+    "extensions": $extensions,  #?advertises
 }
 # The request body, as $profile delivers it.
 BODY: list[Message] = $body
@@ -128,7 +141,12 @@ class Server:
         self.arrived = 0  # of those, how many have arrived  #?slow_body
         self.receives = 0  #?at_receive
         self.disconnects_sent = 0  #?once
-        self.body_messages = 0  #?at_body_message
+        self.body_messages = 0  #?at_body_message|ext
+        self.body_done = False  #?ext
+        self.trailers_expected = False  # the start announced trailers  #?adv_trailers
+        self.trailers: list[tuple[bytes, bytes]] = []  #?adv_trailers
+        self.pathsend: str | None = None  # the path of a pathsend  #?adv_pathsend
+        self.hints: list[bytes] = []  # the early hints' links  #?adv_early_hint
         self.app_scope = anyio.CancelScope()  #?daphne
         self.gone = False  # the client has disconnected
         self.left_early = False  # ... before the response was complete
@@ -189,21 +207,42 @@ class Server:
                 f"Unexpected ASGI message {message['type']!r} sent, "  #?!daphne
                 "after response already completed."  #?!daphne
             )  #?!daphne
+        kind = message["type"]  #?ext
         if message["type"] == "http.response.start" and not self.started:
             self.started = True
             self.status = message["status"]
             self.headers = list(message.get("headers", []))
+            self.trailers_expected = bool(message.get("trailers", False))  #?adv_trailers
             self.disconnect()  # the client hangs up once it has the headers  #?at_response_start
-        elif message["type"] == "http.response.body" and self.started:
+        elif message["type"] == "http.response.body" and self.started:  #?!ext
+        elif message["type"] == "http.response.body" and self.started and not self.body_done:  #?ext
             self.response_body += message.get("body", b"")
             SEEN["delivered"] = self.response_body  #?see_streamed
-            self.body_messages += 1  #?at_body_message
+            self.body_messages += 1  #?at_body_message|ext
             if not message.get("more_body", False):
-                self.complete = True
-                SEEN["response complete"] = True  #?see_background
+                self.body_done = True  #?ext
+                self.complete = True  #?!adv_trailers
+                self.complete = not self.trailers_expected  # trailers follow  #?adv_trailers
+                SEEN["response complete"] = self.complete  #?see_background
                 self.wake()
             if self.body_messages > $at:  #?at_body_message
                 self.disconnect()  # the client hangs up after the $nth body message  #?at_body_message
+        elif kind == "http.response.trailers" and self.trailers_expected and self.body_done:  #?adv_trailers
+            self.trailers += message.get("headers", [])  #?adv_trailers
+            self.complete = not message.get("more_trailers", False)  #?adv_trailers
+            SEEN["response complete"] = self.complete  #?adv_trailers&see_background
+            self.wake()  #?adv_trailers
+        elif kind == "http.response.pathsend" and self.started and not self.body_messages:  #?adv_pathsend
+            self.pathsend = message["path"]  # the server reads the file  #?adv_pathsend
+            self.response_body = Path(message["path"]).read_bytes()  # noqa: ASYNC240  #?adv_pathsend
+            self.body_messages += 1  #?adv_pathsend
+            self.body_done = True  #?adv_pathsend
+            self.complete = True  #?adv_pathsend&!adv_trailers
+            self.complete = not self.trailers_expected  #?adv_pathsend&adv_trailers
+            SEEN["response complete"] = self.complete  #?adv_pathsend&see_background
+            self.wake()  #?adv_pathsend
+        elif kind == "http.response.early_hint" and not self.body_messages:  #?adv_early_hint
+            self.hints += message.get("links", [])  #?adv_early_hint
         else:
             raise $unexpected(
                 f"Unexpected ASGI message {message['type']!r} sent (started={self.started})."
@@ -239,6 +278,7 @@ class Server:
             f"status={self.status} body={self.response_body[:60]!r} "
             f"complete={self.complete} escaped={self.escaped!r} "
             f"client gone={self.gone} timed out={self.timed_out} app hung={self.hung}"
+            f" trailers={self.trailers}"  #?adv_trailers
         )
     #?view
     def view(self) -> dict[str, object]:  #?view
@@ -253,14 +293,6 @@ class Server:
         }  #?view
 
 
-def only_cancellations(exc: BaseException) -> bool:
-    """Whether ``exc`` is a cancellation (anyio 3 on trio can wrap one in a group)."""
-    members = getattr(exc, "exceptions", None)
-    if members:
-        return all(only_cancellations(e) for e in members)
-    return isinstance(exc, anyio.get_cancelled_exc_class())
-
-
 async def call_app(app: ASGIApp, server: Server) -> None:
     try:
         await app(dict(SCOPE), server.receive, server.send)
@@ -271,34 +303,36 @@ async def call_app(app: ASGIApp, server: Server) -> None:
     server.returned = True
 
 
-async def serve(make_app: Callable[[], ASGIApp]) -> Server:
-    """Serve one request: the server calls the app while the client waits."""
-    SEEN.clear()  #?seen
-    SEEN["reads"] = []  #?see_reads
-    SEEN["raised"] = []  #?see_raised
-    SEEN["handled"] = 0  #?see_handled
-    SEEN["received"] = {}  #?see_received
-    SEEN["endpoint ran"] = False  #?see_disconnect
-    SEEN["endpoint saw the disconnect"] = False  #?see_disconnect
-    SEEN["tasks attached"] = SEEN["tasks run"] = SEEN["tasks finished"] = 0  #?see_background
-    SEEN["response complete"] = False  #?see_background
-    SEEN["response complete when the endpoint's task ended"] = None  #?see_background
-    SEEN["stream"] = []  # (what the server had, the client gone) per chunk made  #?see_streamed
-    SEEN["delivered"], SEEN["client gone"] = b"", False  #?see_streamed
-    app = make_app()
-    server = Server()
-    with anyio.move_on_after(LIMIT) as limit:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.client)
-            tg.start_soon(server.upload)  #?slow_body
-            await call_app(app, server)  #?!daphne
-            with server.app_scope:  #?daphne
-                await call_app(app, server)  #?daphne
-            tg.cancel_scope.cancel()
-    server.hung = limit.cancel_called and not server.returned
-    return server
+async def serve(make_app: Callable[[], ASGIApp]) -> Server:  #?!session
+    """Serve one request: the server calls the app while the client waits."""  #?!session
+    SEEN.clear()  #?seen&!session
+    SEEN["reads"] = []  #?see_reads&!session
+    SEEN["raised"] = []  #?see_raised&!session
+    SEEN["handled"] = 0  #?see_handled&!session
+    SEEN["received"] = {}  #?see_received&!session
+    SEEN["endpoint ran"] = False  #?see_disconnect&!session
+    SEEN["endpoint saw the disconnect"] = False  #?see_disconnect&!session
+    SEEN["tasks attached"] = SEEN["tasks run"] = SEEN["tasks finished"] = 0  #?see_background&!session
+    SEEN["response complete"] = False  #?see_background&!session
+    SEEN["trailers sent"] = []  #?see_trailers&!session
+    SEEN["response complete when the endpoint's task ended"] = None  #?see_background&!session
+    SEEN["stream"] = []  # (what the server had, the client gone) per chunk made  #?see_streamed&!session
+    SEEN["delivered"], SEEN["client gone"] = b"", False  #?see_streamed&!session
+    app = make_app()  #?!session
+    server = Server()  #?!session
+    with anyio.move_on_after(LIMIT) as limit:  #?!session
+        async with anyio.create_task_group() as tg:  #?!session
+            tg.start_soon(server.client)  #?!session
+            tg.start_soon(server.upload)  #?slow_body&!session
+            await call_app(app, server)  #?!daphne&!session
+            with server.app_scope:  #?daphne&!session
+                await call_app(app, server)  #?daphne&!session
+            tg.cancel_scope.cancel()  #?!session
+    server.hung = limit.cancel_called and not server.returned  #?!session
+    return server  #?!session'''
 
-
+#: The script's virtual time, and run(): shared by every kind of script.
+VIRTUAL_TIME = '''\
 # --- Virtual time --------------------------------------------------------------
 
 SEED = $seed  # seeds trio's scheduler
@@ -334,7 +368,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
-def run(make_app: Callable[[], ASGIApp], backend: str) -> Server:
+def run(make_app: Callable[[], ASGIApp], backend: str) -> $result:
     """Serve one request on ``backend`` (asyncio or trio), on virtual time."""
     if backend == "trio":
         import trio

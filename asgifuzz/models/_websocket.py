@@ -25,6 +25,10 @@ WS_ENDPOINT_KINDS = (
     "raise_before",
     "raise_after",
 )
+#: Endpoints in a Starlette idiom, for the corpus (not drawn): ``iterate`` echoes
+#: each text frame with the documented ``async for text in ws.iter_text()``.
+WS_IDIOM_KINDS = ("iterate",)
+ALL_WS_ENDPOINT_KINDS = (*WS_ENDPOINT_KINDS, *WS_IDIOM_KINDS)
 #: What the client does at a step: send a frame, close with a code, or vanish.
 WS_STEP_KINDS = ("text", "bytes", "close", "drop")
 #: The websocket-aware built-in layers (family ``ws``), simplest first.
@@ -115,7 +119,8 @@ class WsEndpoint:
             sends a denial response (`DENIAL_STATUS`, body `DENIAL_BODY`) where
             the server advertises ``websocket.http.response``, else closes;
             ``raise_before``/``raise_after`` raise before accepting / after the
-            first message.
+            first message; ``iterate`` (`WS_IDIOM_KINDS`) echoes each text frame
+            in an ``async for`` over ``iter_text()``.
         subprotocol: the subprotocol it accepts with ("" for none).
         count: the frames a ``broadcast`` sends.
         code, reason: its close code and reason.

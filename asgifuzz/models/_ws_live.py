@@ -57,6 +57,10 @@ def build_ws_endpoint(
             await ws.close(model.code, model.reason)
             return
         await ws.accept(subprotocol=model.subprotocol or None)
+        if kind == "iterate":
+            async for text in ws.iter_text():
+                await ws.send_text(text)
+            return
         if kind == "broadcast":
             for i in range(model.count):
                 await ws.send_text(f"message {i}")

@@ -80,9 +80,20 @@ def test_a_planted_websocket_bug_is_found_within_60_s(
     assert replay.returncode == 1
     assert "still failing" in replay.stdout
     assert "server -> ServerErrorMiddleware: websocket.connect" in replay.stdout
+    # The failure is the user's: the script imports their middleware by its spec.
     repro = asgifuzz("repro", str(saved))
-    assert repro.returncode == 2
-    assert "its failure is yours" in repro.stderr
+    assert repro.returncode == 0, repro.stderr
+    assert f"the spec the entry records (ws_planted:{middleware})" in repro.stderr
+    script = tmp_path / "repro.py"
+    script.write_text(repro.stdout)
+    shown = subprocess.run(
+        [sys.executable, str(script), "trio"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 1, shown.stdout + shown.stderr
 
 
 def test_the_fixed_twins_pass(tmp_path: Path) -> None:
@@ -110,14 +121,17 @@ def test_a_bad_scope_is_refused(scope: str, message: str) -> None:
     assert "--scope" in run.stderr
 
 
-def test_repro_refuses_a_websocket_case_of_builtin_layers(tmp_path: Path) -> None:
+def test_repro_writes_a_websocket_case_of_builtin_layers(tmp_path: Path) -> None:
     from asgifuzz.models import Case  # the case file's writer
 
     path = tmp_path / "case.json"
     path.write_text(Case(scope="websocket").to_json())
     run = asgifuzz("repro", str(path), "--key", "W2:client")
-    assert run.returncode == 2
-    assert "standalone reproducers are written for HTTP cases only" in run.stderr
+    assert run.returncode == 0, run.stderr
+    assert 'routes = [WebSocketRoute("/ws", endpoint)]' in run.stdout
+    refused = asgifuzz("repro", str(path), "--key", "I9:endpoint")
+    assert refused.returncode == 2
+    assert "no standalone check for websocket key 'I9:endpoint'" in refused.stderr
 
 
 PLUGIN_TESTS = """

@@ -25,9 +25,11 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._campaign.deferred import Group, Recording
 from asgifuzz._campaign.findings import (
     Finding,
     FuzzReport,
@@ -233,10 +235,26 @@ def fuzz(
     deadline = start + max_time
     round_size, round_no = FIRST_ROUND, 0
     rounds: list[Round] = []  # the current one (a list: the closures see it)
-    while time.perf_counter() < deadline:
-        phases = [Phase.explicit, Phase.generate, Phase.shrink]
-        if round_no == 0:
-            phases.insert(1, Phase.reuse)
+    recording = Recording(database)
+    groups: list[Group] = []  # drawn failures, to shrink after the budget
+    shrinking: list[Group] | None = None  # once past the budget
+    while True:
+        if shrinking is None and time.perf_counter() >= deadline:
+            shrinking = list(groups)
+        if shrinking is not None and not shrinking:
+            break
+        group = shrinking.pop(0) if shrinking is not None else None
+        db: ExampleDatabase = recording
+        if group is None:  # generate only: shrinking waits (`deferred`)
+            phases = [Phase.explicit, Phase.generate]
+            if round_no == 0:
+                phases.insert(1, Phase.reuse)
+            skip = reported
+        else:
+            phases, db = [Phase.reuse, Phase.shrink], group.database(recording)
+            skip = reported - group.idents
+        if group is not None:  # Hypothesis replays up to max_examples of them
+            round_size = max(round_size, len(group.values))
         rounds[:] = [Round(report, round_size)]
 
         def judged(case: Case) -> tuple[Verdict | None, Fault | None]:
@@ -256,7 +274,7 @@ def fuzz(
         @settings(
             max_examples=round_size,
             deadline=None,
-            database=database,
+            database=db,
             phases=phases,
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=True,
@@ -283,7 +301,7 @@ def fuzz(
                 seen(failure, swapped)
                 if (
                     failure is not None
-                    and ident(failure.signature, swapped) not in reported
+                    and ident(failure.signature, swapped) not in skip
                 ):
                     this.failing = this.failing or []
                     raise failed(failure, case, swapped)
@@ -299,7 +317,7 @@ def fuzz(
                     seen(failure, swapped)
                     if (
                         failure is not None
-                        and ident(failure.signature, swapped) not in reported
+                        and ident(failure.signature, swapped) not in skip
                     ):
                         this.failing = [*(this.failing or ()), variant.client]
                         raise failed(failure, variant, swapped)
@@ -310,7 +328,7 @@ def fuzz(
 
         def faulted(fault: Fault) -> None:
             heads.setdefault(fault.key)
-            if fault.key not in reported:  # a fault's signature is its key
+            if fault.key not in skip:  # a fault's signature is its key
                 first_seen.setdefault(
                     fault.key, (time.perf_counter() - start, rounds[0].counting())
                 )
@@ -329,7 +347,8 @@ def fuzz(
             report.interrupted = True
             break
         except _OutOfTime:
-            break
+            if group is None:
+                break  # else: this group stays as drawn
         except _Misconfigured as exc:
             report.misconfigured.append(exc.found)
             report.findings = _without(report.findings, exc.found.target)
@@ -355,6 +374,9 @@ def fuzz(
                 finding.label(known_upstream)
                 fresh.append(finding)
             report.findings = merge_findings([*report.findings, *fresh])
+            taken = recording.take()
+            if group is None and fresh and taken is not None:
+                groups.append(Group(*taken, {f.ident for f in fresh}))
             reported.update(f.ident for f in report.findings)
             if any(f.key == "resource:memory" for f in report.findings) and (
                 _out_of_memory(exc)
@@ -365,6 +387,7 @@ def fuzz(
             if not found:
                 raise
         finally:
+            recording.take()  # the round's other saves are no group's
             rounds[0].settle(first_seen)
             if watchdog is not None:
                 watchdog.round_done()

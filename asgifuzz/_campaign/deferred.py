@@ -1,0 +1,96 @@
+"""Shrinking after generation: the failures of the time budget, shrunk at its end.
+
+Shrinking a failure takes hundreds of runs (each one case on every backend),
+and a Hypothesis round shrinks its failures before the next round draws
+anything: while the fuzz loop shrank one, it generated nothing. A run that
+meets five kinds of failure in its first seconds spent most of its budget
+shrinking them, and a bug whose cases are rarer waited behind them.
+
+So the rounds of the time budget only generate (Hypothesis's generate phase,
+no shrink phase): a round ends at its first new failure, which is kept as it
+was drawn (a `Finding` whose signature the next rounds treat as a pass, as
+for a shrunk one), and Hypothesis saves its choices to the example database.
+`Recording` wraps the database to note them, one `Group` per round. Once the
+budget is spent, each group is shrunk in a round of its own (reuse and shrink
+phases) whose database (`Group.database`) holds only the group's choices; the
+shrunk failure replaces the drawn one. What the shrinking saves and deletes
+goes to the user's database as it would have. A group whose shrinking ends
+early (the watchdog's shrink budget, a known hang) keeps its failures as drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
+
+__all__ = ["Group", "Recording"]
+
+
+class Recording(ExampleDatabase):
+    """``backing`` (or an in-memory database for none), noting the values
+    saved since `take`."""
+
+    def __init__(self, backing: ExampleDatabase | None) -> None:
+        super().__init__()
+        self.backing = backing if backing is not None else InMemoryExampleDatabase()
+        self.saved: list[tuple[bytes, bytes]] = []
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.saved.append((key, value))
+        self.backing.save(key, value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.backing.fetch(key)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.backing.delete(key, value)
+
+    def take(self) -> tuple[bytes, list[bytes]] | None:
+        """The test's key and the values saved under it since the last `take`
+        (Hypothesis's other keys extend the test's: the shortest is its own)."""
+        saved, self.saved = self.saved, []
+        if not saved:
+            return None
+        key = min((k for k, _ in saved), key=len)
+        return key, list(dict.fromkeys(v for k, v in saved if k == key))
+
+
+@dataclass
+class Group:
+    """The failures one generation round raised: their signatures (`ident`)
+    and the choices Hypothesis saved for them."""
+
+    key: bytes
+    values: list[bytes]
+    idents: set[str] = field(default_factory=set)
+
+    def database(self, backing: ExampleDatabase) -> ExampleDatabase:
+        """A database that holds only this group's choices (under the test's
+        secondary key, and nothing under its others), writing through to
+        ``backing``."""
+        return _Overlay(self, backing)
+
+
+class _Overlay(ExampleDatabase):
+    # The choices go under the test's secondary key: Hypothesis takes a case
+    # it replays exactly from the test's own key for one it shrank already,
+    # and does not shrink it again.
+    def __init__(self, group: Group, backing: ExampleDatabase) -> None:
+        super().__init__()
+        self.local = InMemoryExampleDatabase()
+        self.key, self.backing = group.key + b".secondary", backing
+        for value in group.values:
+            self.local.save(self.key, value)
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.local.save(key, value)
+        self.backing.save(key, value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.local.fetch(key) if key == self.key else ()
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.local.delete(key, value)
+        self.backing.delete(key, value)

@@ -15,17 +15,25 @@ budget is spent, each group is shrunk in a round of its own (reuse and shrink
 phases) whose database (`Group.database`) holds only the group's choices; the
 shrunk failure replaces the drawn one. What the shrinking saves and deletes
 goes to the user's database as it would have. A group whose shrinking ends
-early (the watchdog's shrink budget, a known hang) keeps its failures as drawn.
+early (the watchdog's shrink budget, a known hang) keeps its failures as drawn;
+one shrunk for `SHRINK_S` seconds keeps the smallest cases seen so far.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
-__all__ = ["Group", "Recording"]
+from asgifuzz._oracles.verdict import InvariantViolation
+
+__all__ = ["SHRINK_S", "Current", "Group", "Recording"]
+
+#: Wall-clock seconds to shrink one group: past them, its failures are the
+#: smallest cases seen so far.
+SHRINK_S = 5.0
 
 
 class Recording(ExampleDatabase):
@@ -65,6 +73,18 @@ class Group:
     key: bytes
     values: list[bytes]
     idents: set[str] = field(default_factory=set)
+    #: While shrinking: the smallest failing case so far of each signature,
+    #: and when the shrinking started.
+    best: dict[str, InvariantViolation] = field(default_factory=dict)
+    started: float | None = None
+
+    def spent(self) -> bool:
+        """Whether this group has been shrunk for `SHRINK_S` seconds (the
+        first call starts the clock)."""
+        now = time.perf_counter()
+        if self.started is None:
+            self.started = now
+        return now - self.started > SHRINK_S
 
     def database(self, backing: ExampleDatabase) -> ExampleDatabase:
         """A database that holds only this group's choices (under the test's
@@ -94,3 +114,12 @@ class _Overlay(ExampleDatabase):
     def delete(self, key: bytes, value: bytes) -> None:
         self.local.delete(key, value)
         self.backing.delete(key, value)
+
+
+@dataclass
+class Current:
+    """The fuzz loop's current round: the group it shrinks (None: it
+    generates), and the signatures it treats as passes."""
+
+    group: Group | None = None
+    skip: set[str] = field(default_factory=set)

@@ -183,6 +183,23 @@ class Venvs(VenvCache):
     def python(self, version: str) -> Path:
         return self.ensure("starlette", version) / "bin" / "python"
 
+    def run_python(
+        self, venv: Path, args: Sequence[str]
+    ) -> subprocess.CompletedProcess[str]:
+        """As asgifuzz's, but a replay imports this checkout's asgifuzz, as
+        the fuzz runs do (a cached venv's own may be gone or another)."""
+        if list(args[:3]) != ["-m", "asgifuzz", "replay"]:
+            return super().run_python(venv, args)
+        return subprocess.run(
+            [str(venv / "bin" / "python"), *args],
+            cwd=venv,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
 
 def _clean_env(assignments: Sequence[str] = ()) -> dict[str, str]:
     env = dict(os.environ)

@@ -16,24 +16,25 @@ phases) whose database (`Group.database`) holds only the group's choices; the
 shrunk failure replaces the drawn one. What the shrinking saves and deletes
 goes to the user's database as it would have. A group whose shrinking ends
 early (the watchdog's shrink budget, a known hang) keeps its failures as drawn;
-one shrunk for `SHRINK_S` seconds keeps the smallest cases seen so far.
+one shrunk through `SHRINK_CALLS` calls keeps the smallest cases seen so far.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
+from asgifuzz._campaign.watchdog import Fault
 from asgifuzz._oracles.verdict import InvariantViolation
 
-__all__ = ["SHRINK_S", "Current", "Group", "Recording"]
+__all__ = ["SHRINK_CALLS", "Current", "Group", "Recording"]
 
-#: Wall-clock seconds to shrink one group: past them, its failures are the
-#: smallest cases seen so far.
-SHRINK_S = 5.0
+#: The most calls to shrink one group through: past them, its failures are
+#: the smallest cases seen so far. (A count, not seconds: the shrunk case does
+#: not depend on the machine's load. Most failures shrink in 100 to 700.)
+SHRINK_CALLS = 500
 
 
 class Recording(ExampleDatabase):
@@ -73,18 +74,19 @@ class Group:
     key: bytes
     values: list[bytes]
     idents: set[str] = field(default_factory=set)
+    #: The watchdog's faults among them (hangs): it shrinks those with its
+    #: shorter limit and its budget from the start.
+    faults: list[Fault] = field(default_factory=list)
     #: While shrinking: the smallest failing case so far of each signature,
     #: and when the shrinking started.
     best: dict[str, InvariantViolation] = field(default_factory=dict)
-    started: float | None = None
+    calls: int = 0
 
     def spent(self) -> bool:
-        """Whether this group has been shrunk for `SHRINK_S` seconds (the
-        first call starts the clock)."""
-        now = time.perf_counter()
-        if self.started is None:
-            self.started = now
-        return now - self.started > SHRINK_S
+        """Whether this group has been shrunk through `SHRINK_CALLS` runs
+        (counted here, one a call)."""
+        self.calls += 1
+        return self.calls > SHRINK_CALLS
 
     def database(self, backing: ExampleDatabase) -> ExampleDatabase:
         """A database that holds only this group's choices (under the test's

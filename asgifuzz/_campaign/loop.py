@@ -243,6 +243,9 @@ def fuzz(
         else:
             phases, db = [Phase.reuse, Phase.shrink], group.database(recording)
             cur.skip = reported - group.idents
+            for fault in group.faults:
+                assert watchdog is not None  # only a watchdog makes faults
+                watchdog.raising(fault)
         if group is not None:  # Hypothesis replays up to max_examples of them
             round_size = max(round_size, len(group.values))
         rounds[:] = [Round(report, round_size, shrinking=group is not None)]
@@ -343,9 +346,8 @@ def fuzz(
         except KeyboardInterrupt:
             report.interrupted = True
             break
-        except _OutOfTime:
-            if group is None:
-                break  # else: this group stays as drawn
+        except _OutOfTime:  # a group it stops stays as drawn
+            shrinking = shrinking if shrinking is not None else list(groups)
         except _Misconfigured as exc:
             report.misconfigured.append(exc.found)
             report.findings = without(report.findings, exc.found.target)
@@ -373,7 +375,8 @@ def fuzz(
             report.findings = merge_findings([*report.findings, *fresh])
             taken = recording.take()
             if group is None and fresh and taken is not None:
-                groups.append(Group(*taken, {f.ident for f in fresh}))
+                faults = [v for v, _ in found if isinstance(v, Fault)]
+                groups.append(Group(*taken, {f.ident for f in fresh}, faults))
             reported.update(f.ident for f in report.findings)
             if any(f.key == "resource:memory" for f in report.findings) and (
                 _out_of_memory(exc)

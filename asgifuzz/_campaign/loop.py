@@ -384,7 +384,7 @@ def fuzz(
                 # The target filled the process (a leak, found): drawing the
                 # next case failed too. Stop with what was found.
                 break
-            if not found:
+            if not found and not isinstance(exc, StopShrinking):
                 raise
         finally:
             recording.take()  # the round's other saves are no group's

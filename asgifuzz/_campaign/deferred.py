@@ -33,8 +33,8 @@ __all__ = ["SHRINK_CALLS", "Current", "Group", "Recording"]
 
 #: The most calls to shrink one group through: past them, its failures are
 #: the smallest cases seen so far. (A count, not seconds: the shrunk case does
-#: not depend on the machine's load. Most failures shrink in 100 to 700.)
-SHRINK_CALLS = 500
+#: not depend on the machine's load. Most failures shrink in 100 to 700, most of it in the first calls.)
+SHRINK_CALLS = 250
 
 
 class Recording(ExampleDatabase):

@@ -32,8 +32,9 @@ from asgifuzz._oracles.verdict import InvariantViolation
 __all__ = ["SHRINK_CALLS", "Current", "Group", "Recording"]
 
 #: The most calls to shrink one group through: past them, its failures are
-#: the smallest cases seen so far. (A count, not seconds: the shrunk case does
-#: not depend on the machine's load. Most failures shrink in 100 to 700, most of it in the first calls.)
+#: the smallest cases seen so far. A count, not seconds: the shrunk case does
+#: not depend on the machine's load. Most failures shrink in 100 to 700 calls,
+#: most of it in the first ones.
 SHRINK_CALLS = 250
 
 

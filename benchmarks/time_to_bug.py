@@ -236,8 +236,13 @@ def fuzz_once(
     max_time: float,
     core: int | None,
     extra: Sequence[str] = (),
+    keys: Sequence[str] = (),
 ) -> tuple[dict[str, Any], float]:
-    """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took."""
+    """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took.
+
+    Only the findings with ``keys`` are shrunk after the budget
+    (``ASGIFUZZ_SHRINK_ONLY``): the search this measures is over by then, and
+    the others' shrinking would only make the run longer."""
 
     def pin() -> None:  # pragma: no cover - runs in the child
         if core is not None and hasattr(os, "sched_setaffinity"):
@@ -255,7 +260,10 @@ def fuzz_once(
         proc = subprocess.run(
             cmd,
             cwd=tmp,
-            env=_clean_env([w for w in extra if _is_assignment(w)]),
+            env=_clean_env(
+                [f"ASGIFUZZ_SHRINK_ONLY={','.join(keys)}"]
+                + [w for w in extra if _is_assignment(w)]
+            ),
             capture_output=True,
             text=True,
             timeout=max_time * 5 + 300,
@@ -296,7 +304,7 @@ def measure(
     run = Run(bug.name, role, release, seed, load=list(os.getloadavg()), arm=arm[0])
     try:
         data, run.wall_s = fuzz_once(
-            venvs.python(release), seed, max_time, core, arm[1]
+            venvs.python(release), seed, max_time, core, arm[1], bug.keys
         )
     except Exception as exc:
         run.error = str(exc)[:300]

@@ -21,15 +21,17 @@ one shrunk through `SHRINK_CALLS` calls keeps the smallest cases seen so far.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
+from asgifuzz._campaign.findings import Finding
 from asgifuzz._campaign.watchdog import Fault
 from asgifuzz._oracles.verdict import InvariantViolation
 
-__all__ = ["SHRINK_CALLS", "Current", "Group", "Recording"]
+__all__ = ["SHRINK_CALLS", "Current", "Group", "Recording", "to_shrink"]
 
 #: The most calls to shrink one group through: past them, its failures are
 #: the smallest cases seen so far. A count, not seconds: the shrunk case does
@@ -78,10 +80,22 @@ class Group:
     #: The watchdog's faults among them (hangs): it shrinks those with its
     #: shorter limit and its budget from the start.
     faults: list[Fault] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
     #: While shrinking: the smallest failing case so far of each signature,
     #: and when the shrinking started.
     best: dict[str, InvariantViolation] = field(default_factory=dict)
     calls: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        taken: tuple[bytes, list[bytes]],
+        findings: Sequence[Finding],
+        faults: list[Fault],
+    ) -> Group:
+        """The group of ``findings``, raised by the round that saved ``taken``."""
+        idents, keys = {f.ident for f in findings}, {f.key for f in findings}
+        return cls(*taken, idents=idents, faults=faults, keys=keys)
 
     def spent(self) -> bool:
         """Whether this group has been shrunk through `SHRINK_CALLS` runs
@@ -126,3 +140,15 @@ class Current:
 
     group: Group | None = None
     skip: set[str] = field(default_factory=set)
+
+
+#: Comma-separated failure keys: after the budget, shrink only the groups with
+#: a finding of one of them (``benchmarks/time_to_bug.py`` sets it: what it
+#: measures is over before any shrinking, and it needs only its bug's cases).
+ONLY_ENV = "ASGIFUZZ_SHRINK_ONLY"
+
+
+def to_shrink(groups: Sequence[Group]) -> list[Group]:
+    """The groups to shrink after the budget: all, or those ``ONLY_ENV`` names."""
+    only = {k.strip() for k in os.environ.get(ONLY_ENV, "").split(",") if k.strip()}
+    return [g for g in groups if not only or g.keys & only]

@@ -29,7 +29,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
-from asgifuzz._campaign.deferred import Current, Group, Recording
+from asgifuzz._campaign.deferred import Current, Group, Recording, to_shrink
 from asgifuzz._campaign.findings import (
     Finding,
     FuzzReport,
@@ -230,7 +230,7 @@ def fuzz(
     cur = Current()  # the round's group and the signatures it passes
     while True:
         if shrinking is None and time.perf_counter() >= deadline:
-            shrinking = list(groups)
+            shrinking = to_shrink(groups)
         if shrinking is not None and not shrinking:
             break
         group = shrinking.pop(0) if shrinking is not None else None
@@ -347,7 +347,7 @@ def fuzz(
             report.interrupted = True
             break
         except _OutOfTime:  # a group it stops stays as drawn
-            shrinking = shrinking if shrinking is not None else list(groups)
+            shrinking = shrinking if shrinking is not None else to_shrink(groups)
         except _Misconfigured as exc:
             report.misconfigured.append(exc.found)
             report.findings = without(report.findings, exc.found.target)
@@ -376,7 +376,7 @@ def fuzz(
             taken = recording.take()
             if group is None and fresh and taken is not None:
                 faults = [v for v, _ in found if isinstance(v, Fault)]
-                groups.append(Group(*taken, {f.ident for f in fresh}, faults))
+                groups.append(Group.of(taken, fresh, faults))
             reported.update(f.ident for f in report.findings)
             if any(f.key == "resource:memory" for f in report.findings) and (
                 _out_of_memory(exc)

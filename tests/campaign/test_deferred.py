@@ -114,3 +114,14 @@ def test_a_drawn_failure_is_seen_in_the_budget_and_shrunk_after_it(
     again = fuzz(max_time=1.0, backends=("asyncio",), strategy=_bodies())
     (drawn,) = [f for f in again.findings if f.key == "I1:IndexError"]
     assert case_size(shrunk.case) < case_size(drawn.case)
+
+
+def test_the_environment_can_name_the_keys_to_shrink(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = Group(b"k", [], keys={"I1:RuntimeError"})
+    b = Group(b"k", [], keys={"I7:asyncgen", "I5:early"})
+    monkeypatch.delenv(deferred.ONLY_ENV, raising=False)
+    assert deferred.to_shrink([a, b]) == [a, b]
+    monkeypatch.setenv(deferred.ONLY_ENV, " I5:early, I4:response")
+    assert deferred.to_shrink([a, b]) == [b]

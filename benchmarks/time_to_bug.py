@@ -495,8 +495,9 @@ def report(
             f"`{command}`",
             markdown_table(rows, args.max_time),
             "Times are wall seconds from the start of `asgifuzz fuzz --backend both` "
-            "(each case on asyncio and trio; the shrinking of failures found earlier "
-            "included) to the first case showing the bug; an undetected run counts as "
+            "(each case on asyncio and trio; failures are shrunk after the budget, so "
+            "no shrinking comes before) to the first case showing the bug; an "
+            "undetected run counts as "
             "infinitely slow; cases are generated cases (runs at disconnect points and "
             "of shrinking apart). A finding counts as the bug when its shrunk case does not "
             "fail with the key on the fixed release; 'masked': another bug with the "

@@ -16,12 +16,15 @@ phases) whose database (`Group.database`) holds only the group's choices; the
 shrunk failure replaces the drawn one. What the shrinking saves and deletes
 goes to the user's database as it would have. A group whose shrinking ends
 early (the watchdog's shrink budget, a known hang) keeps its failures as drawn;
-one shrunk through `SHRINK_CALLS` calls keeps the smallest cases seen so far.
+one shrunk through `SHRINK_CALLS` calls keeps the smallest cases seen so far. The
+shrinking after the budget takes at most as long as the budget (`to_shrink`).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -81,6 +84,8 @@ class Group:
     #: shorter limit and its budget from the start.
     faults: list[Fault] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    #: When the shrinking after the budget must end (`time.perf_counter()`).
+    until: float = math.inf
     #: While shrinking: the smallest failing case so far of each signature,
     #: and when the shrinking started.
     best: dict[str, InvariantViolation] = field(default_factory=dict)
@@ -99,9 +104,9 @@ class Group:
 
     def spent(self) -> bool:
         """Whether this group has been shrunk through `SHRINK_CALLS` runs
-        (counted here, one a call)."""
+        (counted here, one a call), or the time for shrinking is over."""
         self.calls += 1
-        return self.calls > SHRINK_CALLS
+        return self.calls > SHRINK_CALLS or time.perf_counter() > self.until
 
     def database(self, backing: ExampleDatabase) -> ExampleDatabase:
         """A database that holds only this group's choices (under the test's
@@ -148,7 +153,13 @@ class Current:
 ONLY_ENV = "ASGIFUZZ_SHRINK_ONLY"
 
 
-def to_shrink(groups: Sequence[Group]) -> list[Group]:
-    """The groups to shrink after the budget: all, or those ``ONLY_ENV`` names."""
+def to_shrink(groups: Sequence[Group], seconds: float) -> list[Group]:
+    """The groups to shrink after the budget: all, or those ``ONLY_ENV`` names,
+    within ``seconds`` from now (as long as the budget was: a group the time
+    cuts short keeps the smallest case so far, those after it as drawn)."""
     only = {k.strip() for k in os.environ.get(ONLY_ENV, "").split(",") if k.strip()}
-    return [g for g in groups if not only or g.keys & only]
+    until = time.perf_counter() + seconds
+    chosen = [g for g in groups if not only or g.keys & only]
+    for g in chosen:
+        g.until = until
+    return chosen

@@ -12,10 +12,9 @@ of the first cases reaching it ends the run early, with one `Misconfiguration`
 instead of its findings (`asgifuzz._campaign.misconfig`).
 
 Each drawn case whose client never hangs up is run again with the client gone
-at each of up to 16 points of its own transcript (`asgifuzz._campaign.points`):
-a failing one raises with that case, so Hypothesis shrinks the drawn case and
-the finding is the point's case. The counts keep the generated cases apart
-from the runs at disconnect points, of shrinking and of replays (`tally`).
+at each of up to 16 points of its transcript (`asgifuzz._campaign.points`): a
+failing one raises with that case, and the finding is the point's case. The
+counts keep generated cases apart from the other runs (`tally`).
 """
 
 from __future__ import annotations
@@ -230,7 +229,7 @@ def fuzz(
     cur = Current()  # the round's group and the signatures it passes
     while True:
         if shrinking is None and time.perf_counter() >= deadline:
-            shrinking = to_shrink(groups)
+            shrinking = to_shrink(groups, max_time)
         if shrinking is not None and not shrinking:
             break
         group = shrinking.pop(0) if shrinking is not None else None
@@ -347,7 +346,8 @@ def fuzz(
             report.interrupted = True
             break
         except _OutOfTime:  # a group it stops stays as drawn
-            shrinking = shrinking if shrinking is not None else to_shrink(groups)
+            if shrinking is None:
+                shrinking = to_shrink(groups, max_time)
         except _Misconfigured as exc:
             report.misconfigured.append(exc.found)
             report.findings = without(report.findings, exc.found.target)

@@ -122,6 +122,13 @@ def test_the_environment_can_name_the_keys_to_shrink(
     a = Group(b"k", [], keys={"I1:RuntimeError"})
     b = Group(b"k", [], keys={"I7:asyncgen", "I5:early"})
     monkeypatch.delenv(deferred.ONLY_ENV, raising=False)
-    assert deferred.to_shrink([a, b]) == [a, b]
+    assert deferred.to_shrink([a, b], 60.0) == [a, b]
     monkeypatch.setenv(deferred.ONLY_ENV, " I5:early, I4:response")
-    assert deferred.to_shrink([a, b]) == [b]
+    assert deferred.to_shrink([a, b], 60.0) == [b]
+
+
+def test_the_shrinking_after_the_budget_is_bounded_in_time() -> None:
+    (group,) = deferred.to_shrink([Group(b"k", [])], 0.0)
+    assert group.spent()  # no time left: the first call stops it
+    (group,) = deferred.to_shrink([Group(b"k", [])], 3600.0)
+    assert not group.spent()

@@ -183,6 +183,23 @@ class Venvs(VenvCache):
     def python(self, version: str) -> Path:
         return self.ensure("starlette", version) / "bin" / "python"
 
+    def run_python(
+        self, venv: Path, args: Sequence[str]
+    ) -> subprocess.CompletedProcess[str]:
+        """As asgifuzz's, but a replay imports this checkout's asgifuzz, as
+        the fuzz runs do (a cached venv's own may be gone or another)."""
+        if list(args[:3]) != ["-m", "asgifuzz", "replay"]:
+            return super().run_python(venv, args)
+        return subprocess.run(
+            [str(venv / "bin" / "python"), *args],
+            cwd=venv,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
 
 def _clean_env(assignments: Sequence[str] = ()) -> dict[str, str]:
     env = dict(os.environ)
@@ -219,8 +236,13 @@ def fuzz_once(
     max_time: float,
     core: int | None,
     extra: Sequence[str] = (),
+    keys: Sequence[str] = (),
 ) -> tuple[dict[str, Any], float]:
-    """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took."""
+    """Run ``asgifuzz fuzz`` once; the JSON summary and the wall time it took.
+
+    Only the findings with ``keys`` are shrunk after the budget
+    (``ASGIFUZZ_SHRINK_ONLY``): the search this measures is over by then, and
+    the others' shrinking would only make the run longer."""
 
     def pin() -> None:  # pragma: no cover - runs in the child
         if core is not None and hasattr(os, "sched_setaffinity"):
@@ -238,7 +260,10 @@ def fuzz_once(
         proc = subprocess.run(
             cmd,
             cwd=tmp,
-            env=_clean_env([w for w in extra if _is_assignment(w)]),
+            env=_clean_env(
+                [f"ASGIFUZZ_SHRINK_ONLY={','.join(keys)}"]
+                + [w for w in extra if _is_assignment(w)]
+            ),
             capture_output=True,
             text=True,
             timeout=max_time * 5 + 300,
@@ -279,7 +304,7 @@ def measure(
     run = Run(bug.name, role, release, seed, load=list(os.getloadavg()), arm=arm[0])
     try:
         data, run.wall_s = fuzz_once(
-            venvs.python(release), seed, max_time, core, arm[1]
+            venvs.python(release), seed, max_time, core, arm[1], bug.keys
         )
     except Exception as exc:
         run.error = str(exc)[:300]
@@ -470,8 +495,9 @@ def report(
             f"`{command}`",
             markdown_table(rows, args.max_time),
             "Times are wall seconds from the start of `asgifuzz fuzz --backend both` "
-            "(each case on asyncio and trio; the shrinking of failures found earlier "
-            "included) to the first case showing the bug; an undetected run counts as "
+            "(each case on asyncio and trio; failures are shrunk after the budget, so "
+            "no shrinking comes before) to the first case showing the bug; an "
+            "undetected run counts as "
             "infinitely slow; cases are generated cases (runs at disconnect points and "
             "of shrinking apart). A finding counts as the bug when its shrunk case does not "
             "fail with the key on the fixed release; 'masked': another bug with the "

@@ -373,3 +373,15 @@ class FuzzReport:
             "signal": self.signal,
             "misconfigured": [m.to_data() for m in self.misconfigured],
         }
+
+
+def without(findings: list[Finding], target: str) -> list[Finding]:
+    """The findings whose case does not run ``target`` (its symptoms go)."""
+    return [
+        f
+        for f in findings
+        if not (
+            (target == "app" and f.case.app)
+            or any(la.kind == target for la in f.case.stack.layers)
+        )
+    ]

@@ -3,19 +3,17 @@
 Each round is one ``@given`` run with its own seed. A failing case raises one
 exception class per failure signature (`failed`), so Hypothesis, which tells
 failures apart by exception type, shrinks each distinct bug on its own
-(``report_multiple_bugs``) and two bugs with one key are both reported. A
-shrunk failure is kept as a `Finding` (`asgifuzz._campaign.findings`); later
-rounds treat a case whose failure signature was already reported as a pass, so
-the budget goes to new bugs instead of re-shrinking old ones. A user target
-that fails every one of the first cases reaching it ends the run early, with
-one `Misconfiguration` instead of its findings (`asgifuzz._campaign.misconfig`).
+(``report_multiple_bugs``) and two bugs with one key are both reported. The
+rounds of the budget only generate, each up to its first new failure, kept as
+drawn; after the budget each is shrunk (`asgifuzz._campaign.deferred`), so no
+shrinking holds up the search. Later rounds treat a case whose failure
+signature was already reported as a pass. A user target that fails every one
+of the first cases reaching it ends the run early, with one `Misconfiguration`
+instead of its findings (`asgifuzz._campaign.misconfig`).
 
 Each drawn case whose client never hangs up is run again with the client gone
-at each of up to 16 points of its own transcript (`asgifuzz._campaign.points`):
-a failing one raises with that case, so Hypothesis shrinks the drawn case
-and the finding is the point's case, an ordinary one. The counts keep the
-generated cases apart from the runs at disconnect points, of shrinking and of
-replays (`asgifuzz._campaign.tally`).
+at each of up to 16 points of its transcript (`asgifuzz._campaign.points`); a
+failing one's finding is the point's case. `tally` counts the runs apart.
 """
 
 from __future__ import annotations
@@ -25,9 +23,11 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._campaign.deferred import Current, Group, Recording, to_shrink
 from asgifuzz._campaign.findings import (
     Finding,
     FuzzReport,
@@ -35,6 +35,7 @@ from asgifuzz._campaign.findings import (
     ident,
     idents,
     merge_findings,
+    without,
 )
 from asgifuzz._campaign.misconfig import Misconfiguration, Watch
 from asgifuzz._campaign.points import variants
@@ -164,18 +165,6 @@ class _Misconfigured(BaseException):
         self.found = found
 
 
-def _without(findings: list[Finding], target: str) -> list[Finding]:
-    """The findings whose case does not run ``target`` (its symptoms go)."""
-    return [
-        f
-        for f in findings
-        if not (
-            (target == "app" and f.case.app)
-            or any(la.kind == target for la in f.case.stack.layers)
-        )
-    ]
-
-
 def _violations(exc: BaseException) -> list[tuple[InvariantViolation, bool]]:
     """The invariant violations inside whatever Hypothesis raised (flaky or not)."""
     if isinstance(exc, StopShrinking):
@@ -234,13 +223,35 @@ def fuzz(
     deadline = start + max_time
     round_size, round_no = FIRST_ROUND, 0
     rounds: list[Round] = []  # the current one (a list: the closures see it)
-    while time.perf_counter() < deadline:
-        phases = [Phase.explicit, Phase.generate, Phase.shrink]
-        if round_no == 0:
-            phases.insert(1, Phase.reuse)
-        rounds[:] = [Round(report, round_size)]
+    recording = Recording(database)
+    groups: list[Group] = []  # drawn failures, to shrink after the budget
+    shrinking: list[Group] | None = None  # once past the budget
+    cur = Current()  # the round's group and the signatures it passes
+    while True:
+        if shrinking is None and time.perf_counter() >= deadline:
+            shrinking = to_shrink(groups, max_time)
+        if shrinking is not None and not shrinking:
+            break
+        group = shrinking.pop(0) if shrinking is not None else None
+        cur.group, cur.skip = group, reported
+        db: ExampleDatabase = recording
+        if group is None:  # generate only: shrinking waits (`deferred`)
+            phases = [Phase.explicit, Phase.generate]
+            if round_no == 0:
+                phases.insert(1, Phase.reuse)
+        else:
+            phases, db = [Phase.reuse, Phase.shrink], group.database(recording)
+            cur.skip = reported - group.idents
+            for fault in group.faults:
+                assert watchdog is not None  # only a watchdog makes faults
+                watchdog.raising(fault)
+        if group is not None:  # Hypothesis replays up to max_examples of them
+            round_size = max(round_size, len(group.values))
+        rounds[:] = [Round(report, round_size, shrinking=group is not None)]
 
         def judged(case: Case) -> tuple[Verdict | None, Fault | None]:
+            if cur.group is not None and cur.group.spent():
+                raise StopShrinking(list(cur.group.best.values()))
             if watchdog is None:
                 return judge(case, backends), None
             return watchdog.judge(case, backends, judge)
@@ -257,7 +268,7 @@ def fuzz(
         @settings(
             max_examples=round_size,
             deadline=None,
-            database=database,
+            database=db,
             phases=phases,
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=True,
@@ -284,10 +295,10 @@ def fuzz(
                 seen(failure, swapped)
                 if (
                     failure is not None
-                    and ident(failure.signature, swapped) not in reported
+                    and ident(failure.signature, swapped) not in cur.skip
                 ):
                     this.failing = this.failing or []
-                    raise failed(failure, case, swapped)
+                    raise kept(failed(failure, case, swapped))
                 outcome = verdict.outcomes[backends[0]]
                 for variant in variants(case, outcome, search.points, this.failing):
                     counted[0] += 1
@@ -300,18 +311,23 @@ def fuzz(
                     seen(failure, swapped)
                     if (
                         failure is not None
-                        and ident(failure.signature, swapped) not in reported
+                        and ident(failure.signature, swapped) not in cur.skip
                     ):
                         this.failing = [*(this.failing or ()), variant.client]
-                        raise failed(failure, variant, swapped)
+                        raise kept(failed(failure, variant, swapped))
             finally:
                 rounds[0].call(kinds, counted[0], started)
                 if on_case is not None:
                     on_case(report, heads.keys())
 
+        def kept(exc: CaseFailed) -> CaseFailed:
+            if cur.group is not None:  # the smallest so far: Hypothesis shrinks
+                cur.group.best[ident(exc.failure.signature, exc.swapped)] = exc
+            return exc
+
         def faulted(fault: Fault) -> None:
             heads.setdefault(fault.key)
-            if fault.key not in reported:  # a fault's signature is its key
+            if fault.key not in cur.skip:  # a fault's signature is its key
                 first_seen.setdefault(
                     fault.key, (time.perf_counter() - start, rounds[0].counting())
                 )
@@ -329,11 +345,12 @@ def fuzz(
         except KeyboardInterrupt:
             report.interrupted = True
             break
-        except _OutOfTime:
-            break
+        except _OutOfTime:  # a group it stops stays as drawn
+            if shrinking is None:
+                shrinking = to_shrink(groups, max_time)
         except _Misconfigured as exc:
             report.misconfigured.append(exc.found)
-            report.findings = _without(report.findings, exc.found.target)
+            report.findings = without(report.findings, exc.found.target)
             break
         except (Exception, StopShrinking) as exc:
             found = _violations(exc)
@@ -356,6 +373,10 @@ def fuzz(
                 finding.label(known_upstream)
                 fresh.append(finding)
             report.findings = merge_findings([*report.findings, *fresh])
+            taken = recording.take()
+            if group is None and fresh and taken is not None:
+                faults = [v for v, _ in found if isinstance(v, Fault)]
+                groups.append(Group.of(taken, fresh, faults))
             reported.update(idents(report.findings))
             if any(f.key == "resource:memory" for f in report.findings) and (
                 _out_of_memory(exc)
@@ -363,9 +384,10 @@ def fuzz(
                 # The target filled the process (a leak, found): drawing the
                 # next case failed too. Stop with what was found.
                 break
-            if not found:
+            if not found and not isinstance(exc, StopShrinking):
                 raise
         finally:
+            recording.take()  # the round's other saves are no group's
             rounds[0].settle(first_seen)
             if watchdog is not None:
                 watchdog.round_done()

@@ -60,8 +60,11 @@ def _ran(stats: dict[str, Any], phases: tuple[str, ...]) -> tuple[int, float]:
 class Round:
     """The calls of one Hypothesis round, counted into ``report``."""
 
-    def __init__(self, report: FuzzReport, max_examples: int) -> None:
-        self.report, self.max_examples = report, max_examples
+    def __init__(
+        self, report: FuzzReport, max_examples: int, shrinking: bool = False
+    ) -> None:
+        # A round that only shrinks (`asgifuzz._campaign.deferred`) generates none.
+        self.report, self.max_examples = report, 0 if shrinking else max_examples
         self.cases_before = report.cases
         self.outcomes_before = Counter(report.outcomes)
         self.runs_before = (report.point_runs, report.shrink_runs, report.replay_runs)
@@ -114,6 +117,7 @@ class Round:
         else:
             replayed, generated = 0, min(len(calls), self.max_examples)
             seconds = wall - sum(c.seconds for c in calls[generated:])
+            seconds = seconds if self.max_examples else 0.0
         replays = calls[:replayed]
         mine = calls[replayed : replayed + generated]
         shrinks = calls[replayed + generated :]

@@ -34,7 +34,7 @@ import sysconfig
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -89,7 +89,7 @@ class Fault(InvariantViolation):
 class StopShrinking(BaseException):
     """The shrink budget is spent: ``faults`` are the smallest seen, by key."""
 
-    def __init__(self, faults: list[Fault]) -> None:
+    def __init__(self, faults: Sequence[InvariantViolation]) -> None:
         super().__init__(f"shrink budget spent with {len(faults)} fault(s)")
         self.faults = faults
 

@@ -3,6 +3,7 @@ that builds them in the case's stack mode."""
 
 from __future__ import annotations
 
+from asgifuzz._repro.encode import encoder_helpers
 from asgifuzz._repro.endpoint import endpoint_source
 from asgifuzz._repro.middleware import LAYER_TASK, STARLETTE, class_names, layer_source
 from asgifuzz._repro.render import lit, render
@@ -78,6 +79,7 @@ def app_source(case: Case, obs: set[str], without_passthrough: bool) -> str:
     parts = []
     if any(la.behaviour == "background" for la in classes.values()):
         parts.append(render(LAYER_TASK, {f"see_{o}" for o in obs}))
+    parts += encoder_helpers(list(classes.values()))
     parts += [layer_source(name, layer, obs) for name, layer in classes.items()]
     parts.append(endpoint_source(case.endpoint, obs))
     stack = list(zip(names, case.stack.layers, strict=True))

@@ -4,6 +4,7 @@ minus the recording, and Starlette's own middlewares by name."""
 
 from __future__ import annotations
 
+from asgifuzz._repro.encode import encoder_source
 from asgifuzz._repro.render import PAUSE, boom, render
 from asgifuzz.models import Case, Layer
 
@@ -170,10 +171,10 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
             names.append(STARLETTE[layer.behaviour][0])
             continue
         key = (
-            (layer.kind, layer.pauses),
+            _class_key(layer),
             consumed and layer.behaviour.startswith("read"),
         )
-        same = [n for n, (la, c) in classes.items() if ((la.kind, la.pauses), c) == key]
+        same = [n for n, (la, c) in classes.items() if (_class_key(la), c) == key]
         if not same:
             stem = (
                 layer.behaviour.title().replace("_", "").replace("through", "Through")
@@ -185,6 +186,10 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
         names.append(same[0])
         consumed = consumed or layer.kind == "bhm.read_stream"
     return names, {name: layer for name, (layer, _) in classes.items()}
+
+
+def _class_key(layer: Layer) -> tuple[object, ...]:
+    return (layer.kind, layer.pauses, tuple(sorted(layer.options.items())))
 
 
 def expected_bodies(case: Case) -> dict[str, bytes]:
@@ -202,6 +207,8 @@ def expected_bodies(case: Case) -> dict[str, bytes]:
 
 def layer_source(name: str, layer: Layer, obs: set[str]) -> str:
     b = layer.behaviour
+    if b == "encode":
+        return encoder_source(name, layer)
     before, after = layer.pauses
     flags = {b, *_BEHAVIOUR_FLAGS.get(b, ()), *(f"see_{o}" for o in obs)}
     stops = "stops" in flags

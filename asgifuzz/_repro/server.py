@@ -247,9 +247,9 @@ class Server:
         # Of several exceptions raised on purpose, one may win, or all come out  #?view&see_raised
         # grouped: either is fair, so what escaped is named alike.  #?view&see_raised
         ours = {id(m) for e in SEEN["raised"] for m in leaves(e)}  #?view&see_raised
-        if self.escaped is not None and len(ours) > 1:  #?view&see_raised
-            if all(id(m) in ours for m in leaves(self.escaped)):  #?view&see_raised
-                escaped = "some of the exceptions raised on purpose"  #?view&see_raised
+        several = self.escaped is not None and len(ours) > 1  #?view&see_raised
+        if several and all(id(m) in ours for m in leaves(self.escaped)):  #?view&see_raised
+            escaped = "some of the exceptions raised on purpose"  #?view&see_raised
         return {  #?view
             "status": self.status,  #?view
             "headers": sorted(self.headers),  #?view

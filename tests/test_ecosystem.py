@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.machinery
 import importlib.util
+import re
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -145,3 +146,16 @@ def test_check_upstream_says_whether_starlettes_script_failed(
     ]
     assert verdicts[0].endswith("its script fails on the venv's Starlette")
     assert verdicts[1].endswith("untriaged: its Starlette-only script does not fail")
+
+
+def test_the_nightly_workflow_runs_the_campaign() -> None:
+    # Issue 13's done-when: the nightly job runs scripts/ecosystem (every package,
+    # 60 s, Starlette's scripts checked) and keeps what it found.
+    text = (ROOT / ".github" / "workflows" / "nightly.yml").read_text()
+    jobs = re.split(r"^  (?=[\w-]+:\n)", text.split("\njobs:\n", 1)[1], flags=re.M)
+    (job,) = [j for j in jobs if j.startswith("ecosystem:")]
+    command = " ".join(job.split())
+    assert "scripts/ecosystem --max-time 60" in command
+    assert "--only" not in command
+    assert "--check-upstream" in command
+    assert "actions/upload-artifact" in job

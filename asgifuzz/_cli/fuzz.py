@@ -316,7 +316,9 @@ def _summary(config: FuzzConfig, report: FuzzReport) -> None:
         if finding.swapped is not None:
             print(
                 "  upstream (Starlette): the same failure shows with each of your "
-                "layers swapped for Starlette's own pass-through of its family: "
+                "layers swapped for a built-in layer of its family (Starlette's "
+                "pass-through; a buffer or an encoder for a layer that holds or "
+                "encodes the response): "
                 + json.dumps(case_to_data(finding.swapped), sort_keys=True)
             )
         where = finding.saved or entries.get(finding.ident)

@@ -55,7 +55,9 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"asgifuzz: {args.path} runs your code, but its failure is Starlette's: "
             "this script reproduces the swapped case (each of your layers "
-            "replaced by Starlette's own pass-through of its family), which "
+            "replaced by a built-in layer of its family: Starlette's "
+            "pass-through, or a buffer or an encoder for one that holds or "
+            "encodes the response), which "
             "fails the same way with Starlette code only",
             file=sys.stderr,
         )

@@ -45,7 +45,13 @@ out: I4, or I9 for an endpoint that waits for the disconnect, reports those);
 what escaped is compared only between runs that ended alike, both cancelled by
 the server (daphne cancels the app after a disconnect) or neither: a cancelled
 run let nothing out because it was cut, the other had ended before the cut
-(a hidden disconnect is I9's finding, not an ``I8:escaped-``);
+(a hidden disconnect is I9's finding, not an ``I8:escaped-``); and, when both
+runs raised several of the models' exceptions and what escaped each is made of
+them only, not by its type (policy, as I6's: of exceptions raised concurrently
+one may win, or all come out as a group; a pass-through `BaseHTTPMiddleware`
+between a dispatch that raises after ``call_next`` and a stream that fails lets
+the dispatch's win on trio, where the two come out grouped without it, and on
+asyncio either way);
 and only against a clean reference: the run without the layers must pass
 every invariant about its response (all but I5 and I7, which judge what
 happens beside it). A reference that fails is a failing case of its own,
@@ -59,6 +65,7 @@ from dataclasses import dataclass, replace
 
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz._oracles.decoding import content_codings, decode, decoder
+from asgifuzz._oracles.exceptions import is_group, members
 from asgifuzz._oracles.promises import promises
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._targets.declarations import Declaration
@@ -252,6 +259,25 @@ def without_passthrough(case: Case) -> Case | None:
     return replace(case, stack=Stack(layers=kept, mode=case.stack.mode))
 
 
+#: What escaped a run that raised several of the models' exceptions, when it
+#: is made of them only (see the module's docstring).
+_MODELS = "the models' exceptions"
+
+
+def _models_only(o: Outcome) -> bool:
+    """Whether the models raised several exceptions in ``o`` and what escaped is
+    one of them, or a group of nothing else (the leaves of a group are the
+    models' own objects, whatever copies of the groups the machinery made)."""
+    if o.escaped is None:
+        return False
+    ours = {id(e) for r in o.recorder.raised for e in _leaves(r)}
+    return len(ours) >= 2 and all(id(e) in ours for e in _leaves(o.escaped))
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    return [e for e in members(exc) if not is_group(e)]
+
+
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -301,6 +327,9 @@ def _compared(
     if outcome.app_cancelled != reference.app_cancelled:
         # What escaped a run the server cut is not what it would have let out.
         mine, theirs = replace(mine, escaped=None), replace(theirs, escaped=None)
+    elif _models_only(outcome) and _models_only(reference):
+        # Several raised concurrently: which wins, or a group of them, is fair.
+        mine, theirs = replace(mine, escaped=_MODELS), replace(theirs, escaped=_MODELS)
     found = differences(mine, theirs, names_only=names_only, declared=declared)
     if not found:
         return []

@@ -7,7 +7,7 @@ subclass per failure key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
@@ -19,7 +19,7 @@ from asgifuzz._oracles.facts import inside
 from asgifuzz._oracles.registry import judge_outcome, rank, title
 from asgifuzz._oracles.transparency import transparency
 from asgifuzz._oracles.violations import Violation
-from asgifuzz._targets.specs import middleware_target
+from asgifuzz._targets.specs import declarations, middleware_target
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case
 from asgifuzz.models._parts import Layer, Stack
@@ -79,21 +79,32 @@ def judge(case: Case, backends: tuple[str, ...] = BACKENDS) -> Verdict:
     return verdict
 
 
-def stand_ins(case: Case, holding: frozenset[int] = frozenset()) -> Case:
+def stand_ins(
+    case: Case, holding: frozenset[int] = frozenset(), *, encoders: bool = True
+) -> Case:
     """``case`` with each user layer swapped for the built-in pass-through of its
     family: `bhm.passthrough` for a `BaseHTTPMiddleware`, else `asgi.passthrough`;
     a layer of ``holding`` (one that held the response back, `_holding`) for the
-    built-in layer of its family that buffers the body, ``replace_body``."""
+    built-in layer of its family that buffers the body, ``replace_body``; a
+    layer that declares it encodes (``encodes``) for the family's encoder,
+    ``encode``, whose codings are those declared (`asgifuzz.models._encode`:
+    an encoder makes a body of its own, even of an empty one); with
+    ``encoders=False`` such a layer is swapped as any other."""
+    declared = declarations(case)
     layers = tuple(
-        Layer(
-            ("bhm." if middleware_target(la.behaviour).base_http else "asgi.")
-            + ("replace_body" if i in holding else "passthrough")
-        )
+        _stand_in(la, i in holding, declared[i].encodes if encoders else ())
         if la.family == "user"
         else la
         for i, la in enumerate(case.stack.layers)
     )
     return replace(case, stack=Stack(layers, case.stack.mode))
+
+
+def _stand_in(layer: Layer, holds: bool, codings: tuple[str, ...]) -> Layer:
+    family = "bhm." if middleware_target(layer.behaviour).base_http else "asgi."
+    if codings:
+        return Layer(family + "encode", options={"codings": ",".join(codings)})
+    return Layer(family + ("replace_body" if holds else "passthrough"))
 
 
 def _holding(verdict: Verdict) -> frozenset[int]:
@@ -137,17 +148,24 @@ def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
     another way (Starlette's failed stream that looks complete, I8:complete+,
     is a 200 once a buffer above has sent it whole: I8:status). When the
     pass-through swap leaves failures the user's, such layers are swapped for
-    the built-in buffering layer of their family instead; of the two swapped
-    cases, the one that shows more of the failures the same way is kept.
+    the built-in buffering layer of their family instead. A layer that declares
+    it encodes is first swapped for the built-in encoder of its family (a
+    compressor gives even an empty body a stream of its own, and a bug of
+    Starlette's above it may need those bytes); when that leaves failures the
+    user's, it is swapped as any other layer too. Of the swapped cases, the one
+    that shows the most failures the same way is kept (the first, of equals).
     """
     verdict.swapped = stand_ins(verdict.case)
     theirs = _shown(verdict.swapped, backends)
-    holding = _holding(verdict) if _left(verdict, theirs) else frozenset()
-    if holding:
-        buffered = stand_ins(verdict.case, holding)
-        shown = _shown(buffered, backends)
-        if _explained(verdict, shown) > _explained(verdict, theirs):
-            verdict.swapped, theirs = buffered, shown
+    if _left(verdict, theirs):
+        tried = [verdict.swapped]
+        for swapped in _others(verdict):
+            if swapped in tried:
+                continue
+            tried.append(swapped)
+            shown = _shown(swapped, backends)
+            if _explained(verdict, shown) > _explained(verdict, theirs):
+                verdict.swapped, theirs = swapped, shown
     for backend, violations in verdict.violations.items():
         same = theirs.get(backend, set())
         verdict.elsewhere[backend] = [
@@ -156,6 +174,12 @@ def _attribute(verdict: Verdict, backends: tuple[str, ...]) -> None:
         verdict.violations[backend] = [
             v for v in violations if (v.key, v.signature) not in same
         ]
+
+
+def _others(verdict: Verdict) -> Iterator[Case]:
+    """The other swapped cases, in order (`_holding` is read only if reached)."""
+    yield stand_ins(verdict.case, encoders=False)
+    yield stand_ins(verdict.case, _holding(verdict), encoders=False)
 
 
 def _shown(case: Case, backends: tuple[str, ...]) -> dict[str, set[tuple[str, str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from asgifuzz._repro.encode import encoder_helpers
 from asgifuzz._repro.endpoint import endpoint_source
 from asgifuzz._repro.middleware import LAYER_TASK, STARLETTE, class_names, layer_source
 from asgifuzz._repro.render import lit, render
@@ -104,6 +105,7 @@ def app_classes(
     parts = []
     if any(la.behaviour == "background" for la in classes.values()):
         parts.append(render(LAYER_TASK, {f"see_{o}" for o in obs}))
+    parts += encoder_helpers(list(classes.values()))
     ws, session = case.scope == "websocket", case.lifespan is not None
     for name, layer in classes.items():
         if layer.family == "ws":

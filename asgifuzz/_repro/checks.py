@@ -125,7 +125,7 @@ for warning in caught:
         print(text)
         bug = True
 return bug
-## I8:* | | pass-through middleware does not change what the server sees ($tag)
+## I8:* | raised | pass-through middleware does not change what the server sees ($tag)
 with_layers = run(make_app, backend).view()
 without = run(make_app_without_passthrough, backend).view()
 print(f"with the pass-through layers:    {with_layers}")
@@ -168,6 +168,11 @@ def members(exc: BaseException) -> list[BaseException]:
     for member in getattr(exc, "exceptions", ()):
         out += members(member)
     return out''',
+    "leaves": '''\
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions a group holds, at any depth (``exc`` itself if it is none)."""
+    inner = getattr(exc, "exceptions", None)
+    return [m for e in inner for m in leaves(e)] if inner else [exc]''',
     "same": '''\
 def same(a: BaseException, b: BaseException) -> bool:
     """Whether ``a`` is ``b``, or a copy of group ``b`` (as split() and derive() make)."""

@@ -4,6 +4,7 @@ minus the recording, and Starlette's own middlewares by name."""
 
 from __future__ import annotations
 
+from asgifuzz._repro.encode import encoder_source
 from asgifuzz._repro.render import PAUSE, boom, render
 from asgifuzz.models import Case, Layer
 
@@ -176,10 +177,10 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
             names.append(layer.kind.removeprefix("user."))
             continue
         key = (
-            (layer.kind, layer.pauses),
+            _class_key(layer),
             consumed and layer.behaviour.startswith("read"),
         )
-        same = [n for n, (la, c) in classes.items() if ((la.kind, la.pauses), c) == key]
+        same = [n for n, (la, c) in classes.items() if (_class_key(la), c) == key]
         if not same:
             stem = (
                 layer.behaviour.title().replace("_", "").replace("through", "Through")
@@ -192,6 +193,10 @@ def class_names(layers: tuple[Layer, ...]) -> tuple[list[str], dict[str, Layer]]
         names.append(same[0])
         consumed = consumed or layer.kind == "bhm.read_stream"
     return names, {name: layer for name, (layer, _) in classes.items()}
+
+
+def _class_key(layer: Layer) -> tuple[object, ...]:
+    return (layer.kind, layer.pauses, tuple(sorted(layer.options.items())))
 
 
 def expected_bodies(case: Case) -> dict[str, bytes]:
@@ -210,6 +215,8 @@ def expected_bodies(case: Case) -> dict[str, bytes]:
 def layer_source(name: str, layer: Layer, obs: set[str], guard: bool = False) -> str:
     """A layer's class; ``guard``: it passes every scope but ``http`` through."""
     b = layer.behaviour
+    if b == "encode":
+        return encoder_source(name, layer)
     before, after = layer.pauses
     flags = {b, *_BEHAVIOUR_FLAGS.get(b, ()), *(f"see_{o}" for o in obs)}
     flags |= {"guard"} if guard else set()

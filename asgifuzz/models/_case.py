@@ -23,6 +23,7 @@ from asgifuzz.models._parts import (
     ALL_ENDPOINT_KINDS,
     BACKGROUNDS,
     DISCONNECTS,
+    ENCODE_KINDS,
     HTTP_VERSIONS,
     LAYER_KINDS,
     MAX_RESPONSE_SIZE,
@@ -56,7 +57,7 @@ MAX_TARGET = 8192
 #: The scope types a case can run (``Case.scope``).
 CASE_SCOPES = ("http", "websocket")
 #: The layer kinds a case file may name (the lifespan ones too).
-_KINDS = (*LAYER_KINDS, *LIFESPAN_LAYER_KINDS)
+_KINDS = (*LAYER_KINDS, *LIFESPAN_LAYER_KINDS, *ENCODE_KINDS)
 
 
 @dataclass(frozen=True)

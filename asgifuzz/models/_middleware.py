@@ -19,6 +19,13 @@ from starlette.responses import PlainTextResponse, Response
 
 from asgifuzz._errors import ModelError
 from asgifuzz._types import ASGIApp, Message, Receive, Scope, Send
+from asgifuzz.models._encode import (
+    DEFAULT_CODINGS,
+    encoded_headers,
+    encodes,
+    encoding_send,
+    gzipped,
+)
 from asgifuzz.models._parts import Layer
 from asgifuzz.models._record import Background, Read, Recorder
 
@@ -84,7 +91,7 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
             rec.disconnects_seen.append(
                 (self.name, rec.note(f"{self.name} saw disconnect"))
             )
-        if behaviour in ("transform_body", "replace_body"):
+        if behaviour in ("transform_body", "replace_body", "encode"):
             extensions = request.scope.get("extensions", {})
             if PATHSEND in extensions:
                 # The body iterator would yield the pathsend message itself (a
@@ -127,6 +134,12 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
             record = Background(self.name, layer=self.index)
             rec.background.append(record)
             response.background = BackgroundTask(run_background, rec, record, False)
+        elif behaviour == "encode":
+            codings = str(self.model.options.get("codings", DEFAULT_CODINGS))
+            raw = response.raw_headers
+            if encodes(request.scope, response.status_code, raw, codings):
+                response.raw_headers = encoded_headers(raw)
+                response.body_iterator = gzipped(response.body_iterator)  # type: ignore[attr-defined]
         return response
 
 
@@ -160,14 +173,19 @@ class ModelASGIMiddleware:
             receive = await self._read_ahead(behaviour, receive)
         if behaviour == "catch":
             await self._catching(scope, receive, send)
-        elif behaviour in ("add_header", "transform_body", "replace_body"):
+        elif behaviour in ("add_header", "transform_body", "replace_body", "encode"):
             if behaviour != "add_header" and PATHSEND in scope.get("extensions", {}):
                 # A body rewriter cannot rewrite a file it is given by path:
                 # it takes the extension out of the scope it passes on.
                 extensions = dict(scope["extensions"])
                 del extensions[PATHSEND]
                 scope = {**scope, "extensions": extensions}
-            await self.app(scope, receive, self._wrap_send(behaviour, send))
+            if behaviour == "encode":
+                codings = str(self.model.options.get("codings", DEFAULT_CODINGS))
+                send = encoding_send(scope, send, codings)
+            else:
+                send = self._wrap_send(behaviour, send)
+            await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
         await pause(after)

@@ -66,6 +66,9 @@ HTTP_VERSIONS = {
 MEDIA_TYPES = ("text/plain", "text/event-stream", "application/octet-stream")
 #: Layer kinds that must not change what the server sees (invariant I8).
 PASSTHROUGH_KINDS = ("bhm.passthrough", "asgi.passthrough")
+#: Attribution's stand-ins for a user's encoder (`asgifuzz.models._encode`),
+#: drawn by no strategy.
+ENCODE_KINDS = ("bhm.encode", "asgi.encode")
 #: A user target's name (``user.<name>`` layers, ``Case.app``): an identifier.
 USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
@@ -100,6 +103,13 @@ LAYER_OPTIONS: dict[str, dict[str, Option]] = {
     # A DNS name is at most 253 characters; "*." may lead it.
     "starlette.trusted_host": {
         "host": Option(str, 1, 255, "TrustedHostMiddleware(allowed_hosts=[...])")
+    },
+    # The codings a user's encoder declared, comma-separated ("br,gzip").
+    **{
+        kind: {
+            "codings": Option(str, 1, 64, "the codings of the encoder it stands for")
+        }
+        for kind in ENCODE_KINDS
     },
 }
 

@@ -504,3 +504,47 @@ def test_a_disconnect_hidden_until_daphne_cuts_is_i9_alone() -> None:
             pytest.skip("the disconnect is not hidden on this release")
         got = [v.key for v in verdict.violations[backend]]
         assert got == ["I9:endpoint"]
+
+
+def test_of_several_raised_one_or_a_group_of_them_is_fair() -> None:
+    """Policy (as I6's): when the models raised several exceptions, which one
+    wins, or a group of them, is no difference; anything else that escaped
+    still is, and so is a group of the one exception the models raised."""
+    a, b = ModelError("the dispatch"), ModelError("the endpoint")
+    grouped = ExceptionGroup("two", [a, ExceptionGroup("one", [b])])
+    one = outcome(PASS, response=one_shot(), escaped=a, raised=[a, b])
+    both = outcome(response=one_shot(), escaped=grouped, raised=[a, b])
+    assert keys(one, both) == []
+    assert keys(both, one) == []
+    other = outcome(PASS, response=one_shot(), escaped=RuntimeError("x"), raised=[a, b])
+    assert keys(other, both) == ["I8:escaped"]
+    mixed = ExceptionGroup("two", [a, RuntimeError("x")])
+    assert keys(one, outcome(response=one_shot(), escaped=mixed, raised=[a, b])) == [
+        "I8:escaped"
+    ]
+    alone = outcome(PASS, response=one_shot(), escaped=a, raised=[a])
+    wrapped = outcome(response=one_shot(), escaped=ExceptionGroup("1", [a]), raised=[a])
+    assert keys(alone, wrapped) == ["I8:escaped"]
+    assert keys(outcome(PASS, response=one_shot(), raised=[a, b]), both) == [
+        "I8:escaped-"
+    ]
+
+
+def test_a_passthrough_between_a_dispatch_and_a_failing_stream_is_i8_clean() -> None:
+    """The I8:escaped of the ecosystem campaign (starlette-context,
+    opentelemetry, starlette-exporter, uvicorn's proxy headers, timing-asgi,
+    starlette-compress; each swapped case): `bhm.raise_after` over a
+    pass-through `BaseHTTPMiddleware` over a stream that fails. On trio the
+    two exceptions come out grouped without the pass-through layer, the
+    dispatch's alone with it (and alone on asyncio either way): of two raised
+    concurrently, one may win. Not a finding."""
+    case = Case(
+        stack=Stack((Layer("bhm.raise_after"), Layer("bhm.passthrough"))),
+        endpoint=Endpoint("raise_streaming", chunks=0),
+    )
+    verdict = judge(case, ("trio",))
+    bare = judge(without_passthrough(case) or case, ("trio",))
+    escaped = (verdict.outcomes["trio"].escaped, bare.outcomes["trio"].escaped)
+    if type(escaped[0]) is type(escaped[1]):
+        pytest.skip("what escapes does not differ on this release")
+    assert [v.key for v in verdict.violations["trio"]] == []

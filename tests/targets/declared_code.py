@@ -8,6 +8,9 @@ import gzip
 from typing import Any
 
 import anyio
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 
 
 class Recase:
@@ -139,3 +142,18 @@ class Gzipper:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, encoded)
+
+
+class BaseGzipper(BaseHTTPMiddleware):
+    """A `BaseHTTPMiddleware` compressor: gzips the whole body (for the
+    attribution of an encoder of that family)."""
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return Response(
+            gzip.compress(body, mtime=0),
+            status_code=response.status_code,
+            headers={**headers, "content-encoding": "gzip"},
+        )

@@ -1,17 +1,20 @@
-"""asgi-csrf 0.11: four requests a client can send make the middleware raise
+"""asgi-csrf 0.11: five requests a client can send make the middleware raise
 (a 500, or an error logged after the client left) instead of answering them
-(2 to 4 are unsafe-method requests that carry a cookie but no x-csrftoken header,
+(2 to 5 are unsafe-method requests that carry a cookie but no x-csrftoken header,
 so the middleware looks for the token in the body):
 
 1. a cookie header that is not UTF-8 (any request, GET too): UnicodeDecodeError;
 2. a form-urlencoded POST whose body is not UTF-8: UnicodeDecodeError;
 3. a multipart POST, with python-multipart 0.0.34 (what pip installs today):
    TypeError: FormParser.__init__() got an unexpected keyword argument 'FileClass';
-4. a form POST whose client disconnects before the body has arrived: AssertionError.
+4. a form POST whose client disconnects before the body has arrived: AssertionError;
+5. a multipart POST whose content-type has no "; boundary=" (none, or written
+   ";boundary=" without the space): IndexError.
 
     pip install asgi-csrf==0.11 starlette anyio && python asgi-csrf.py
 
-Exits 1 while any of them is there, 0 once all are fixed.
+Exits 1 while any of them is there, 0 once all are fixed (5 is checked with the
+python-multipart that pip installs; it raises before the parser is made).
 """
 
 import anyio
@@ -76,6 +79,12 @@ CASES = [
         "POST",
         [("cookie", "session=abc"), ("content-type", "application/x-www-form-urlencoded")],
         [{"type": "http.disconnect"}],
+    ),
+    (
+        "5. POST multipart/form-data without a boundary parameter",
+        "POST",
+        [("cookie", "session=abc"), ("content-type", "multipart/form-data")],
+        body(b'--XyZ\r\nContent-Disposition: form-data; name="field"\r\n\r\nv\r\n--XyZ--\r\n'),
     ),
 ]
 

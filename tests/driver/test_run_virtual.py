@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -167,8 +168,9 @@ async def _sets_a_handler() -> None:
     asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
 
 
-async def _uses_the_executor() -> None:
-    await asyncio.get_running_loop().run_in_executor(None, lambda: None)
+async def _sets_a_default_executor() -> None:
+    # What run_in_executor(None, ...) does first (without a thread to wait for).
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
 
 
 async def _leaves_a_byte_on_the_self_pipe() -> None:
@@ -188,7 +190,7 @@ async def _deadlocks() -> None:
         _leaves_a_timer,
         _leaves_a_run_variable,
         _sets_a_handler,
-        _uses_the_executor,
+        _sets_a_default_executor,
         _leaves_a_byte_on_the_self_pipe,
         _deadlocks,
     ],

@@ -245,3 +245,40 @@ def test_a_case_replays_alike_on_a_fresh_loop_and_after_other_cases(
         run(Case(), "asyncio")
     assert vtime._spare  # the next run reuses a loop
     assert transcript() == fresh
+
+
+def test_tasks_print_short_and_repr_as_asyncio_s() -> None:
+    async def main() -> tuple[str, str]:
+        task = asyncio.current_task()
+        assert task is not None
+        return str(task), repr(task)
+
+    short, full = run_virtual(main())
+    assert short.startswith("<Task 'Task-")
+    # asyncio's own repr (what Outcome.pending_tasks lists): the coroutine too.
+    assert full.startswith("<Task pending name='Task-")
+    assert "coro=<" in full
+    assert "main" in full
+
+
+def test_a_task_factory_or_debug_mode_gets_asyncio_s_own_tasks() -> None:
+    made: list[object] = []
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(factory)
+        await loop.create_task(asyncio.sleep(0))
+        loop.set_task_factory(None)
+        loop.set_debug(True)
+        task = loop.create_task(asyncio.sleep(0))
+        assert not str(task).startswith("<Task 'Task-")
+        await task
+        loop.set_debug(False)
+
+    run_virtual(main())
+    assert len(made) == 1

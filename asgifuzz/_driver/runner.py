@@ -8,7 +8,6 @@ server's and the client's parts are `asgifuzz._driver.server.FakeServer`.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
 import warnings
@@ -17,79 +16,58 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskGroup
 
 from asgifuzz._driver import collector
 from asgifuzz._driver import determinism as _determinism
 from asgifuzz._driver.lifespan import Lifespan
-from asgifuzz._driver.outcome import Outcome, group_members
-from asgifuzz._driver.server import LIMIT, FakeServer, make_scope
+from asgifuzz._driver.outcome import Outcome
+from asgifuzz._driver.scaffold import (
+    app_under_test,
+    call_app,
+    use_virtual_clock,
+    within_limit,
+)
+from asgifuzz._driver.server import FakeServer, make_scope
 from asgifuzz._driver.sessions import drive_session
 from asgifuzz._driver.vtime import blocking_threads, run_virtual
 from asgifuzz._driver.ws_drive import WsOutcome, drive_websocket
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.specs import app_target
 from asgifuzz._types import BACKENDS, ASGIApp
-from asgifuzz.models import Case, build
+from asgifuzz.models import Case
 from asgifuzz.models._record import Recorder
 
 
 async def _drive(
     case: Case, rec: Recorder, outcome: Outcome, backend: str, app: ASGIApp | None
 ) -> None:
-    if backend == "asyncio":
-        rec.clock = asyncio.get_running_loop().time
-    else:
-        import trio
-
-        rec.clock = trio.lowlevel.current_clock().current_time
-    if app is None:
-        app = build(case, rec)
-    else:
-        rec.boundaries[:] = ["app"]
+    use_virtual_clock(rec, backend)
+    app = app_under_test(case, rec, app)
     server = FakeServer(case, rec)
     scope = make_scope(case)
     lifespan = _lifespan_of(case)
-    with anyio.move_on_after(LIMIT) as limit:
-        async with anyio.create_task_group() as tg:
-            if lifespan is not None:
-                await _start_lifespan(lifespan, app, tg, scope, rec)
-            tg.start_soon(server.client_timeline)
-            if case.server.receive_checkpoints:
-                tg.start_soon(server.body_arrives)
-            with server.app_scope:
-                try:
-                    await app(scope, server.receive, server.send)
-                except (KeyboardInterrupt, SystemExit, anyio.get_cancelled_exc_class()):
-                    raise
-                except BaseException as exc:
-                    # BaseException: anyio 3's ExceptionGroup is not an Exception.
-                    rec.log_raise(0, exc)
-                    if _only_cancellations(exc):
-                        # anyio 3 on trio wraps our own cancellation in its group,
-                        # where trio cannot strip it: the app did not return.
-                        raise
-                    outcome.escaped = exc
-                else:
-                    rec.log(0, "return")
-                outcome.returned = True
-            if lifespan is not None:
-                await _stop_lifespan(lifespan, rec)
-            tg.cancel_scope.cancel()
+
+    async def serve(tg: TaskGroup) -> None:
+        if lifespan is not None:
+            await _start_lifespan(lifespan, app, tg, scope, rec)
+        tg.start_soon(server.client_timeline)
+        if case.server.receive_checkpoints:
+            tg.start_soon(server.body_arrives)
+        with server.app_scope:
+            await call_app(app, scope, server.receive, server.send, rec, outcome)
+        if lifespan is not None:
+            await _stop_lifespan(lifespan, rec)
+
+    await within_limit(outcome, backend, serve)
     if lifespan is not None and lifespan.failed is not None and not outcome.returned:
         raise UsageError(
             f"the app's lifespan startup failed ({lifespan.failed}); fix the app's "
             "startup, or fuzz without lifespan (--no-lifespan)"
         )
-    outcome.hung = limit.cancel_called and not outcome.returned
     outcome.app_cancelled = server.app_scope.cancel_called
     outcome.timed_out = server.timed_out
     outcome.response = server.response
-    if backend == "asyncio":
-        # trio has no orphan tasks by construction; asyncio's create_task does.
-        current = asyncio.current_task()
-        outcome.pending_tasks = [
-            repr(t) for t in asyncio.all_tasks() if t is not current and not t.done()
-        ]
 
 
 def _lifespan_of(case: Case) -> Lifespan | None:
@@ -99,7 +77,11 @@ def _lifespan_of(case: Case) -> Lifespan | None:
 
 
 async def _start_lifespan(
-    lifespan: Lifespan, app: ASGIApp, tg: Any, scope: dict[str, Any], rec: Recorder
+    lifespan: Lifespan,
+    app: ASGIApp,
+    tg: TaskGroup,
+    scope: dict[str, Any],
+    rec: Recorder,
 ) -> None:
     """Lifespan startup before the request, in the run's own event loop."""
     tg.start_soon(lifespan.run, app)
@@ -118,13 +100,6 @@ async def _stop_lifespan(lifespan: Lifespan, rec: Recorder) -> None:
         lifespan.stop.set()
         await lifespan.done.wait()
         rec.note(f"lifespan shutdown: {lifespan.failed or 'complete'}")
-
-
-def _only_cancellations(exc: BaseException) -> bool:
-    members = group_members(exc)
-    if not members:
-        return isinstance(exc, anyio.get_cancelled_exc_class())
-    return all(_only_cancellations(m) for m in members)
 
 
 def _run_backend(backend: str, main: Callable[[], Any], seed: int) -> None:

@@ -6,16 +6,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
-import anyio
+from anyio.abc import TaskGroup
 
-from asgifuzz._driver.outcome import Outcome, group_members
-from asgifuzz._driver.server import LIMIT
+from asgifuzz._driver.outcome import Outcome
+from asgifuzz._driver.scaffold import app_under_test, call_app, within_limit
 from asgifuzz._driver.ws_server import ClientView, FakeWsServer, ws_scope
 from asgifuzz._types import ASGIApp
-from asgifuzz.models import Case, build
+from asgifuzz.models import Case
 from asgifuzz.models._record import Recorder
 
 
@@ -41,44 +40,18 @@ class WsOutcome(Outcome):
         }
 
 
-def _cancelled_only(exc: BaseException) -> bool:
-    members = group_members(exc)
-    if not members:
-        return isinstance(exc, anyio.get_cancelled_exc_class())
-    return all(_cancelled_only(m) for m in members)
-
-
 async def drive_websocket(
     case: Case, rec: Recorder, outcome: WsOutcome, backend: str, app: ASGIApp | None
 ) -> None:
     """Play ``case``'s session against its app (built, or ``app``)."""
-    if app is None:
-        app = build(case, rec)
-    else:
-        rec.boundaries[:] = ["app"]
+    app = app_under_test(case, rec, app)
     server = FakeWsServer(case, rec)
     scope = ws_scope(case)
-    with anyio.move_on_after(LIMIT) as limit:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.client)
-            try:
-                await app(scope, server.receive, server.send)
-            except (KeyboardInterrupt, SystemExit, anyio.get_cancelled_exc_class()):
-                raise
-            except BaseException as exc:
-                rec.log_raise(0, exc)
-                if _cancelled_only(exc):
-                    raise
-                outcome.escaped = exc
-            else:
-                rec.log(0, "return")
-            outcome.returned = True
-            server.app_ended()
-            tg.cancel_scope.cancel()
-    outcome.hung = limit.cancel_called and not outcome.returned
+
+    async def session(tg: TaskGroup) -> None:
+        tg.start_soon(server.client)
+        await call_app(app, scope, server.receive, server.send, rec, outcome)
+        server.app_ended()
+
+    await within_limit(outcome, backend, session)
     outcome.view = server.view
-    if backend == "asyncio":
-        current = asyncio.current_task()
-        outcome.pending_tasks = [
-            repr(t) for t in asyncio.all_tasks() if t is not current and not t.done()
-        ]

@@ -9,7 +9,7 @@ from asgifuzz._driver.vtime import VirtualTimeLoop
 
 
 def test_ordered_set_keeps_insertion_order() -> None:
-    s = OrderedSet([3, 1, 2])
+    s = OrderedSet.of([3, 1, 2])
     s.add(0)
     s.discard(1)
     s.discard(42)
@@ -20,6 +20,8 @@ def test_ordered_set_keeps_insertion_order() -> None:
     assert len(s) == 3
     assert isinstance(s.copy(), OrderedSet)
     assert list(s.copy()) == [3, 2, 0]
+    assert type(OrderedSet()) is OrderedSet
+    assert not OrderedSet()
     assert s.pop() == 3
     s.remove(2)
     with pytest.raises(KeyError):

@@ -73,7 +73,7 @@ async def drive_websocket(
             else:
                 rec.log(0, "return")
             outcome.returned = True
-            server.app_ended()
+            server.app_ended(raised=outcome.escaped is not None)
             tg.cancel_scope.cancel()
     outcome.hung = limit.cancel_called and not outcome.returned
     outcome.view = server.view

@@ -88,7 +88,7 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
         request=user_requests(targets.requests) if targets.requests else None,
         headers=headers,
         cookies=cookies,
-        scopes=targets.scopes,
+        scopes=None if targets.scopes is None else dict(targets.scopes),
     )
 
 

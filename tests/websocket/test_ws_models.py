@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 from hypothesis import given
 
 from asgifuzz._errors import CaseFormatError
@@ -14,8 +13,6 @@ from asgifuzz.models import Case, Server
 from asgifuzz.models._parts import SERVERS
 from asgifuzz.models._websocket import Handshake, Session, Step, WsEndpoint
 from asgifuzz.strategies import websocket_cases
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 SESSION = Session(

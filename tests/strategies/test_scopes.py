@@ -1,0 +1,150 @@
+"""The scopes `cases` draws: all the target supports by default (the built-in
+models, the user's layers as declared, an app's routes), in proportion to the
+weights, and ``--scope`` with weights on the command line."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import InvalidArgument
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+from asgifuzz._cli import fuzz as fuzz_cli
+from asgifuzz._cli.options import scopes_option
+from asgifuzz._targets.config import TargetConfig
+from asgifuzz._targets.specs import scoped
+from asgifuzz.models import Case
+from asgifuzz.strategies import cases
+from asgifuzz.strategies._scopes import (
+    SCOPE_WEIGHTS,
+    described,
+    scope_weights,
+    supported_scopes,
+)
+
+
+class PassThrough:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+async def _ws(ws: Any) -> None:
+    await ws.close()
+
+
+async def _home(request: Any) -> Any:
+    raise NotImplementedError  # never requested: only the routes are read
+
+
+HTTP_APP = Starlette(routes=[Route("/", _home)])
+WS_APP = Starlette(routes=[Route("/", _home), WebSocketRoute("/ws", _ws)])
+
+
+def _scopes_drawn(strategy: Any, n: int = 120) -> Counter[str]:
+    seen: Counter[str] = Counter()
+
+    @settings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def draw(case: Case) -> None:
+        seen["lifespan" if case.lifespan is not None else case.scope] += 1
+
+    draw()
+    return seen
+
+
+def test_the_builtin_models_draw_every_scope_mostly_http() -> None:
+    seen = _scopes_drawn(cases())
+    assert set(seen) == {"http", "websocket", "lifespan"}
+    assert seen["http"] > seen["websocket"] + seen["lifespan"]
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        (None, {"http", "websocket", "lifespan"}),
+        (["http"], {"http"}),
+        (["http", "websocket"], {"http", "websocket"}),
+    ],
+)
+def test_the_users_layers_draw_what_they_declare(
+    declared: list[str] | None, expected: set[str]
+) -> None:
+    entry: dict[str, Any] = {"spec": PassThrough}
+    if declared is not None:
+        entry["scopes"] = declared
+    with scoped(({}, {})):
+        seen = _scopes_drawn(cases(middleware={"P": entry}))
+    assert set(seen) == expected
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"), [(HTTP_APP, {"http"}), (WS_APP, {"http", "websocket"})]
+)
+def test_an_app_draws_http_and_its_websocket_routes(
+    app: Any, expected: set[str]
+) -> None:
+    with scoped(({}, {})):
+        seen = _scopes_drawn(cases(app=app, lifespan=False), n=60)
+    assert set(seen) == expected
+
+
+def test_weights_choose_the_mix() -> None:
+    seen = _scopes_drawn(cases(scopes={"http": 1, "websocket": 3}), n=200)
+    assert set(seen) == {"http", "websocket"}
+    assert seen["websocket"] > seen["http"]
+    assert _scopes_drawn(cases(scopes=["websocket"]), n=20) == {"websocket": 20}
+
+
+def test_scope_weights_and_their_errors() -> None:
+    assert scope_weights(["websocket", "http"]) == {
+        "http": SCOPE_WEIGHTS["http"],
+        "websocket": SCOPE_WEIGHTS["websocket"],
+    }
+    assert scope_weights({"lifespan": 2, "http": 5}) == {"http": 5, "lifespan": 2}
+    with pytest.raises(InvalidArgument, match="at least 1"):
+        scope_weights({"http": 0})
+    with pytest.raises(InvalidArgument, match="unknown"):
+        scope_weights({"ftp": 1})
+    assert supported_scopes([], None) == ("http", "websocket", "lifespan")
+    assert described({"http": 8, "websocket": 2}) == "http (8/10), websocket (2/10)"
+
+
+def test_the_scope_option_takes_weights() -> None:
+    assert scopes_option("http=3, websocket") == (
+        ("http", 3),
+        ("websocket", SCOPE_WEIGHTS["websocket"]),
+    )
+    assert scopes_option("lifespan,http") == (
+        ("http", SCOPE_WEIGHTS["http"]),
+        ("lifespan", SCOPE_WEIGHTS["lifespan"]),
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
+        scopes_option("http=lots")
+    with pytest.raises(argparse.ArgumentTypeError, match="--scope "):
+        scopes_option("http=0")
+
+
+def test_the_header_names_the_scopes() -> None:
+    assert fuzz_cli._scopes(TargetConfig()) == (
+        "http (8/10), websocket (1/10), lifespan (1/10)"
+    )
+    chosen = TargetConfig(scopes=(("http", 1), ("websocket", 1)))
+    assert fuzz_cli._scopes(chosen) == "http (1/2), websocket (1/2)"
+    assert not chosen.plain
+    assert TargetConfig().plain
+    with scoped(({}, {})):
+        mine = TargetConfig(middleware=("starlette.middleware.gzip:GZipMiddleware",))
+        assert fuzz_cli._scopes(mine).startswith("http (8/10)")

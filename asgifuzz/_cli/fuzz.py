@@ -29,10 +29,8 @@ from asgifuzz._cli import options
 from asgifuzz._corpus.entries import load_corpus
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.asyncio_use import calls_asyncio, only_on_trio, quiet_on_trio
-from asgifuzz._targets.config import TargetConfig
 from asgifuzz._types import BACKEND_CHOICES
 from asgifuzz.models import case_to_data
-from asgifuzz.strategies._scopes import described, scope_weights, supported_scopes
 
 
 def _positive(text: str) -> float:
@@ -246,19 +244,10 @@ def main(args: argparse.Namespace) -> int:
         f"(seed {config.seed})",
         flush=True,
     )
-    print(f"asgifuzz: scopes: {_scopes(config.targets)}", flush=True)
+    print(f"asgifuzz: scopes: {options.scopes_header(config.targets)}", flush=True)
     report = campaign.run()
     _summary(config, report)
     return campaign.exit_status(report)
-
-
-def _scopes(targets: TargetConfig) -> str:
-    """The scope types drawn and their shares: ``--scope``'s, else all the
-    targets support (they are imported and allowed already: `Campaign`)."""
-    if targets.scopes is not None:
-        return described(dict(targets.scopes))
-    mws, app = targets.allow() if targets.middleware or targets.app else ([], None)
-    return described(scope_weights(supported_scopes(mws, app)))
 
 
 def _signal_name(signo: int) -> str:

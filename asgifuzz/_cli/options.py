@@ -11,7 +11,13 @@ from hypothesis.errors import InvalidArgument
 from asgifuzz._corpus.known import KnownBugs, known_bugs, shipped_corpus
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
-from asgifuzz.strategies._scopes import SCOPE_NAMES, SCOPE_WEIGHTS, scope_weights
+from asgifuzz.strategies._scopes import (
+    SCOPE_NAMES,
+    SCOPE_WEIGHTS,
+    described,
+    scope_weights,
+    supported_scopes,
+)
 
 
 def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
@@ -189,6 +195,15 @@ def scopes_option(text: str) -> tuple[tuple[str, int], ...]:
         raise argparse.ArgumentTypeError(
             str(exc).replace("scopes=", "--scope ", 1)
         ) from None
+
+
+def scopes_header(targets: TargetConfig) -> str:
+    """The scope types drawn and their shares, for the run's header:
+    ``--scope``'s, else all the targets support (imported and allowed)."""
+    if targets.scopes is not None:
+        return described(dict(targets.scopes))
+    mws, app = targets.allow() if targets.middleware or targets.app else ([], None)
+    return described(scope_weights(supported_scopes(mws, app)))
 
 
 def config_from_args(args: argparse.Namespace) -> TargetConfig:

@@ -14,8 +14,7 @@ from hypothesis.errors import InvalidArgument
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from asgifuzz._cli import fuzz as fuzz_cli
-from asgifuzz._cli.options import scopes_option
+from asgifuzz._cli.options import scopes_header, scopes_option
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz._targets.specs import scoped
 from asgifuzz.models import Case
@@ -138,13 +137,13 @@ def test_the_scope_option_takes_weights() -> None:
 
 
 def test_the_header_names_the_scopes() -> None:
-    assert fuzz_cli._scopes(TargetConfig()) == (
+    assert scopes_header(TargetConfig()) == (
         "http (8/10), websocket (1/10), lifespan (1/10)"
     )
     chosen = TargetConfig(scopes=(("http", 1), ("websocket", 1)))
-    assert fuzz_cli._scopes(chosen) == "http (1/2), websocket (1/2)"
+    assert scopes_header(chosen) == "http (1/2), websocket (1/2)"
     assert not chosen.plain
     assert TargetConfig().plain
     with scoped(({}, {})):
         mine = TargetConfig(middleware=("starlette.middleware.gzip:GZipMiddleware",))
-        assert fuzz_cli._scopes(mine).startswith("http (8/10)")
+        assert scopes_header(mine).startswith("http (8/10)")

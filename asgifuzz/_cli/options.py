@@ -12,6 +12,7 @@ from asgifuzz._corpus.known import KnownBugs, known_bugs, shipped_corpus
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
 from asgifuzz.strategies._scopes import (
+    AUTO,
     SCOPE_NAMES,
     SCOPE_WEIGHTS,
     described,
@@ -79,7 +80,7 @@ def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> 
         metavar="SCOPES",
         help=f"the ASGI scope types to fuzz, comma-separated among "
         f"{','.join(SCOPE_NAMES)}, each maybe with a weight (http=8,websocket=2; "
-        "default weights 8:1:1) (default: all the target supports)",
+        "default weights 8:1:1), or 'auto': all the target supports (default: http)",
     )
     group.add_argument(
         "--no-lifespan",
@@ -175,10 +176,12 @@ def known_from_args(args: argparse.Namespace) -> KnownBugs:
     return known_bugs([*([shipped] if shipped else []), *directories])
 
 
-def scopes_option(text: str) -> tuple[tuple[str, int], ...]:
+def scopes_option(text: str) -> tuple[tuple[str, int], ...] | str:
     """``--scope http,websocket`` or ``http=8,websocket=2``: the scope types and
     their weights (`asgifuzz.strategies._scopes.scope_weights`), checked against
     what this build generates."""
+    if text.strip() == AUTO:
+        return AUTO
     words = [w.strip() for w in text.split(",") if w.strip()]
     given: dict[str, int] = {}
     for word in words:
@@ -200,7 +203,9 @@ def scopes_option(text: str) -> tuple[tuple[str, int], ...]:
 def scopes_header(targets: TargetConfig) -> str:
     """The scope types drawn and their shares, for the run's header:
     ``--scope``'s, else all the targets support (imported and allowed)."""
-    if targets.scopes is not None:
+    if targets.scopes is None:
+        return described(scope_weights(["http"]))
+    if not isinstance(targets.scopes, str):  # not AUTO
         return described(dict(targets.scopes))
     mws, app = targets.allow() if targets.middleware or targets.app else ([], None)
     return described(scope_weights(supported_scopes(mws, app)))

@@ -49,8 +49,8 @@ class TargetConfig:
     requests: str = ""
     declarations: tuple[tuple[str, decl.Declaration], ...] = ()
     #: The scope types to draw and their weights (``--scope``; checked by the
-    #: command line); None: all the targets support.
-    scopes: tuple[tuple[str, int], ...] | None = None
+    #: command line); ``"auto"``: all the targets support; None: http.
+    scopes: tuple[tuple[str, int], ...] | str | None = None
 
     @property
     def empty(self) -> bool:

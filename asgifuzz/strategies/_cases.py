@@ -20,6 +20,7 @@ from asgifuzz.strategies._parts import (
     server_profiles,
 )
 from asgifuzz.strategies._scopes import (
+    AUTO,
     Scopes,
     scope_cases,
     scope_weights,
@@ -42,7 +43,7 @@ def cases(
     headers: Sequence[str | tuple[str, str]] = (),
     cookies: Sequence[str] = (),
     swarm: bool | None = None,
-    scopes: Scopes = None,
+    scopes: Scopes = ("http",),
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -80,14 +81,13 @@ def cases(
     ``"lifespan"``; see `asgifuzz.strategies._scopes`), or maps them to weights
     (``{"http": 8, "websocket": 2}``); with several, each case is one of them,
     drawn in proportion to the weights (names alone: `SCOPE_WEIGHTS`, 8:1:1).
-    Default: all the target supports (`supported_scopes`: all three for the
-    built-in models and for the user's layers unless they declare fewer;
-    ``http``, and ``websocket`` if it has a ``WebSocketRoute``, for an app).
+    Default: ``http``. ``scopes="auto"``: all the target supports
+    (`supported_scopes`: all three for the built-in models and for the user's
+    layers unless they declare fewer; ``http``, and ``websocket`` if it has a
+    ``WebSocketRoute``, for an app).
     Shrinks toward an ``http`` case.
     """
-    weights = scope_weights(
-        scopes if scopes is not None else _supported(middleware, app)
-    )
+    weights = scope_weights(_supported(middleware, app) if scopes == AUTO else scopes)
     drawn = {
         s: scope_cases(s, middleware=middleware, builtin=builtin, app=app)
         for s in weights

@@ -2,9 +2,9 @@
 
 ``http`` cases are `cases`' own; every other scope names a function taking
 ``middleware=``, ``builtin=`` and ``app=`` (as `cases` does) and returning a strategy of
-cases of that scope, or None while this build does not generate them. Without a
-choice, `cases` draws all the scopes its target supports (`supported_scopes`),
-weighted by `SCOPE_WEIGHTS`.
+cases of that scope, or None while this build does not generate them. With
+``scopes="auto"``, `cases` draws all the scopes its target supports
+(`supported_scopes`), weighted by `SCOPE_WEIGHTS`.
 """
 
 from __future__ import annotations
@@ -61,9 +61,11 @@ def scope_cases(scope: str, **options: Any) -> SearchStrategy[Case]:
 #: Starlette bug is HTTP's, so the other scopes get a share that costs little.
 SCOPE_WEIGHTS = {"http": 8, "websocket": 1, "lifespan": 1}
 
-#: What ``scopes=`` takes: scope names (weighted by `SCOPE_WEIGHTS`), or a
-#: mapping of names to weights; None: all the target supports.
-Scopes = Sequence[str] | Mapping[str, int] | None
+#: What ``scopes=`` takes: scope names (weighted by `SCOPE_WEIGHTS`), a
+#: mapping of names to weights, or `AUTO`: all the target supports.
+Scopes = Sequence[str] | Mapping[str, int]
+#: ``scopes="auto"`` (``--scope auto``): all the scope types the target supports.
+AUTO = "auto"
 
 
 def scope_weights(scopes: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
@@ -98,6 +100,9 @@ def supported_scopes(
 
 
 def described(weights: Mapping[str, int]) -> str:
-    """``http (8/10), websocket (1/10)``: for the run's header."""
+    """``http (8/10), websocket (1/10)`` (one scope: its name), for the run's
+    header."""
+    if len(weights) == 1:
+        return next(iter(weights))
     total = sum(weights.values())
     return ", ".join(f"{s} ({w}/{total})" for s, w in weights.items())

@@ -1,6 +1,7 @@
-"""The scopes `cases` draws: all the target supports by default (the built-in
-models, the user's layers as declared, an app's routes), in proportion to the
-weights, and ``--scope`` with weights on the command line."""
+"""The scopes `cases` draws: http by default; with ``scopes="auto"`` all the
+target supports (the built-in models, the user's layers as declared, an app's
+routes); in proportion to the weights; and ``--scope`` with weights or ``auto``
+on the command line."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from asgifuzz._cli.options import scopes_header, scopes_option
 from asgifuzz._targets.config import TargetConfig
-from asgifuzz._targets.specs import scoped
+from asgifuzz._targets.specs import middleware_target, scoped
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
 from asgifuzz.strategies._scopes import (
@@ -25,6 +26,7 @@ from asgifuzz.strategies._scopes import (
     scope_weights,
     supported_scopes,
 )
+from asgifuzz.strategies._user import allow_app, allow_middleware
 
 
 class PassThrough:
@@ -64,40 +66,49 @@ def _scopes_drawn(strategy: Any, n: int = 120) -> Counter[str]:
     return seen
 
 
-def test_the_builtin_models_draw_every_scope_mostly_http() -> None:
-    seen = _scopes_drawn(cases())
+def test_the_default_is_http_and_auto_draws_every_scope_mostly_http() -> None:
+    assert set(_scopes_drawn(cases(), n=30)) == {"http"}
+    seen = _scopes_drawn(cases(scopes="auto"), n=200)
     assert set(seen) == {"http", "websocket", "lifespan"}
     assert seen["http"] > seen["websocket"] + seen["lifespan"]
+
+
+def _target(entry: dict[str, Any]) -> Any:
+    kind = allow_middleware({"P": entry})[0]
+    return middleware_target(kind.removeprefix("user."))
 
 
 @pytest.mark.parametrize(
     ("declared", "expected"),
     [
-        (None, {"http", "websocket", "lifespan"}),
-        (["http"], {"http"}),
-        (["http", "websocket"], {"http", "websocket"}),
+        (None, ("http", "websocket", "lifespan")),
+        (["http"], ("http",)),
+        (["http", "websocket"], ("http", "websocket")),
     ],
 )
-def test_the_users_layers_draw_what_they_declare(
-    declared: list[str] | None, expected: set[str]
+def test_the_users_layers_support_what_they_declare(
+    declared: list[str] | None, expected: tuple[str, ...]
 ) -> None:
     entry: dict[str, Any] = {"spec": PassThrough}
     if declared is not None:
         entry["scopes"] = declared
     with scoped(({}, {})):
-        seen = _scopes_drawn(cases(middleware={"P": entry}))
-    assert set(seen) == expected
+        assert supported_scopes([_target(entry)], None) == expected
 
 
-@pytest.mark.parametrize(
-    ("app", "expected"), [(HTTP_APP, {"http"}), (WS_APP, {"http", "websocket"})]
-)
-def test_an_app_draws_http_and_its_websocket_routes(
-    app: Any, expected: set[str]
-) -> None:
+def test_an_app_supports_http_and_its_websocket_routes() -> None:
     with scoped(({}, {})):
-        seen = _scopes_drawn(cases(app=app, lifespan=False), n=60)
-    assert set(seen) == expected
+        plain = allow_app(HTTP_APP, lifespan=False)
+        assert supported_scopes([], plain) == ("http",)
+        assert supported_scopes([], allow_app(WS_APP, lifespan=False)) == (
+            "http",
+            "websocket",
+        )
+        declared = _target({"spec": PassThrough, "scopes": ["http"]})
+        assert supported_scopes([declared], allow_app(WS_APP)) == ("http",)
+        seen = _scopes_drawn(cases(app=WS_APP, lifespan=False, scopes="auto"), n=80)
+        assert set(seen) <= {"http", "websocket"}
+        assert "http" in seen
 
 
 def test_weights_choose_the_mix() -> None:
@@ -137,13 +148,17 @@ def test_the_scope_option_takes_weights() -> None:
 
 
 def test_the_header_names_the_scopes() -> None:
-    assert scopes_header(TargetConfig()) == (
+    assert scopes_header(TargetConfig()) == "http"
+    assert scopes_header(TargetConfig(scopes="auto")) == (
         "http (8/10), websocket (1/10), lifespan (1/10)"
     )
     chosen = TargetConfig(scopes=(("http", 1), ("websocket", 1)))
     assert scopes_header(chosen) == "http (1/2), websocket (1/2)"
     assert not chosen.plain
     assert TargetConfig().plain
+    assert scopes_option(" auto ") == "auto"
     with scoped(({}, {})):
-        mine = TargetConfig(middleware=("starlette.middleware.gzip:GZipMiddleware",))
+        mine = TargetConfig(
+            middleware=("starlette.middleware.gzip:GZipMiddleware",), scopes="auto"
+        )
         assert scopes_header(mine).startswith("http (8/10)")

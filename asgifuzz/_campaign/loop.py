@@ -90,7 +90,13 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
         request=user_requests(targets.requests) if targets.requests else None,
         headers=headers,
         cookies=cookies,
-        scopes=targets.scopes,
+        scopes=(
+            ["http"]
+            if targets.scopes is None
+            else targets.scopes
+            if isinstance(targets.scopes, str)
+            else dict(targets.scopes)
+        ),
     )
 
 

@@ -113,9 +113,10 @@ def check(config: FuzzConfig, warn: list[str] | None = None) -> FuzzConfig:
             _writable_file(option, path)
     check_database(config.database, "--database", write=True)
     targets = config.targets
-    if targets.app and "lifespan" in targets.scopes:
+    chosen = [n for n, _ in targets.scopes] if isinstance(targets.scopes, tuple) else []
+    if targets.app and "lifespan" in chosen:
         raise UsageError(
-            f"--scope {','.join(targets.scopes)} with --app {targets.app}: a lifespan "
+            f"--scope {','.join(chosen)} with --app {targets.app}: a lifespan "
             "session runs asgifuzz's model app, and your app's own lifespan already "
             "runs around each of its http runs; drop lifespan from --scope (or fuzz "
             "your middleware alone with --middleware)"

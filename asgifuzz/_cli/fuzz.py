@@ -244,6 +244,7 @@ def main(args: argparse.Namespace) -> int:
         f"(seed {config.seed})",
         flush=True,
     )
+    print(f"asgifuzz: scopes: {options.scopes_header(config.targets)}", flush=True)
     report = campaign.run()
     _summary(config, report)
     return campaign.exit_status(report)

@@ -11,7 +11,14 @@ from hypothesis.errors import InvalidArgument
 from asgifuzz._corpus.known import KnownBugs, known_bugs, shipped_corpus
 from asgifuzz._errors import UsageError
 from asgifuzz._targets.config import TargetConfig, load_config
-from asgifuzz.strategies._scopes import SCOPE_NAMES, check_scopes
+from asgifuzz.strategies._scopes import (
+    AUTO,
+    SCOPE_NAMES,
+    SCOPE_WEIGHTS,
+    described,
+    scope_weights,
+    supported_scopes,
+)
 
 
 def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> None:
@@ -69,10 +76,11 @@ def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> 
     group.add_argument(
         "--scope",
         type=scopes_option,
-        default=("http",),
+        default=None,
         metavar="SCOPES",
         help=f"the ASGI scope types to fuzz, comma-separated among "
-        f"{','.join(SCOPE_NAMES)} (default: http)",
+        f"{','.join(SCOPE_NAMES)}, each maybe with a weight (http=8,websocket=2; "
+        "default weights 8:1:1), or 'auto': all the target supports (default: http)",
     )
     group.add_argument(
         "--no-lifespan",
@@ -168,16 +176,39 @@ def known_from_args(args: argparse.Namespace) -> KnownBugs:
     return known_bugs([*([shipped] if shipped else []), *directories])
 
 
-def scopes_option(text: str) -> tuple[str, ...]:
-    """``--scope http,websocket``: the scope types, checked against what this
-    build generates (`asgifuzz.strategies._scopes.SCOPE_CASES`)."""
-    names = tuple(s.strip() for s in text.split(",") if s.strip())
+def scopes_option(text: str) -> tuple[tuple[str, int], ...] | str:
+    """``--scope http,websocket`` or ``http=8,websocket=2``: the scope types and
+    their weights (`asgifuzz.strategies._scopes.scope_weights`), checked against
+    what this build generates."""
+    if text.strip() == AUTO:
+        return AUTO
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    given: dict[str, int] = {}
+    for word in words:
+        name, eq, weight = word.partition("=")
+        if eq and not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"--scope {text}: the weight of {name.strip()!r} is {weight!r}; "
+                "write a whole number, as in http=8,websocket=1"
+            )
+        given[name.strip()] = int(weight) if eq else SCOPE_WEIGHTS.get(name.strip(), 1)
     try:
-        return check_scopes(names)
+        return tuple(scope_weights(given if words else []).items())
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(
             str(exc).replace("scopes=", "--scope ", 1)
         ) from None
+
+
+def scopes_header(targets: TargetConfig) -> str:
+    """The scope types drawn and their shares, for the run's header:
+    ``--scope``'s, else all the targets support (imported and allowed)."""
+    if targets.scopes is None:
+        return described(scope_weights(["http"]))
+    if not isinstance(targets.scopes, str):  # not AUTO
+        return described(dict(targets.scopes))
+    mws, app = targets.allow() if targets.middleware or targets.app else ([], None)
+    return described(scope_weights(supported_scopes(mws, app)))
 
 
 def config_from_args(args: argparse.Namespace) -> TargetConfig:
@@ -196,5 +227,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         cookies=(*base.cookies, *getattr(args, "cookie", [])),
         requests=getattr(args, "requests", None) or base.requests,
         declarations=base.declarations,
-        scopes=getattr(args, "scope", ("http",)),
+        scopes=getattr(args, "scope", None),
     )

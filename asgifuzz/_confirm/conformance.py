@@ -8,8 +8,8 @@ read from both records and compared; a `Mismatch` names the profile, the
 claim, what the profile says, what the server does and its version.
 
 ``python -m asgifuzz._confirm.conformance [uvicorn|hypercorn|daphne|granian|all]`` (what
-``scripts/conformance`` runs) prints one line per claim and exits 1 on a
-mismatch.
+``scripts/conformance`` runs) checks these and the websocket claims
+(`ws_conformance`), prints one line per mismatch and exits 1 on one.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asgifuzz._confirm.client import play
+from asgifuzz._confirm.mismatch import Mismatch
 from asgifuzz._confirm.probe import LARGE, ProbeApp, Record
 from asgifuzz._confirm.process import running
 from asgifuzz._confirm.serve import SERVERS, missing
+from asgifuzz._confirm.ws_conformance import check_websocket
 from asgifuzz._driver.server import FakeServer, make_scope
 from asgifuzz._driver.vtime import VirtualTimeLoop
 from asgifuzz.models import Case, Client, Request, Server
@@ -126,23 +127,6 @@ CLAIMS: tuple[tuple[str, str, Callable[[Record], Any]], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    """One claim of a profile that the real server does not keep."""
-
-    profile: str
-    claim: str
-    says: object
-    does: object
-    server: str
-
-    def __str__(self) -> str:
-        return (
-            f"profile {self.profile!r}, claim {self.claim!r}: the profile says "
-            f"{self.says!r}, {self.server} does {self.does!r}"
-        )
-
-
 def profile_records(profile: str) -> dict[str, Record]:
     """The probe's records on the driver's `FakeServer` with ``profile`` (on
     virtual time: the probe's waits cost nothing)."""
@@ -218,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"profile {server!r}: skipped: {missing(server)}\n")
             continue
         mismatches, where = check(server)
+        mismatches += check_websocket(server)[0]
         failed = failed or bool(mismatches)
         verdict = "conforms" if not mismatches else f"{len(mismatches)} mismatches"
         sys.stdout.write(f"profile {server!r} on {where}: {verdict}\n")

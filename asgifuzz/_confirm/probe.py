@@ -22,6 +22,8 @@ request's path picks what is probed; the record (plain JSON data) holds:
 - ``/large``: a body of `LARGE` bytes in one write (``messages``: how the server
   slices it).
 
+A websocket scope goes to `asgifuzz._confirm.ws_probe.WsProbeApp`, with the same sink.
+
 A call that does not return within `WAIT` seconds is recorded as ``"blocks"``.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 
 import anyio
 
+from asgifuzz._confirm.ws_probe import WsProbeApp
 from asgifuzz._types import Receive, Scope, Send
 
 #: Seconds after which a ``receive()`` that has not returned counts as blocking.
@@ -97,6 +100,9 @@ class ProbeApp:
             out.write(json.dumps(record, sort_keys=True) + "\n")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await WsProbeApp(self._keep)(scope, receive, send)
+            return
         extensions = scope.get("extensions")
         record: Record = {
             "path": scope["path"],

@@ -51,7 +51,7 @@ async def drive_websocket(
     async def session(tg: TaskGroup) -> None:
         tg.start_soon(server.client)
         await call_app(app, scope, server.receive, server.send, rec, outcome)
-        server.app_ended()
+        server.app_ended(raised=outcome.escaped is not None)
 
     await within_limit(outcome, backend, session)
     outcome.view = server.view

@@ -1,9 +1,10 @@
 """The server and the client of a WebSocket run: the profiles and `FakeWsServer`.
 
-What the profiles do was read from the servers' sources: uvicorn 0.54's
-``protocols/websockets/websockets_impl.py`` (``asgi_send``/``asgi_receive``) and
-hypercorn 0.18's ``protocol/ws_stream.py`` (``handle``/``app_send``); ``strict``
-follows the ASGI spec 2.4/2.5 to the letter.
+Every field of a profile but ``strict``'s is measured on the real server by the
+conformance probe (`asgifuzz._confirm.ws_conformance`, ``scripts/conformance``):
+uvicorn 0.54 (its wsproto implementation, what ``ws="auto"`` runs without the
+``websockets`` package), hypercorn 0.18, daphne 4.2.3 and granian 2.8.9.
+``strict`` follows the ASGI spec 2.5 to the letter.
 """
 
 from __future__ import annotations
@@ -24,30 +25,100 @@ from asgifuzz.models._websocket import WS_SERVERS, Step
 STEP_PATIENCE = 1.0
 #: What a client that ran out of steps closes with.
 IDLE_CLOSE = (1000, "done")
+#: The close code of a connection that ended without a close frame (RFC 6455
+#: §7.1.5), and of a close frame without a code (§7.1.5: "no status").
+ABNORMAL, NO_STATUS = 1006, 1005
+_DENIAL = "websocket.http.response"
+
+
+class Disconnected(RuntimeError):
+    """What the ``daphne`` profile raises from ``send()`` after the app closed
+    (autobahn's ``Disconnected``)."""
+
+
+class LocalProtocolError(Exception):
+    """What the ``uvicorn`` profile raises when the app accepts with a
+    subprotocol the client did not offer (wsproto's ``LocalProtocolError``)."""
+
+
+#: The exceptions a profile raises, by the name the real server's has.
+ERRORS: dict[str, type[Exception]] = {
+    "ClientDisconnected": ClientDisconnected,
+    "Disconnected": Disconnected,
+    "Exception": Exception,
+    "LocalProtocolError": LocalProtocolError,
+    "RuntimeError": RuntimeError,
+    "UnexpectedMessageError": UnexpectedMessageError,
+}
 
 
 @dataclass(frozen=True)
 class WsProfile:
-    """How one server runs the WebSocket side of ASGI."""
+    """How one server runs the WebSocket side of ASGI (each field is a claim of
+    `asgifuzz._confirm.ws_conformance`). An ``*_error`` names the exception
+    `send()` raises (`ERRORS`); None: it returns, and nothing is sent."""
 
-    spec_version: str
-    #: ``websocket.disconnect`` again on every later ``receive()`` (else once,
-    #: then ``receive()`` blocks: hypercorn's queue is empty for ever).
-    repeats: bool
-    #: ``send()`` once the client is gone raises ``OSError`` (else a no-op).
-    raises_when_gone: bool
-    #: The client's close code reaches the app (hypercorn: 1006 while the app
-    #: has not closed, 1000 after; no reason).
+    #: ``scope["asgi"]["spec_version"]`` (None: the key is absent).
+    spec_version: str | None
+    #: ``scope["extensions"]`` of a websocket scope (None: the key is absent).
+    extensions: tuple[str, ...] | None
+    #: The code of the app's ``websocket.disconnect`` when the client drops the
+    #: connection without a close frame.
+    drop_code: int
+    #: The client's close code reaches the app (else `ABNORMAL`: hypercorn).
     client_code: bool
-    #: An accepted subprotocol must be one the client offered (hypercorn raises).
-    checks_subprotocol: bool
+    #: The client's close reason reaches the app (else no ``reason`` key).
+    client_reason: bool
+    #: The app's close reason reaches the client (else "": daphne).
+    close_reason: bool
+    #: The code of the app's ``websocket.disconnect`` once it closed and the
+    #: client answered (None: the code the client echoed, the app's own).
+    closed_code: int | None
+    #: A later ``receive()`` after the ``websocket.disconnect``: ``never`` (it
+    #: blocks), ``same`` (the same message again), ``lost`` (`NO_STATUS` once,
+    #: for the connection's loss, after a close frame; a drop gives only that
+    #: one), ``always`` (`NO_STATUS` every time).
+    repeat: str
+    #: ``send()`` of a frame once the client is gone (the app had not closed).
+    gone_error: str | None
+    #: ``send()`` of a frame after the app's own close.
+    closed_error: str | None
+    #: ``websocket.accept`` with a subprotocol the client did not offer.
+    subprotocol_error: str | None
+    #: The handshake's status when the app returns without answering it (None:
+    #: no answer; daphne rejects at its connect timeout), and when it raises.
+    unanswered_status: int | None
+    raised_status: int
+    #: The close code the client sees when the app returns (raises) after
+    #: accepting without closing (`ABNORMAL`: the connection just ends).
+    return_close: int
+    raise_close: int
 
 
+_ONLY_DENIAL = (_DENIAL,)
 WS_PROFILES: dict[str, WsProfile] = {
-    "uvicorn": WsProfile("2.4", True, True, True, False),
-    "hypercorn": WsProfile("2.3", False, False, False, True),
-    "strict": WsProfile("2.5", True, True, True, True),
-}
+    "uvicorn": WsProfile(
+        "2.4", _ONLY_DENIAL, NO_STATUS, True, True, True, None, "lost",
+        "ClientDisconnected", "RuntimeError", "LocalProtocolError", 500, 500,
+        ABNORMAL, ABNORMAL,
+    ),
+    "hypercorn": WsProfile(
+        "2.3", _ONLY_DENIAL, ABNORMAL, False, False, True, 1000, "never",
+        None, "UnexpectedMessageError", "Exception", 500, 500, 1011, 1011,
+    ),
+    "daphne": WsProfile(
+        None, None, ABNORMAL, True, False, False, None, "never",
+        None, "Disconnected", None, None, 500, 1000, 1011,
+    ),
+    "granian": WsProfile(
+        "2.3", ("http.response.pathsend", _DENIAL), NO_STATUS, True, False, True,
+        NO_STATUS, "always", None, None, None, 403, 403, NO_STATUS, NO_STATUS,
+    ),
+    "strict": WsProfile(
+        "2.5", _ONLY_DENIAL, ABNORMAL, True, True, True, None, "same",
+        "ClientDisconnected", "RuntimeError", "Exception", 500, 500, 1000, 1011,
+    ),
+}  # fmt: skip
 assert set(WS_PROFILES) == set(WS_SERVERS)  # one profile per modelled server
 
 
@@ -85,9 +156,13 @@ def ws_scope(case: Case) -> dict[str, Any]:
     headers += [
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in hs.headers
     ]
-    return {
+    profile = WS_PROFILES[name]
+    asgi = {"version": "3.0"}
+    if profile.spec_version is not None:
+        asgi["spec_version"] = profile.spec_version
+    scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": WS_PROFILES[name].spec_version},
+        "asgi": asgi,
         "http_version": "1.1",
         "scheme": "ws",
         "path": hs.path,
@@ -98,9 +173,10 @@ def ws_scope(case: Case) -> dict[str, Any]:
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
         "subprotocols": list(hs.subprotocols),
-        # All three profiles take denial responses (uvicorn >= 0.30, hypercorn).
-        "extensions": {"websocket.http.response": {}},
     }
+    if profile.extensions is not None:
+        scope["extensions"] = {name: {} for name in profile.extensions}
+    return scope
 
 
 class FakeWsServer:
@@ -120,6 +196,7 @@ class FakeWsServer:
         self.left_open = False
         self.inbox: list[Message] = []
         self.disconnects_sent = 0
+        self.first_disconnect: Message = {}
         self._changed = anyio.Event()
 
     def _wake(self) -> None:
@@ -155,30 +232,52 @@ class FakeWsServer:
         )
         if self.inbox and self.phase == "open":
             return self.inbox.pop(0)
-        if self.disconnects_sent and not self.profile.repeats:
+        if not self.disconnects_sent:
+            self.disconnects_sent = 1
+            self.first_disconnect = self._disconnect()
+            return dict(self.first_disconnect)
+        repeat = self.profile.repeat
+        dropped = self.view.left is not None and self.view.left[0] == ABNORMAL
+        if repeat == "never" or (
+            repeat == "lost" and (self.disconnects_sent > 1 or dropped)
+        ):
             await anyio.sleep_forever()
         self.disconnects_sent += 1
-        return self._disconnect()
+        if repeat == "same":
+            return dict(self.first_disconnect)
+        return {"type": "websocket.disconnect", "code": NO_STATUS}
 
     def _disconnect(self) -> Message:
-        left, closed = self.view.left, self.phase == "closed"
-        if not self.profile.client_code:
-            return {"type": "websocket.disconnect", "code": 1000 if closed else 1006}
-        if left is not None and self.left_open:
-            return {"type": "websocket.disconnect", "code": left[0], "reason": left[1]}
-        if closed and self.view.server_close is not None:
+        """The first ``websocket.disconnect``: for the app's close, the client's
+        close or drop, or a client gone during the handshake."""
+        p, left = self.profile, self.view.left
+        if self.phase == "closed" and self.view.server_close is not None:
             code, reason = self.view.server_close
-            if self.case.server.name == "strict":
-                return {"type": "websocket.disconnect", "code": code, "reason": reason}
-            return {"type": "websocket.disconnect", "code": 1005}
-        return {"type": "websocket.disconnect", "code": 1006}
+            if p.closed_code is not None:
+                return {"type": "websocket.disconnect", "code": p.closed_code}
+            return self._with_reason(code, reason)
+        if left is None or not self.left_open:
+            return {"type": "websocket.disconnect", "code": ABNORMAL}
+        if left[0] == ABNORMAL:
+            return {"type": "websocket.disconnect", "code": p.drop_code}
+        if not p.client_code:
+            return {"type": "websocket.disconnect", "code": ABNORMAL}
+        return self._with_reason(*left)
+
+    def _with_reason(self, code: int, reason: str) -> Message:
+        message: Message = {"type": "websocket.disconnect", "code": code}
+        if self.profile.client_reason:
+            message["reason"] = reason
+        return message
 
     async def send(self, message: Message) -> None:
         self.rec.log(0, "send", message)
         kind, phase = message.get("type"), self.phase
-        if self.gone and phase in ("open", "closed"):
-            if self.profile.raises_when_gone:
-                raise ClientDisconnected("the client has disconnected")
+        if phase == "closed":
+            self._raise(self.profile.closed_error, f"{kind!r} after the app closed")
+            return
+        if self.gone and phase == "open":
+            self._raise(self.profile.gone_error, "the client has disconnected")
             return
         if phase == "handshake" and kind == "websocket.accept":
             self._accept(message)
@@ -198,9 +297,10 @@ class FakeWsServer:
             self._wake()
         elif phase == "open" and kind == "websocket.close":
             self.phase = "closed"
+            reason = message.get("reason") or ""
             self.view.server_close = (
                 int(message.get("code", 1000)),
-                message.get("reason") or "",
+                reason if self.profile.close_reason else "",
             )
             self._wake()
         else:
@@ -209,8 +309,8 @@ class FakeWsServer:
     def _accept(self, message: Message) -> None:
         sub = message.get("subprotocol")
         offered = self.case.websocket.handshake.subprotocols
-        if self.profile.checks_subprotocol and sub is not None and sub not in offered:
-            raise Exception("Invalid Subprotocol")  # hypercorn's own words
+        if sub is not None and sub not in offered:
+            self._raise(self.profile.subprotocol_error, f"Invalid Subprotocol {sub!r}")
         self.phase = "open"
         self.view.handshake, self.view.status, self.view.subprotocol = "open", 101, sub
         self.view.accept_headers = [tuple(h) for h in message.get("headers", [])]
@@ -227,17 +327,23 @@ class FakeWsServer:
             raise UnexpectedMessageError(error)
         raise RuntimeError(error)
 
-    def app_ended(self) -> None:
-        """The app returned or raised: a handshake it never answered is a 500."""
+    @staticmethod
+    def _raise(error: str | None, why: str) -> None:
+        if error is not None:
+            raise ERRORS[error](why)
+
+    def app_ended(self, *, raised: bool = False) -> None:
+        """The app returned or raised: a handshake it never answered is a 500
+        (or the profile's status; daphne's: none), an open connection closes
+        with the profile's code."""
+        p = self.profile
         if self.phase in ("handshake", "denial"):
-            self._end_handshake("error", 500)
+            status = p.raised_status if raised else p.unanswered_status
+            if status is not None:
+                self._end_handshake("error", status)
         elif self.phase == "open" and not self.gone:
-            # The server closes the connection (uvicorn: 1000; hypercorn: 1011).
             self.phase = "closed"
-            self.view.server_close = (
-                1011 if self.case.server.name == "hypercorn" else 1000,
-                "",
-            )
+            self.view.server_close = (p.raise_close if raised else p.return_close, "")
             self._wake()
 
     # The client's side.

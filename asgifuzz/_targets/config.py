@@ -48,8 +48,9 @@ class TargetConfig:
     cookies: tuple[str, ...] = ()
     requests: str = ""
     declarations: tuple[tuple[str, decl.Declaration], ...] = ()
-    #: The scope types to draw (``--scope``; checked by the command line).
-    scopes: tuple[str, ...] = ("http",)
+    #: The scope types to draw and their weights (``--scope``; checked by the
+    #: command line); ``"auto"``: all the targets support; None: http.
+    scopes: tuple[tuple[str, int], ...] | str | None = None
 
     @property
     def empty(self) -> bool:
@@ -60,8 +61,8 @@ class TargetConfig:
 
     @property
     def plain(self) -> bool:
-        """Nothing of the user's, and HTTP cases only: the default cases."""
-        return self.empty and self.scopes == ("http",)
+        """Nothing of the user's, and the default scopes: the default cases."""
+        return self.empty and self.scopes is None
 
     def extras(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The headers and cookies every request gets, checked (`UsageError`)."""

@@ -16,8 +16,9 @@ or at the end of a spec string (``mod:Cls(args); encodes='gzip'``, literals:
 - ``encodes``: a content coding (``"br"``) or a list of them that it may apply;
 - ``needs``: ``{headers = ["name: value"], cookies = ["name=value"], state =
   {...}}``: added to every request it sees (``state`` to ``scope["state"]``);
-- ``scopes``: the scope types it handles, of ``http``, ``websocket`` and
-  ``lifespan``; only ``http`` is fuzzed today, so it must be among them.
+- ``scopes``: the scope types to fuzz it on, of ``http``, ``websocket`` and
+  ``lifespan`` (default: all three, as an ASGI middleware passes on the scopes
+  it does not handle); ``http`` must be among them.
 
 Each oracle reads these (`asgifuzz._oracles.facts.declarations`). Bad keys and
 values are a `UsageError` naming the file, the table, the key and the fix.
@@ -57,7 +58,7 @@ class Declaration:
     headers: tuple[tuple[str, str], ...] = ()
     cookies: tuple[str, ...] = ()
     state: Mapping[str, Any] = field(default_factory=dict)
-    scopes: tuple[str, ...] = ("http",)
+    scopes: tuple[str, ...] = SCOPES
     #: Where it was declared, for messages (not part of what it declares).
     where: str = field(default="", compare=False)
 
@@ -188,13 +189,12 @@ def declaration(data: Mapping[str, Any], where: str) -> Declaration:
         data.get("transforms", []), where, "transforms", '["request-body"]'
     )
     encodes = _strings(data.get("encodes", []), where, "encodes", '"br"')
-    scopes = _strings(data.get("scopes", ["http"]), where, "scopes", '["http"]')
+    scopes = _strings(data.get("scopes", list(SCOPES)), where, "scopes", '["http"]')
     scopes = _among(scopes, SCOPES, where, "scopes")
     if "http" not in scopes:
         raise UsageError(
-            f"{where}: scopes = {list(scopes)} leaves out 'http', the only scope "
-            "type asgifuzz fuzzes today (websocket and lifespan scopes are not "
-            "fuzzed); add 'http', or do not fuzz this layer"
+            f"{where}: scopes = {list(scopes)} leaves out 'http', which every "
+            "layer is fuzzed on; add 'http', or do not fuzz this layer"
         )
     needs = _needs(data.get("needs", {}), where)
     return Declaration(

@@ -39,7 +39,7 @@ from asgifuzz.models._parts import (
     Stack,
 )
 from asgifuzz.models._reader import Reader, parse_json, shown
-from asgifuzz.models._websocket import WS_LAYER_KINDS, WS_SERVERS, Session
+from asgifuzz.models._websocket import WS_LAYER_KINDS, Session
 from asgifuzz.models._ws_data import session_from_data, session_to_data
 
 #: Version of the JSON case format; bumped on any incompatible change.
@@ -294,11 +294,6 @@ def case_from_data(data: object, *, source: str = "<case>") -> Case:
     if "websocket" in top and scope != "websocket":
         raise r.fail(
             "websocket", f'is set on a {scope!r} case; add "scope": "websocket"'
-        )
-    if scope == "websocket" and server.name not in WS_SERVERS:
-        raise r.fail(
-            "server.name",
-            f"is {server.name!r}; a websocket case runs on one of {list(WS_SERVERS)}",
         )
     session = (
         session_from_data(r, top.get("websocket", {}))

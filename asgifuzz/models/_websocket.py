@@ -34,10 +34,9 @@ WS_STEP_KINDS = ("text", "bytes", "close", "drop")
 #: The websocket-aware built-in layers (family ``ws``), simplest first.
 WS_BEHAVIOURS = ("passthrough", "rewrite", "auth", "read_first")
 WS_LAYER_KINDS = tuple(f"ws.{b}" for b in WS_BEHAVIOURS)
-#: The server profiles whose WebSocket side is modelled (read from uvicorn
-#: 0.54's ``websockets_impl.py`` and hypercorn 0.18's ``ws_stream.py``; ``strict``
-#: is spec 2.4 to the letter). daphne's and granian's are not modelled yet.
-WS_SERVERS = ("uvicorn", "hypercorn", "strict")
+#: The server profiles whose WebSocket side is modelled (measured on the real
+#: servers by the conformance probe; ``strict`` is the spec to the letter).
+WS_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian", "strict")
 #: The handshake header the ``ws.auth`` layer admits (it closes with 1008 without).
 AUTH_HEADER = "authorization"
 #: The header and the subprotocol the ``ws.rewrite`` layer adds.

@@ -3,11 +3,13 @@ user's own middleware and app (`asgifuzz.strategies._user`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 
+from asgifuzz._targets.specs import middleware_target
 from asgifuzz.models import Case, Client, Endpoint, Request, Server, Stack
 from asgifuzz.strategies import _swarm, _user
 from asgifuzz.strategies._parts import (
@@ -17,7 +19,13 @@ from asgifuzz.strategies._parts import (
     requests,
     server_profiles,
 )
-from asgifuzz.strategies._scopes import check_scopes, scope_cases
+from asgifuzz.strategies._scopes import (
+    AUTO,
+    Scopes,
+    scope_cases,
+    scope_weights,
+    supported_scopes,
+)
 
 
 def cases(
@@ -35,7 +43,7 @@ def cases(
     headers: Sequence[str | tuple[str, str]] = (),
     cookies: Sequence[str] = (),
     swarm: bool | None = None,
-    scopes: Sequence[str] = ("http",),
+    scopes: Scopes = ("http",),
 ) -> st.SearchStrategy[Case]:
     """Whole cases; each part (a strategy) defaults to its default strategy:
     `middleware_stacks`, `endpoints`, `requests`, `disconnect_schedules`,
@@ -69,16 +77,24 @@ def cases(
     layers and app among them) are drawn as they are. Shrinks toward fewer
     features and, within them, toward the same simplest case.
 
-    ``scopes`` chooses the scope types drawn (``"http"``, ``"websocket"``; see
-    `asgifuzz.strategies._scopes`): with several, each case is one of them.
+    ``scopes`` chooses the scope types drawn (``"http"``, ``"websocket"``,
+    ``"lifespan"``; see `asgifuzz.strategies._scopes`), or maps them to weights
+    (``{"http": 8, "websocket": 2}``); with several, each case is one of them,
+    drawn in proportion to the weights (names alone: `SCOPE_WEIGHTS`, 8:1:1).
+    Default: ``http``. ``scopes="auto"``: all the target supports
+    (`supported_scopes`: all three for the built-in models and for the user's
+    layers unless they declare fewer; ``http``, and ``websocket`` if it has a
+    ``WebSocketRoute``, for an app).
+    Shrinks toward an ``http`` case.
     """
-    chosen = check_scopes(scopes)
-    others = [s for s in chosen if s != "http"]
-    drawn_others = [
-        scope_cases(s, middleware=middleware, builtin=builtin, app=app) for s in others
-    ]
-    if "http" not in chosen:
-        return st.one_of(drawn_others)
+    weights = scope_weights(_supported(middleware, app) if scopes == AUTO else scopes)
+    drawn = {
+        s: scope_cases(s, middleware=middleware, builtin=builtin, app=app)
+        for s in weights
+        if s != "http"
+    }
+    if "http" not in weights:
+        return _weighted(weights, drawn)
     http = _http_cases(
         stack=stack,
         endpoint=endpoint,
@@ -94,7 +110,26 @@ def cases(
         cookies=cookies,
         swarm=swarm,
     )
-    return st.one_of(http, *drawn_others) if drawn_others else http
+    return _weighted(weights, {"http": http, **drawn})
+
+
+def _supported(middleware: Any, app: Any) -> tuple[str, ...]:
+    kinds = _user.allow_middleware(middleware) if middleware is not None else []
+    targets = [middleware_target(k.removeprefix("user.")) for k in kinds]
+    return supported_scopes(targets, _user.allow_app(app) if app is not None else None)
+
+
+def _weighted(
+    weights: dict[str, int], drawn: dict[str, st.SearchStrategy[Case]]
+) -> st.SearchStrategy[Case]:
+    """One of ``drawn``, each as often as its weight; shrinks toward the first
+    (http, where it is drawn). (``one_of`` would draw its branches alike, and
+    it drops repeated ones.)"""
+    unit = math.gcd(*weights.values())
+    names = [s for s, w in weights.items() for _ in range(w // unit)]
+    if len(set(names)) == 1:
+        return drawn[names[0]]
+    return st.sampled_from(names).flatmap(drawn.__getitem__)
 
 
 def _http_cases(

@@ -81,7 +81,7 @@ def lifespan_cases(
     layer and a lifespan that completes.
     """
     kinds = (*_CORRECT, "lifespan.handle") if handle else _CORRECT
-    return _sessions(base if base is not None else cases(), kinds)
+    return _sessions(base if base is not None else cases(scopes=["http"]), kinds)
 
 
 def lifespan_scope_cases(
@@ -98,7 +98,9 @@ def lifespan_scope_cases(
             "your app's own lifespan already runs around each of its http runs "
             "(drop 'lifespan' from the scopes, or fuzz your middleware alone)"
         )
-    return lifespan_cases(cases(middleware=middleware, builtin=builtin))
+    return lifespan_cases(
+        cases(middleware=middleware, builtin=builtin, scopes=["http"])
+    )
 
 
 # The scope registry names no strategy of its own for lifespan: its sessions are

@@ -2,17 +2,21 @@
 
 ``http`` cases are `cases`' own; every other scope names a function taking
 ``middleware=``, ``builtin=`` and ``app=`` (as `cases` does) and returning a strategy of
-cases of that scope, or None while this build does not generate them.
+cases of that scope, or None while this build does not generate them. With
+``scopes="auto"``, `cases` draws all the scopes its target supports
+(`supported_scopes`), weighted by `SCOPE_WEIGHTS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._targets.routes import websocket_paths
+from asgifuzz._targets.specs import AppTarget, MiddlewareTarget
 from asgifuzz.models import Case
 from asgifuzz.strategies._ws import websocket_cases
 
@@ -50,3 +54,55 @@ def scope_cases(scope: str, **options: Any) -> SearchStrategy[Case]:
     make = SCOPE_CASES[scope]
     assert make is not None  # check_scopes refused it
     return make(**options)
+
+
+#: How many of every 10 cases each scope gets when several are drawn
+#: (measured with benchmarks/time_to_bug.py: README, "Scopes"). Every known
+#: Starlette bug is HTTP's, so the other scopes get a share that costs little.
+SCOPE_WEIGHTS = {"http": 8, "websocket": 1, "lifespan": 1}
+
+#: What ``scopes=`` takes: scope names (weighted by `SCOPE_WEIGHTS`), a
+#: mapping of names to weights, or `AUTO`: all the target supports.
+Scopes = Sequence[str] | Mapping[str, int]
+#: ``scopes="auto"`` (``--scope auto``): all the scope types the target supports.
+AUTO = "auto"
+
+
+def scope_weights(scopes: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
+    """The scopes chosen and the weight of each, in `SCOPE_NAMES` order (names
+    alone get `SCOPE_WEIGHTS`); `InvalidArgument` names what is wrong."""
+    if not isinstance(scopes, Mapping):
+        return {s: SCOPE_WEIGHTS[s] for s in check_scopes(scopes)}
+    given = dict(scopes)
+    chosen = check_scopes(list(given))
+    bad = {s: w for s, w in given.items() if not isinstance(w, int) or w < 1}
+    if bad:
+        raise InvalidArgument(
+            f"scopes={given!r}: each weight must be an int of at least 1; {bad}"
+        )
+    return {s: given[s] for s in chosen}
+
+
+def supported_scopes(
+    middleware: Sequence[MiddlewareTarget], app: AppTarget | None
+) -> tuple[str, ...]:
+    """All the scope types a target supports: the built-in models, all three;
+    the user's layers, those every one of them declares (``scopes``, default:
+    all three, as an ASGI middleware passes on what it does not handle); an
+    app, ``http``, and ``websocket`` where it has a ``WebSocketRoute`` (its own
+    lifespan runs around its http runs)."""
+    names = set(SCOPE_NAMES)
+    for target in middleware:
+        names &= set(target.declared.scopes)
+    if app is not None:
+        names &= {"http", "websocket"} if websocket_paths(app.app) else {"http"}
+    return tuple(s for s in SCOPE_NAMES if s in names)
+
+
+def described(weights: Mapping[str, int]) -> str:
+    """``http (8/10), websocket (1/10)`` (one scope: its name), for the run's
+    header."""
+    if len(weights) == 1:
+        return next(iter(weights))
+    total = sum(weights.values())
+    return ", ".join(f"{s} ({w}/{total})" for s, w in weights.items())

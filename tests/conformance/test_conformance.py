@@ -9,7 +9,8 @@ import dataclasses
 import pytest
 
 from asgifuzz._confirm import conformance
-from asgifuzz._confirm.conformance import CLAIMS, Mismatch, check, main
+from asgifuzz._confirm.conformance import CLAIMS, check, main
+from asgifuzz._confirm.mismatch import Mismatch
 from asgifuzz._confirm.probe import LARGE
 from asgifuzz._confirm.serve import SERVERS, missing
 from asgifuzz._driver import server as profiles

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 from hypothesis import given
 
 from asgifuzz._driver.runner import run
@@ -15,8 +14,6 @@ from asgifuzz._driver.timeline import mermaid, timeline
 from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Layer, Lifespan, Stack
 from asgifuzz.strategies import lifespan_cases
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 
 def _transcript(case: Case, backend: str) -> list[tuple[int, str, str | None, float]]:

@@ -4,14 +4,10 @@ lifespan message with a failure's message."""
 
 from __future__ import annotations
 
-from fakes import NEW_SCOPES_UNCHECKED
-
 from asgifuzz._driver.runner import run
 from asgifuzz._driver.timeline import mermaid, timeline
 from asgifuzz.models import Case, Layer, Lifespan, Stack
 from asgifuzz.models._websocket import Session, Step, WsEndpoint
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 
 def test_websocket_frames_and_closes_show_in_both() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
+from fakes import STARLETTE_PATHSENDS
 
 from asgifuzz._driver.extensions import (
     EARLY_HINT,
@@ -27,8 +27,6 @@ from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Endpoint, Layer, Server, Stack
 from asgifuzz.models._extensions import file_of
 from asgifuzz.models._record import Event, Recorder
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 START = {"type": "http.response.start", "status": 200, "headers": []}
 ANNOUNCED = {**START, "trailers": True}
@@ -148,7 +146,8 @@ def test_the_profiles_advertise_what_the_servers_do() -> None:
     [
         ("trailers", Server("hypercorn", http_version="2"), "trailers", True),
         ("trailers", Server("uvicorn"), "trailers", False),
-        ("pathsend", Server("granian"), "pathsend", True),
+        # Starlette's FileResponse sends a pathsend only since 0.38.
+        ("pathsend", Server("granian"), "pathsend", STARLETTE_PATHSENDS),
         ("pathsend", Server("hypercorn", http_version="2"), "pathsend", False),
         ("early_hint", Server("strict", http_version="2"), "hints", True),
         ("early_hint", Server("granian"), "hints", False),

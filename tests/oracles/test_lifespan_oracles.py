@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._driver.lifespan import Lifespan as ServerSide
 from asgifuzz._driver.outcome import Outcome
@@ -23,8 +23,6 @@ from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case, Layer, Lifespan, Stack
 from asgifuzz.models._record import Event, LifespanRecord, Recorder
 
-pytestmark = NEW_SCOPES_UNCHECKED
-
 STARTUP = {"type": "lifespan.startup"}
 SHUTDOWN = {"type": "lifespan.shutdown"}
 COMPLETE = {"type": "lifespan.startup.complete"}
@@ -35,6 +33,16 @@ Step = tuple[int, str, dict[str, Any] | None]
 
 def through(where: int, *steps: tuple[str, dict[str, Any] | None]) -> list[Step]:
     return [(where, kind, message) for kind, message in steps]
+
+
+def _server_side() -> ServerSide:
+    """The driver's server side, made in an event loop: anyio 3 makes an
+    ``anyio.Event`` only there (anyio 4 also outside one)."""
+
+    async def make() -> ServerSide:
+        return ServerSide()
+
+    return anyio.run(make)
 
 
 def session(
@@ -59,7 +67,7 @@ def session(
             Event(rec.tick(), 0.0, where, kind, message, detail=detail)
         )
     rec.lifespan = record
-    server = ServerSide()
+    server = _server_side()
     server.completed, server.startup_failed, server.gave_up = (
         completed,
         startup_failed,

@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._cli.main import main
 from asgifuzz._oracles.verdict import judge
@@ -35,8 +34,6 @@ from asgifuzz.models import (
     case_to_data,
 )
 from asgifuzz.models._websocket import Session, Step, WsEndpoint
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 TESTS = Path(__file__).parents[1]
 ROOT = TESTS.parent

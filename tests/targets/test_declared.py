@@ -372,7 +372,7 @@ def load_config_text(tmp_path: Path, body: str) -> TargetConfig:
         ("transforms = 3", r"transforms must be a list of strings"),
         ("buffers = ['text']", r"buffers has 'text', which is not a media type"),
         ("encodes = 'gz'", r"encodes has 'gz'"),
-        ("scopes = ['websocket']", r"leaves out 'http', the only scope"),
+        ("scopes = ['websocket']", r"leaves out 'http', which every"),
         ("scopes = ['http', 'ws']", r"scopes has 'ws'"),
         ("needs = 'x'", r"needs must be a table"),
         ("needs = {header = []}", r"needs has unknown key 'header'"),

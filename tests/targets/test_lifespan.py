@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._campaign.loop import fuzz
 from asgifuzz.strategies._lifespan import lifespan_scope_cases
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 HERE = Path(__file__).parent
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -20,8 +19,6 @@ from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets.specs import allow_app, app_from_object, scoped
 from asgifuzz.models import Case
 from asgifuzz.models._websocket import Handshake, Session, Step
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 
 async def _index(request: Request) -> PlainTextResponse:

@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
-
-pytestmark = NEW_SCOPES_UNCHECKED
+from fakes import WS_RESPONSES
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -34,6 +32,8 @@ def asgifuzz(*argv: str, cwd: Path = HERE) -> subprocess.CompletedProcess[str]:
 def fuzz(tmp_path: Path, *middleware: str, seconds: int) -> tuple[int, dict]:  # type: ignore[type-arg]
     out = tmp_path / "out.json"
     argv = [f"--middleware=ws_planted:{m}" for m in middleware]
+    if not WS_RESPONSES:  # Starlette's own W1:type there (fakes.WS_RESPONSES)
+        argv.append("--no-builtin")
     run = asgifuzz(
         "fuzz",
         *argv,
@@ -139,18 +139,24 @@ import asgifuzz
 from hypothesis import Phase, settings
 from ws_planted import SwallowsCloseCode, SwallowsCloseCodeFixed
 
+BUILTIN = {builtin}
+
 
 @settings(
     max_examples=60, derandomize=True, database=None, deadline=None,
     phases=[Phase.generate],
 )
-@asgifuzz.given_cases(scopes=["websocket"], middleware=[SwallowsCloseCode])
+@asgifuzz.given_cases(
+    scopes=["websocket"], middleware=[SwallowsCloseCode], builtin=BUILTIN
+)
 def test_buggy(case):
     asgifuzz.check(case)
 
 
 @settings(max_examples=20, derandomize=True, database=None, deadline=None)
-@asgifuzz.given_cases(scopes=["websocket"], middleware=[SwallowsCloseCodeFixed])
+@asgifuzz.given_cases(
+    scopes=["websocket"], middleware=[SwallowsCloseCodeFixed], builtin=BUILTIN
+)
 def test_fixed(case):
     asgifuzz.check(case)
 """
@@ -159,7 +165,8 @@ def test_fixed(case):
 def test_the_plugin_draws_websocket_cases(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(test_user=PLUGIN_TESTS)
+    # Starlette's own W1:type on releases before 0.37 (fakes.WS_RESPONSES).
+    pytester.makepyfile(test_user=PLUGIN_TESTS.format(builtin=WS_RESPONSES))
     (pytester.path / "ws_planted.py").write_text((HERE / "ws_planted.py").read_text())
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), str(ROOT)]))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

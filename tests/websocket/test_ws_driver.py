@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
+from fakes import WS_RESPONSES
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -17,19 +17,19 @@ from asgifuzz._driver.runner import run
 from asgifuzz._driver.server import ClientDisconnected, UnexpectedMessageError
 from asgifuzz._driver.timeline import timeline
 from asgifuzz._driver.ws_drive import WsOutcome
+from asgifuzz._driver.ws_server import WS_PROFILES, Disconnected, LocalProtocolError
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._types import BACKENDS
 from asgifuzz.models import Case, Layer, Server, Stack
 from asgifuzz.models._websocket import (
     DENIAL_BODY,
     DENIAL_STATUS,
+    WS_SERVERS,
     Handshake,
     Session,
     Step,
     WsEndpoint,
 )
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 
 def ws_case(
@@ -61,7 +61,7 @@ FRAMES = (Step("text", "a"), Step("bytes", b"\x00", after=1))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "strict"])
+@pytest.mark.parametrize("server", WS_SERVERS)
 def test_an_echo_session_through_every_ws_layer(backend: str, server: str) -> None:
     layers = ("ws.passthrough", "ws.rewrite", "ws.read_first", "bhm.passthrough")
     steps = (*FRAMES, Step("close", code=4001, reason="bye", after=2))
@@ -89,18 +89,34 @@ async def _reads_after_disconnect(scope: Any, receive: Any, send: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("server", "repeats", "code"),
-    [("uvicorn", True, 4001), ("strict", True, 4001), ("hypercorn", False, 1006)],
+    ("server", "repeats", "code", "again"),
+    [
+        ("uvicorn", 2, 4001, 1005),  # the close frame, then the connection's loss
+        ("strict", 3, 4001, 4001),
+        ("granian", 3, 4001, 1005),
+        ("hypercorn", 1, 1006, None),
+        ("daphne", 1, 4001, None),
+    ],
 )
 def test_whether_the_disconnect_repeats_and_keeps_the_clients_code(
-    server: str, repeats: bool, code: int
+    server: str, repeats: int, code: int, again: int | None
 ) -> None:
     steps = (Step("close", code=4001, reason="bye"),)
     o = ws_run(ws_case(steps=steps, server=server), app=_reads_after_disconnect)
     gone = [m for m in _messages(o, "receive") if m["type"] == "websocket.disconnect"]
-    assert len(gone) == (3 if repeats else 1)
+    assert len(gone) == repeats
     assert gone[0]["code"] == code
-    assert o.hung is not repeats  # hypercorn's receive() then blocks for ever
+    assert ("reason" in gone[0]) is WS_PROFILES[server].client_reason
+    assert [m["code"] for m in gone[1:2]] == ([again] if again else [])
+    assert o.hung is (repeats < 3)  # receive() then blocks for ever
+
+
+@pytest.mark.parametrize(("server", "repeats"), [("uvicorn", 1), ("granian", 3)])
+def test_after_a_drop(server: str, repeats: int) -> None:
+    steps = (Step("drop"),)
+    o = ws_run(ws_case(steps=steps, server=server), app=_reads_after_disconnect)
+    gone = [m for m in _messages(o, "receive") if m["type"] == "websocket.disconnect"]
+    assert [m["code"] for m in gone] == [1005] * repeats
 
 
 async def _sends_after_close(scope: Any, receive: Any, send: Any) -> None:
@@ -113,21 +129,26 @@ async def _sends_after_close(scope: Any, receive: Any, send: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("server", "error", "code"),
+    ("server", "error", "code", "reason"),
     [
-        ("uvicorn", RuntimeError, 1005),
-        ("hypercorn", UnexpectedMessageError, 1000),
-        ("strict", RuntimeError, 4000),
+        ("uvicorn", RuntimeError, 4000, "x"),
+        ("hypercorn", UnexpectedMessageError, 1000, None),
+        ("daphne", Disconnected, 4000, None),
+        ("granian", None, 1005, None),
+        ("strict", RuntimeError, 4000, "x"),
     ],
 )
-def test_send_after_the_apps_close(server: str, error: type, code: int) -> None:
+def test_send_after_the_apps_close(
+    server: str, error: type | None, code: int, reason: str | None
+) -> None:
     o = ws_run(ws_case(server=server), app=_sends_after_close)
-    assert isinstance(o.escaped, error)
-    assert o.view.server_close == (4000, "x")
+    assert (o.escaped is None) if error is None else isinstance(o.escaped, error)
+    # daphne drops the app's close reason.
+    assert o.view.server_close == (4000, "" if server == "daphne" else "x")
     assert _messages(o, "receive")[1] == {
         "type": "websocket.disconnect",
         "code": code,
-    } | ({"reason": "x"} if server == "strict" else {})
+    } | ({"reason": reason} if reason is not None else {})
 
 
 async def _sends_after_client_left(scope: Any, receive: Any, send: Any) -> None:
@@ -139,7 +160,14 @@ async def _sends_after_client_left(scope: Any, receive: Any, send: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("server", "raises"), [("uvicorn", True), ("hypercorn", False)]
+    ("server", "raises"),
+    [
+        ("uvicorn", True),
+        ("hypercorn", False),
+        ("daphne", False),
+        ("granian", False),
+        ("strict", True),
+    ],
 )
 def test_send_once_the_client_is_gone(server: str, raises: bool) -> None:
     steps = (Step("text", "a"), Step("drop"))
@@ -153,14 +181,17 @@ def test_send_once_the_client_is_gone(server: str, raises: bool) -> None:
     ("kind", "handshake", "status"),
     [
         ("reject", "rejected", 403),
-        ("deny", "denied", DENIAL_STATUS),
+        # Starlette < 0.37 cannot deny: the endpoint closes (a 403) instead.
+        ("deny", "denied" if WS_RESPONSES else "rejected", DENIAL_STATUS),
         ("raise_before", "error", 500),
     ],
 )
 def test_a_refused_handshake(kind: str, handshake: str, status: int) -> None:
     o = ws_run(ws_case(kind, code=4003))
     assert (o.view.handshake, o.view.status) == (handshake, status)
-    assert o.view.denial_body == (DENIAL_BODY if kind == "deny" else b"")
+    assert o.view.denial_body == (
+        DENIAL_BODY if kind == "deny" and WS_RESPONSES else b""
+    )
     assert o.returned
 
 
@@ -179,19 +210,38 @@ def test_a_client_that_leaves_during_the_handshake() -> None:
     assert isinstance(o.escaped, ClientDisconnected) or o.escaped is None
 
 
-def test_hypercorn_refuses_a_subprotocol_the_client_did_not_offer() -> None:
+def test_a_subprotocol_the_client_did_not_offer() -> None:
     o = ws_run(ws_case(server="hypercorn", subprotocol="v9"))
-    assert str(o.escaped) == "Invalid Subprotocol"
-    assert ws_run(ws_case(server="uvicorn", subprotocol="v9")).view.subprotocol == "v9"
+    assert str(o.escaped) == "Invalid Subprotocol 'v9'"
+    assert type(o.escaped) is Exception
+    o = ws_run(ws_case(server="uvicorn", subprotocol="v9"))
+    assert isinstance(o.escaped, LocalProtocolError)
+    assert ws_run(ws_case(server="granian", subprotocol="v9")).view.subprotocol == "v9"
+
+
+@pytest.mark.parametrize(
+    ("server", "status"), [("uvicorn", 500), ("granian", 403), ("daphne", None)]
+)
+def test_an_app_that_returns_without_answering(server: str, status: int | None) -> None:
+    async def returns(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    o = ws_run(ws_case(server=server), app=returns)
+    assert o.view.status == status
+    assert o.view.handshake == ("handshake" if status is None else "error")
 
 
 def test_broadcast_close_and_raise_after() -> None:
     o = ws_run(ws_case("broadcast", count=2, code=4002, reason="end"))
     assert o.view.received == ["message 0", "message 1"]
     assert o.view.server_close == (4002, "end")
-    o = ws_run(ws_case("raise_after", FRAMES))
-    assert type(o.escaped).__name__ == "ModelError"
-    assert o.view.server_close == (1000, "")  # the server closes for the app
+    for server in ("uvicorn", "hypercorn", "daphne", "granian"):
+        o = ws_run(ws_case("raise_after", FRAMES, server=server))
+        assert type(o.escaped).__name__ == "ModelError"
+        # The server closes for the app: uvicorn just ends the connection
+        # (1006), granian's close frame has no code (1005).
+        code = {"uvicorn": 1006, "granian": 1005}.get(server, 1011)
+        assert o.view.server_close == (code, "")
 
 
 def test_an_idle_client_closes_and_read_all_returns() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import NEW_SCOPES_UNCHECKED
 
 from asgifuzz._driver.ws_drive import WsOutcome
 from asgifuzz._oracles.facts import Facts, facts
@@ -15,8 +14,6 @@ from asgifuzz._oracles.websocket import clean_end, closes, frames, sequences
 from asgifuzz.models import Case, Layer, Stack
 from asgifuzz.models._record import Recorder
 from asgifuzz.models._websocket import Handshake, Session
-
-pytestmark = NEW_SCOPES_UNCHECKED
 
 CASE = Case(
     scope="websocket",

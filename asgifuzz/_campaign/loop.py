@@ -90,13 +90,7 @@ def strategy_for(targets: TargetConfig | None) -> SearchStrategy[Case] | None:
         request=user_requests(targets.requests) if targets.requests else None,
         headers=headers,
         cookies=cookies,
-        scopes=(
-            ["http"]
-            if targets.scopes is None
-            else targets.scopes
-            if isinstance(targets.scopes, str)
-            else dict(targets.scopes)
-        ),
+        scopes=targets.scope_choice,
     )
 
 

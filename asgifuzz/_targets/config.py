@@ -60,6 +60,13 @@ class TargetConfig:
         )
 
     @property
+    def scope_choice(self) -> list[str] | str | dict[str, int]:
+        """``scopes`` as `asgifuzz.strategies.cases` takes them."""
+        if self.scopes is None:
+            return ["http"]
+        return self.scopes if isinstance(self.scopes, str) else dict(self.scopes)
+
+    @property
     def plain(self) -> bool:
         """Nothing of the user's, and the default scopes: the default cases."""
         return self.empty and self.scopes is None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from asgifuzz._corpus.entries import parse_version
+from asgifuzz._corpus.entries import parse_version, write_atomically
 from asgifuzz._errors import AsgiFuzzError, UsageError
 
 # On a release, the case fails (a corpus entry: with its own key), fails with other
@@ -145,6 +145,11 @@ def _source_root() -> Path | None:
     return None
 
 
+def asgifuzz_source() -> str:
+    """What a release venv gets as asgifuzz: this checkout, or this package."""
+    return str(_source_root() or Path(__file__).resolve().parents[1])
+
+
 def venv_python(venv: Path) -> Path:
     """The ``python`` of a virtual environment."""
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -208,19 +213,49 @@ class VenvCache:
             create = [sys.executable, "-m", "venv", str(venv)]
             install = [py, "-m", "pip", "install", "-q"]
         shown = ", ".join(p.replace("==", " ") for p in pins if "==" in p)
-        root, pkg = _source_root(), Path(__file__).resolve().parents[1]
-        if root is not None:
-            how, own = "editable", [*install, "--no-deps", "-e", str(root)]
-        else:  # an installed asgifuzz: copy its package into the venv
-            how, own = "copied", [py, "-c", _COPY, str(pkg)]
         return [
             (f"creating a venv for {package} {version} in {self.root} ...", create),
             (
                 f"installing {package} {version} ({shown or 'no pins'}) ...",
                 [*install, *pins, f"{package}=={version}"],
             ),
-            (f"installing asgifuzz from {root or pkg} ({how}) ...", own),
+            self._own_step(venv, install),
         ]
+
+    def _own_step(self, venv: Path, install: list[str]) -> tuple[str, list[str]]:
+        """Installing this asgifuzz into ``venv``: editable from its checkout,
+        else a copy of the installed package."""
+        root, pkg = _source_root(), Path(__file__).resolve().parents[1]
+        if root is not None:
+            how, own = "editable", [*install, "--no-deps", "-e", str(root)]
+        else:  # an installed asgifuzz: copy its package into the venv
+            how, own = "copied", [str(venv_python(venv)), "-c", _COPY, str(pkg)]
+        return f"installing asgifuzz from {root or pkg} ({how}) ...", own
+
+    def _refresh_own(self, venv: Path) -> None:
+        """Install this asgifuzz again into a cached venv that holds another one
+        (a venv made from a checkout since moved or deleted, or from another
+        checkout, would replay with that code, or fail to import it)."""
+        source = asgifuzz_source()
+        marker = json.loads((venv / _MARKER).read_text())
+        if marker.get("asgifuzz") == source:
+            return
+        py = str(venv_python(venv))
+        if self._uv:
+            install = [self._uv, "pip", "install", "-q", "--python", py]
+        else:
+            install = [py, "-m", "pip", "install", "-q"]
+        message, cmd = self._own_step(venv, install)
+        self._log(f"bisect: {venv.name}: {message}")
+        proc = self._run(cmd, None)
+        if proc.returncode != 0:
+            raise VenvBuildError(
+                f"installing asgifuzz into {venv} failed: `{shlex.join(cmd)}` "
+                f"exited {proc.returncode}: {output_tail(proc)}; delete {venv} to "
+                "build it again"
+            )
+        marker["asgifuzz"] = source
+        write_atomically(venv / _MARKER, marker)
 
     def ensure(self, package: str, version: str, extras: Sequence[str] = ()) -> Path:
         """The venv of ``package==version``, built first unless cached and current.
@@ -231,6 +266,7 @@ class VenvCache:
         pins = [*era_pins(package, version), *extras]
         final = self.path(package, version, extras)
         if self._is_ready(final, pins):
+            self._refresh_own(final)
             return final
         self.root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{final.name}."))
@@ -248,6 +284,7 @@ class VenvCache:
                         "release out with --from/--to"
                     )
             marker = {"package": package, "version": version, "pins": pins}
+            marker["asgifuzz"] = asgifuzz_source()
             (venv / _MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             if not self._is_ready(final, pins):  # else: built meanwhile elsewhere
                 if final.exists():  # stale (other pins): move it aside, then swap

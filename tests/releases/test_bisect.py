@@ -752,3 +752,31 @@ def test_main_unreadable_file_exits_2(
 ) -> None:
     assert cli(["bisect", str(tmp_path / "nope.json")]) == 2
     assert "nope.json: cannot read it" in capsys.readouterr().err
+
+
+def test_a_cached_venv_of_another_asgifuzz_gets_this_one_again(tmp_path: Path) -> None:
+    # A venv made from a checkout since deleted (a worktree, a CI clone) would
+    # replay with no asgifuzz at all: the cache installs this one again.
+    fake = FakeBuilder()
+    lines: list[str] = []
+    cache = VenvCache(tmp_path, log=lines.append, run=fake, installer="pip")
+    venv = cache.ensure("starlette", "0.38.2")
+    marker = venv / "asgifuzz-venv.json"
+    root = str(Path(_venvs.__file__).resolve().parents[2])
+    assert json.loads(marker.read_text())["asgifuzz"] == root
+    data = json.loads(marker.read_text())
+    marker.write_text(json.dumps(data | {"asgifuzz": "/gone/checkout"}))
+    assert cache.ensure("starlette", "0.38.2") == venv
+    assert len(fake.commands) == 4  # only asgifuzz again, not the venv
+    assert fake.commands[-1][-3:] == ["--no-deps", "-e", root]
+    assert lines[-1] == (
+        f"bisect: {venv.name}: installing asgifuzz from {root} (editable) ..."
+    )
+    assert json.loads(marker.read_text())["asgifuzz"] == root
+    assert cache.ensure("starlette", "0.38.2") == venv  # current again: nothing
+    assert len(fake.commands) == 4
+    # An old marker without the field, and an install that fails.
+    marker.write_text(json.dumps(data | {"asgifuzz": None}))
+    fake.fail_at = "-e"
+    with pytest.raises(VenvBuildError, match=r"installing asgifuzz into .* exited 1"):
+        cache.ensure("starlette", "0.38.2")

@@ -283,7 +283,10 @@ def test_the_venv_prober_runs_the_probe_in_the_release_venv(
     for release in ("1.10.0", "0.27.0"):  # ready venvs: nothing is built
         venv = cache.path("starlette", release)
         venv.mkdir(parents=True)
-        marker = {"pins": era_pins("starlette", release)}
+        marker = {
+            "pins": era_pins("starlette", release),
+            "asgifuzz": _venvs.asgifuzz_source(),
+        }
         (venv / "asgifuzz-venv.json").write_text(json.dumps(marker))
     prober = venv_prober(CORPUS, "trio", tmp_path)
     assert prober("1.10.0") == {"ok": 1}

@@ -337,7 +337,6 @@ def ws_server_source(case: Case, obs: set[str]) -> str:
         (s.kind, s.payload, s.after, s.code, s.reason) for s in case.websocket.steps
     ]
     conditions = {
-        "hypercorn": name == "hypercorn",
         "at_connect": bool(steps) and steps[0][2] < 0,
     }
     fields = (

@@ -59,6 +59,7 @@ __all__ = ["Finding", "FuzzReport", "fuzz", "outcome_kind", "strategy_for"]
 
 #: The first round's size; later rounds are sized from the measured rate.
 FIRST_ROUND = 50
+FIXED_ROUND = 200  # with max_cases: rounds of this size, not of a rate
 
 
 def outcome_kind(verdict: Verdict, backend: str) -> str:
@@ -190,6 +191,7 @@ def _failure(exc: InvariantViolation) -> Failure | None:
 def fuzz(
     *,
     max_time: float = 60.0,
+    max_cases: int | None = None,
     backends: tuple[str, ...] = ("asyncio", "trio"),
     seed_: int = 0,
     database: Any = None,
@@ -212,7 +214,9 @@ def fuzz(
     ``max_time``, a case that repeats a known fault ends the run (each costs
     the wall-clock limit). A user target that fails each of the first cases
     reaching it ends the run too (``misconfigured``). ``search`` sets the
-    disconnect points (`Search`).
+    disconnect points (`Search`). ``max_cases`` also ends generation after that
+    many generated cases, in rounds of a size that does not depend on the
+    machine's speed: a seed then draws the same cases everywhere.
     """
     report = FuzzReport(backends=backends)
     watch = Watch()
@@ -221,14 +225,17 @@ def fuzz(
     heads: dict[str, None] = {}  # the failures seen so far, for on_case
     start = time.perf_counter()
     deadline = start + max_time
-    round_size, round_no = FIRST_ROUND, 0
+    round_size, round_no = min(FIRST_ROUND, max_cases or FIRST_ROUND), 0
     rounds: list[Round] = []  # the current one (a list: the closures see it)
     recording = Recording(database)
     groups: list[Group] = []  # drawn failures, to shrink after the budget
     shrinking: list[Group] | None = None  # once past the budget
     cur = Current()  # the round's group and the signatures it passes
     while True:
-        if shrinking is None and time.perf_counter() >= deadline:
+        if shrinking is None and (
+            time.perf_counter() >= deadline
+            or (max_cases is not None and report.cases >= max_cases)
+        ):
             shrinking = to_shrink(groups, max_time)
         if shrinking is not None and not shrinking:
             break
@@ -395,6 +402,8 @@ def fuzz(
         rate = (report.cases - before) / spent if spent > 0 else 100.0
         left = deadline - time.perf_counter()
         round_size = max(10, min(2000, int(rate * min(left, 5.0))))
+        if max_cases is not None:  # the same rounds on any machine
+            round_size = max(1, min(FIXED_ROUND, max_cases - report.cases))
         round_no += 1
     report.elapsed = time.perf_counter() - start
     return report

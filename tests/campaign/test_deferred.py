@@ -3,6 +3,7 @@ each drawn failure is shrunk after it, from the choices Hypothesis saved."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -132,3 +133,37 @@ def test_the_shrinking_after_the_budget_is_bounded_in_time() -> None:
     assert group.spent()  # no time left: the first call stops it
     (group,) = deferred.to_shrink([Group(b"k", [])], 3600.0)
     assert not group.spent()
+
+
+# A budget in cases --------------------------------------------------------------
+
+
+def test_a_case_budget_draws_the_same_cases_on_a_slow_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def run() -> tuple[int, list[Case], list[Case]]:
+        seen: list[Case] = []
+
+        def noted(case: Case) -> Case:
+            seen.append(case)
+            return case
+
+        report = fuzz(
+            max_time=60.0,
+            max_cases=120,
+            backends=("asyncio",),
+            strategy=_bodies().map(noted),
+        )
+        return report.cases, [f.case for f in report.findings], seen
+
+    fast = run()
+    # A machine ten times slower: every reading of the clock is later.
+    clock, calls = time.perf_counter, [0]
+
+    def slow() -> float:
+        calls[0] += 1
+        return clock() + calls[0] * 0.01
+
+    monkeypatch.setattr(time, "perf_counter", slow)
+    assert run() == fast
+    assert fast[0] == 120

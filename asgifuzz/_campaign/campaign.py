@@ -48,7 +48,7 @@ from asgifuzz._campaign.progress import (
 )
 from asgifuzz._campaign.report import RunInfo, write_junit, write_markdown
 from asgifuzz._campaign.supervisor import MAX_MEMORY, Task, supervise
-from asgifuzz._campaign.task import Search
+from asgifuzz._campaign.task import Search, budget
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET, Watchdog
 from asgifuzz._campaign.workers import fuzz_parallel
 from asgifuzz._corpus.entries import environment, save_finding, write_atomically
@@ -77,6 +77,8 @@ class FuzzConfig:
     """
 
     max_time: float = 60.0
+    #: Generated cases at most, split between the workers (None: no limit).
+    max_cases: int | None = None
     backends: tuple[str, ...] = BACKENDS
     seed: int = 0
     workers: int = 1
@@ -134,6 +136,7 @@ class Campaign:
         if c.supervised:
             task = Task(
                 max_time=c.max_time,
+                max_cases=c.max_cases,
                 backends=c.backends,
                 seed=c.seed,
                 database=c.database,
@@ -150,6 +153,7 @@ class Campaign:
             report = fuzz_parallel(
                 c.workers,
                 max_time=c.max_time,
+                max_cases=c.max_cases,
                 backends=c.backends,
                 seed=c.seed,
                 database=c.database,
@@ -163,6 +167,7 @@ class Campaign:
             with _sigterm_as_ctrl_c() as stopped_by:
                 report = fuzz(
                     max_time=c.max_time,
+                    max_cases=c.max_cases,
                     backends=c.backends,
                     seed_=c.seed,
                     database=self.database,
@@ -221,7 +226,7 @@ class Campaign:
         c = self.config
         return {
             "command": c.command,
-            "budget": f"{c.max_time:g}s",
+            "budget": budget(c.max_time, c.max_cases),
             "workers": str(c.workers),
             "seed": str(c.seed),
             "backends": "+".join(self.board.backends),

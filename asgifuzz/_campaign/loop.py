@@ -28,6 +28,7 @@ from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._campaign.deferred import Current, Group, Recording, to_shrink
+from asgifuzz._campaign.failing import CaseFailed, failed
 from asgifuzz._campaign.findings import (
     Finding,
     FuzzReport,
@@ -48,7 +49,6 @@ from asgifuzz._oracles.verdict import (
     InvariantViolation,
     Verdict,
     judge,
-    violation_class,
 )
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
@@ -104,53 +104,6 @@ def _out_of_memory(exc: BaseException | None) -> bool:
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
-
-
-class CaseFailed(InvariantViolation):
-    """A failing case in the fuzz loop, with its `Failure` (subclassed once per
-    signature by `failed`)."""
-
-    failure: Failure
-    #: For Starlette's failure in a case with the user's layers: the case with
-    #: each swapped for the built-in pass-through of its family.
-    swapped: Case | None = None
-
-
-#: The classes made so far, by signature. Bounded: past `MAX_CLASSES`
-#: signatures, new ones share their key's class (Hypothesis then shrinks them
-#: as one bug, and the findings are still told apart by signature).
-_CLASSES: dict[str, type[CaseFailed]] = {}
-MAX_CLASSES = 512
-
-
-def failed(failure: Failure, case: Case, swapped: Case | None = None) -> CaseFailed:
-    """The exception a failing case raises: of the class of its signature (and
-    owner: Starlette's failure is told apart from the user's of one signature)."""
-    name = (
-        ident(failure.signature, swapped)
-        if len(_CLASSES) < MAX_CLASSES
-        else failure.key
-    )
-    cls = _CLASSES.get(name)
-    if cls is None:
-        base = violation_class(failure.key)
-        cls = type(
-            f"{base.__name__}_{len(_CLASSES)}",
-            (CaseFailed, base),
-            {
-                "__module__": __name__,
-                "__qualname__": f"{base.__name__}_{len(_CLASSES)}",
-            },
-        )
-        _CLASSES[name] = cls
-    alone = failure.headline.violation.invariant == "I10"
-    exc = cls(
-        [s.violation for s in failure.seen],
-        case,
-        "both" if alone else failure.backends[0],
-    )
-    exc.failure, exc.swapped = failure, swapped
-    return exc
 
 
 class _OutOfTime(BaseException):

@@ -43,7 +43,7 @@ from typing import Any
 from asgifuzz._campaign.crashes import CrashShrinker
 from asgifuzz._campaign.loop import Finding, FuzzReport
 from asgifuzz._campaign.progress import Snapshot
-from asgifuzz._campaign.task import MAX_MEMORY, Task
+from asgifuzz._campaign.task import MAX_MEMORY, Task, share
 from asgifuzz._campaign.worker import CASE_BYTES, read_case, worker_main
 from asgifuzz._campaign.workers import merge
 from asgifuzz.models import Case
@@ -89,6 +89,7 @@ class Supervisor:
                 replace(
                     task,
                     seed=task.seed * 1000 + i,
+                    max_cases=share(task.max_cases, workers, i),
                     slot=i,
                     stack_file=str(self.dir / f"stack-{i}.txt"),
                 )
@@ -281,8 +282,17 @@ class Supervisor:
         if self.stop.value or left < 0.5 or slot.restarts >= self.MAX_RESTARTS:
             return finding
         slot.restarts += 1
+        # With a budget in cases, the new worker gets what is left of the slot's.
+        cases = share(self.task.max_cases, len(self.slots), slot.task.slot)
+        if cases is not None:
+            cases -= sum(r.cases for r in slot.lost)
+            if cases <= 0:
+                return finding
         slot.task = replace(
-            slot.task, seed=slot.task.seed + 100 * slot.restarts, max_time=left
+            slot.task,
+            seed=slot.task.seed + 100 * slot.restarts,
+            max_time=left,
+            max_cases=cases,
         )
         self._spawn(slot)
         return finding

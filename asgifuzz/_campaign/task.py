@@ -39,6 +39,8 @@ class Task:
     max_time: float
     backends: tuple[str, ...]
     seed: int
+    #: Generated cases at most (None: as many as ``max_time`` allows).
+    max_cases: int | None = None
     database: str | None = None
     shared: str | None = None
     targets: TargetConfig | None = None
@@ -49,6 +51,20 @@ class Task:
     slot: int = 0
     stack_file: str = ""
     search: Search = Search()
+
+
+def share(max_cases: int | None, workers: int, i: int) -> int | None:
+    """Worker ``i``'s part of a budget of ``max_cases`` split between ``workers``."""
+    if max_cases is None:
+        return None
+    return max_cases // workers + (i < max_cases % workers)
+
+
+def budget(max_time: float, max_cases: int | None) -> str:
+    """The budget as the reports show it: ``60s``, or ``60s or 500 cases``."""
+    if max_cases is None:
+        return f"{max_time:g}s"
+    return f"{max_time:g}s or {max_cases} cases"
 
 
 def limit_memory(mb: int) -> None:

@@ -93,6 +93,7 @@ def worker_main(task: Task, conn: Connection, beat: Any, case: Any, stop: Any) -
     db = None if task.database is None else combined(task.database, task.shared)
     report = fuzz(
         max_time=task.max_time,
+        max_cases=task.max_cases,
         backends=task.backends,
         seed_=task.seed,
         database=db,

@@ -22,13 +22,14 @@ from asgifuzz._campaign.progress import (
     worker_init,
     worker_sampler,
 )
-from asgifuzz._campaign.task import Search
+from asgifuzz._campaign.task import Search, share
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.config import TargetConfig
 
 
 def _one(
     max_time: float,
+    max_cases: int | None,
     backends: tuple[str, ...],
     seed: int,
     database: str | None,
@@ -42,6 +43,7 @@ def _one(
     strategy = strategy_for(targets)
     return fuzz(
         max_time=max_time,
+        max_cases=max_cases,
         backends=backends,
         seed_=seed,
         database=db,
@@ -75,6 +77,7 @@ def fuzz_parallel(
     workers: int,
     *,
     max_time: float,
+    max_cases: int | None = None,
     backends: tuple[str, ...],
     seed: int,
     database: str | None,
@@ -101,6 +104,7 @@ def fuzz_parallel(
             pool.submit(
                 _one,
                 max_time,
+                share(max_cases, workers, i),
                 backends,
                 seed * 1000 + i,
                 database,

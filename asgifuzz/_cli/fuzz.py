@@ -23,9 +23,10 @@ from asgifuzz._campaign.report import (
     title,
 )
 from asgifuzz._campaign.supervisor import MAX_MEMORY
-from asgifuzz._campaign.task import MAX_POINTS, Search
+from asgifuzz._campaign.task import MAX_POINTS, Search, budget
 from asgifuzz._campaign.watchdog import CASE_TIMEOUT, SHRINK_BUDGET
 from asgifuzz._cli import options
+from asgifuzz._cli.numbers import cases_count, points_count, seconds, workers_count
 from asgifuzz._corpus.entries import load_corpus
 from asgifuzz._corpus.known import KnownBugs
 from asgifuzz._targets.asyncio_use import calls_asyncio, only_on_trio, quiet_on_trio
@@ -33,46 +34,23 @@ from asgifuzz._types import BACKEND_CHOICES
 from asgifuzz.models import case_to_data
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of seconds"
-        ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
-
-
-def _workers_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of workers"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: need at least 1 worker")
-    return value
-
-
-def _points_count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: need a number of points, 0 or more"
-        )
-    return int(text)
-
-
 def add_options(fz: argparse.ArgumentParser) -> None:
     """The options of ``asgifuzz fuzz``."""
     fz.add_argument(
         "--max-time",
-        type=_positive,
+        type=seconds,
         default=60.0,
         metavar="S",
         help="seconds to generate cases for (shrinking comes on top); default 60",
+    )
+    fz.add_argument(
+        "--max-cases",
+        type=cases_count,
+        default=None,
+        metavar="N",
+        help="also stop generating after N generated cases (split between the "
+        "workers), in rounds whose size does not depend on the machine's speed: "
+        "a seed then draws the same cases on any machine; default: no limit",
     )
     fz.add_argument(
         "--backend",
@@ -92,7 +70,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     fz.add_argument(
         "--workers",
-        type=_workers_count,
+        type=workers_count,
         default=1,
         metavar="N",
         help="worker processes, each with its own seed, sharing the database and corpus",
@@ -122,7 +100,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     fz.add_argument(
         "--progress-every",
-        type=_positive,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="seconds between progress lines; default 10",
@@ -149,7 +127,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     faults = fz.add_argument_group("faults and limits (see README: Faults and limits)")
     faults.add_argument(
         "--case-timeout",
-        type=_positive,
+        type=seconds,
         default=CASE_TIMEOUT,
         metavar="S",
         help="wall-clock seconds a case may hold the process before it is a "
@@ -157,7 +135,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     )
     faults.add_argument(
         "--shrink-budget",
-        type=_positive,
+        type=seconds,
         default=SHRINK_BUDGET,
         metavar="S",
         help="wall-clock seconds to shrink the hangs of one round, and each "
@@ -180,7 +158,7 @@ def add_options(fz: argparse.ArgumentParser) -> None:
     search = fz.add_argument_group("search (see README: How the search works)")
     search.add_argument(
         "--points",
-        type=_points_count,
+        type=points_count,
         default=MAX_POINTS,
         metavar="N",
         help="run each drawn case whose client never hangs up again with the "
@@ -203,6 +181,7 @@ def config_from_args(args: argparse.Namespace) -> FuzzConfig:
     """The campaign the options describe (``pyproject.toml`` read, nothing imported)."""
     return FuzzConfig(
         max_time=args.max_time,
+        max_cases=args.max_cases,
         backends=BACKEND_CHOICES[args.backend],
         seed=args.seed,
         workers=args.workers,
@@ -239,7 +218,8 @@ def main(args: argparse.Namespace) -> int:
         for note in config.targets.notes():
             print(f"asgifuzz: {note}", flush=True)
     print(
-        f"asgifuzz: {config.workers} worker(s) fuzzing for {config.max_time:g}s on "
+        f"asgifuzz: {config.workers} worker(s) fuzzing for "
+        f"{budget(config.max_time, config.max_cases)} on "
         f"{'+'.join(config.backends)} against Starlette {campaign.starlette} "
         f"(seed {config.seed})",
         flush=True,

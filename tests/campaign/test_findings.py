@@ -13,9 +13,10 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
-from asgifuzz._campaign import loop as _loop
+from asgifuzz._campaign import failing as _failing
+from asgifuzz._campaign.failing import CaseFailed, failed
 from asgifuzz._campaign.findings import Finding, FuzzReport, merge_findings
-from asgifuzz._campaign.loop import CaseFailed, failed, fuzz
+from asgifuzz._campaign.loop import fuzz
 from asgifuzz._campaign.task import Search
 from asgifuzz._campaign.workers import merge
 from asgifuzz._cli.main import main
@@ -163,7 +164,7 @@ def _failure(violation: Violation) -> Any:
 
 
 def test_each_signature_raises_its_own_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_loop, "_CLASSES", {})
+    monkeypatch.setattr(_failing, "_CLASSES", {})
     a, b = failed(_failure(INDEX), Case()), failed(_failure(INDEX), Case())
     c = failed(_failure(replace(INDEX, frames=("app.py:B.f",))), Case())
     assert type(a) is type(b) is not type(c)
@@ -171,7 +172,7 @@ def test_each_signature_raises_its_own_class(monkeypatch: pytest.MonkeyPatch) ->
     assert isinstance(c, violation_class("I1:IndexError"))
     assert c.failure.signature == "I1:IndexError@app.py:B.f"
     # Bounded: past the limit, new signatures share their key's class.
-    monkeypatch.setattr(_loop, "MAX_CLASSES", 2)
+    monkeypatch.setattr(_failing, "MAX_CLASSES", 2)
     d = failed(_failure(replace(INDEX, frames=("app.py:C.f",))), Case())
     e = failed(_failure(replace(INDEX, frames=("app.py:D.f",))), Case())
     assert type(d) is type(e) not in (type(a), type(c))

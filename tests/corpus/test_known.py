@@ -263,8 +263,10 @@ def test_the_replay_command_names_the_saved_entry(
 ) -> None:
     monkeypatch.setattr(_loop, "judge", _judge_with(fail=True))
     corpus = tmp_path / "corpus"
-    args = ["fuzz", "--no-supervisor", "--max-time", "0.3", "--backend", "trio"]
-    args += ["--no-database"]  # (judge is patched in this process)
+    args = ["fuzz", "--no-supervisor", "--max-time", "60", "--max-cases", "20"]
+    # (judge is patched in this process; a budget in cases, so that the two
+    # runs draw and shrink the same on a loaded machine)
+    args += ["--backend", "trio", "--no-database"]
     assert main([*args, "--no-known", "--corpus", str(corpus)]) == 1
     (entry,) = corpus.glob("*.json")
     assert (

@@ -56,12 +56,15 @@ class Misconfiguration:
     missing: tuple[str, ...]
     where: str
     fix: str
+    #: The scope type of those cases (a target may pass the others).
+    scope: str = "http"
 
     def describe(self) -> str:
         """The report, one line per part, for the terminal."""
         name = f"--app {self.spec}" if self.target == "app" else self.spec
         lines = [
-            f"{name} raised on every one of the first {self.cases} cases that "
+            f"{name} raised on every one of the first {self.cases} "
+            f"{'' if self.scope == 'http' else self.scope + ' '}cases that "
             "reached it (different stacks and requests): likely misconfigured, "
             "so the run stopped instead of reporting each case",
             *(f"  raised: {r}" for r in self.raised),
@@ -80,6 +83,7 @@ class Misconfiguration:
             "missing": list(self.missing),
             "where": self.where,
             "fix": self.fix,
+            "scope": self.scope,
         }
 
 
@@ -146,8 +150,10 @@ class Watch:
 
     def __init__(self, cases: int = CASES, watch_cases: int = WATCH_CASES) -> None:
         self.cases, self.left = cases, watch_cases
-        self.seen: dict[str, _Seen] = {}
-        self.passed: set[str] = set()  # the targets that passed a case
+        # By target and scope type: a layer that fails every HTTP case is
+        # misconfigured even where it passes websocket sessions by.
+        self.seen: dict[tuple[str, str], _Seen] = {}
+        self.passed: set[tuple[str, str]] = set()  # those that passed a case
 
     def observe(self, case: Case, verdict: Verdict) -> Misconfiguration | None:
         """Note what ``case`` did; the misconfiguration it completes, if any."""
@@ -156,10 +162,12 @@ class Watch:
         self.left -= 1
         targets = [la.kind for la in case.stack.layers if la.family == "user"]
         targets += ["app"] if case.app else []
-        watched = [t for t in dict.fromkeys(targets) if t not in self.passed]
+        watched = [
+            t for t in dict.fromkeys(targets) if (t, case.scope) not in self.passed
+        ]
         key = repr(case) if watched else ""
         for target in watched:
-            seen = self.seen.setdefault(target, _Seen())
+            seen = self.seen.setdefault((target, case.scope), _Seen())
             if key in seen.cases:
                 continue
             outcomes = list(verdict.outcomes.values())
@@ -180,13 +188,13 @@ class Watch:
                 continue
             if failed < reached:
                 seen.passed = True
-                self.passed.add(target)
+                self.passed.add((target, case.scope))
                 continue
             seen.cases.add(key)
             seen.raised.update(raised)
             if len(seen.cases) >= self.cases:
                 self.left = 0
-                return _report(target, case.app, seen)
+                return _report(target, case.app, seen, case.scope)
         return None
 
 
@@ -220,7 +228,7 @@ def _where(source: str, frames: list[tuple[str, int, str]]) -> str:
     return ""
 
 
-def _report(target: str, app: str, seen: _Seen) -> Misconfiguration:
+def _report(target: str, app: str, seen: _Seen, scope: str) -> Misconfiguration:
     raised = tuple(text for text, _ in seen.raised.most_common(MOST_RAISED))
     line = seen.where.partition(": ")[2]
     if target == "app":
@@ -247,4 +255,5 @@ def _report(target: str, app: str, seen: _Seen) -> Misconfiguration:
         missing=tuple(m for m in (missing(r, line) for r in raised) if m),
         where=seen.where,
         fix=fix,
+        scope=scope,
     )

@@ -80,7 +80,7 @@ def add_options(parser: argparse.ArgumentParser, *, generation: bool = True) -> 
         metavar="SCOPES",
         help=f"the ASGI scope types to fuzz, comma-separated among "
         f"{','.join(SCOPE_NAMES)}, each maybe with a weight (http=8,websocket=2; "
-        "default weights 8:1:1), or 'auto': all the target supports (default: http)",
+        "default weights 8:1:1), or 'auto': all the target supports (the default)",
     )
     group.add_argument(
         "--no-lifespan",
@@ -227,5 +227,5 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         cookies=(*base.cookies, *getattr(args, "cookie", [])),
         requests=getattr(args, "requests", None) or base.requests,
         declarations=base.declarations,
-        scopes=getattr(args, "scope", None),
+        scopes=getattr(args, "scope", None) or AUTO,
     )

@@ -93,6 +93,9 @@ def cases(
         for s in weights
         if s != "http"
     }
+    if headers or cookies:  # a handshake, a lifespan case's request get them too
+        add = _user.case_extras(headers, cookies)
+        drawn = {s: d.map(add) for s, d in drawn.items()}
     if "http" not in weights:
         return _weighted(weights, drawn)
     http = _http_cases(

@@ -20,7 +20,7 @@ from asgifuzz._targets import specs
 from asgifuzz._targets.declarations import NOTHING, declaration
 from asgifuzz._targets.extras import parse_extras
 from asgifuzz._targets.routes import Param, fill, params
-from asgifuzz.models import LAYER_KINDS, Layer, Request, Stack
+from asgifuzz.models import LAYER_KINDS, Case, Layer, Request, Stack
 from asgifuzz.models._parts import STACK_MODES
 from asgifuzz.models._websocket import WS_LAYER_KINDS
 from asgifuzz.strategies._parts import check_kinds, layers, request_contents
@@ -241,12 +241,35 @@ def extras_of(
 ) -> Callable[[Request], Request]:
     """What adds the user's ``headers`` and ``cookies`` to a drawn request
     (see `asgifuzz.strategies._vocabulary.with_user_headers`)."""
+    extra, jar = _parsed(headers, cookies)
+    return partial(with_user_headers, extra=extra, cookies=jar)
+
+
+def _parsed(
+    headers: Sequence[str | tuple[str, str]], cookies: Sequence[str]
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     texts = [h if isinstance(h, str) else f"{h[0]}: {h[1]}" for h in headers]
     try:
-        extra, jar = parse_extras(texts, cookies)
+        return parse_extras(texts, cookies)
     except UsageError as exc:
         raise InvalidArgument(str(exc)) from None
-    return partial(with_user_headers, extra=extra, cookies=jar)
+
+
+def case_extras(
+    headers: Sequence[str | tuple[str, str]], cookies: Sequence[str]
+) -> Callable[[Case], Case]:
+    """What adds the user's ``headers`` and ``cookies`` to a case of another
+    scope, as `extras_of` does to a request: a websocket case's handshake, a
+    lifespan case's request."""
+    extra, jar = _parsed(headers, cookies)
+
+    def added(case: Case) -> Case:
+        if case.scope != "websocket":
+            return replace(case, request=with_user_headers(case.request, extra, jar))
+        handshake = with_user_headers(case.websocket.handshake, extra, jar)
+        return replace(case, websocket=replace(case.websocket, handshake=handshake))
+
+    return added
 
 
 def with_extras(

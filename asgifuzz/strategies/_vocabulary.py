@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
 from asgifuzz.models import Request
+from asgifuzz.models._websocket import Handshake
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -309,14 +310,20 @@ def contents_of(
     return tuple(headers), body
 
 
+#: What carries request headers: an HTTP request or a websocket handshake.
+Headed = TypeVar("Headed", Request, Handshake)
+
+
 def with_user_headers(
-    request: Request, extra: Headers = (), cookies: Sequence[str] = ()
-) -> Request:
-    """``request`` with the user's ``extra`` headers (which replace drawn ones of
-    the same names) and ``cookies`` (``name=value``: put first in the drawn
-    cookie header, or in a cookie header of their own)."""
+    request: Headed, extra: Headers = (), cookies: Sequence[str] = ()
+) -> Headed:
+    """``request`` (or a websocket handshake) with the user's ``extra`` headers
+    (which replace drawn ones of the same names) and ``cookies`` (``name=value``:
+    put first in the drawn cookie header, or in a cookie header of their own)."""
     names = {name.lower() for name, _ in extra}
-    kept = [(n, v) for n, v in request.headers if n.lower() not in names]
+    kept: list[tuple[str, str]] = [
+        (n, v) for n, v in request.headers if n.lower() not in names
+    ]
     if cookies:
         jar = "; ".join(cookies)
         at = next((i for i, (n, _) in enumerate(kept) if n.lower() == "cookie"), None)

@@ -3,6 +3,7 @@ in this process: what counts as a case it failed, and what the report says."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_cases_that_never_reach_the_layer_do_not_count() -> None:
     watch = Watch(cases=2)
     above = [_case("asgi.short_circuit", "user.NeedsUser", query=f"{n}") for n in "ab"]
     assert _watch(watch, [*above, _case(), _case("asgi.passthrough")]) == [None] * 4
-    assert watch.seen["user.NeedsUser"].cases == set()
+    assert watch.seen["user.NeedsUser", "http"].cases == set()
 
 
 @pytest.mark.usefixtures("needy")
@@ -110,7 +111,7 @@ def test_a_layer_that_passes_one_case_is_never_reported() -> None:
     puts = [_case("user.OnlyOnPut", method="PUT", query=f"{n}") for n in range(4)]
     passes = _case("user.OnlyOnPut", method="GET")
     assert _watch(watch, [puts[0], passes, *puts[1:]]) == [None] * 5
-    assert watch.seen["user.OnlyOnPut"].passed
+    assert watch.seen["user.OnlyOnPut", "http"].passed
 
 
 @pytest.mark.usefixtures("needy")
@@ -118,4 +119,21 @@ def test_the_watch_ends_after_its_cases() -> None:
     watch = Watch(cases=2, watch_cases=1)
     cases = [_case("user.NeedsUser", query=f"{n}") for n in range(3)]
     assert _watch(watch, cases) == [None] * 3
-    assert len(watch.seen["user.NeedsUser"].cases) == 1
+    assert len(watch.seen["user.NeedsUser", "http"].cases) == 1
+
+
+@pytest.mark.usefixtures("needy")
+def test_each_scope_is_watched_on_its_own() -> None:
+    # NeedsUser (a BaseHTTPMiddleware) lets websocket sessions by and fails
+    # every HTTP case: a websocket session it passed does not clear it.
+    ws = replace(_case("user.NeedsUser"), scope="websocket")
+    watch = Watch(cases=2)
+    http = [_case("user.NeedsUser", query=f"q={n}") for n in range(2)]
+    seen = _watch(watch, [ws, http[0], http[1]])
+    assert seen[:2] == [None, None]
+    found = seen[2]
+    assert found is not None
+    assert (found.scope, found.to_data()["scope"]) == ("http", "http")
+    assert watch.seen["user.NeedsUser", "websocket"].passed
+    assert "first 2 cases that reached it" in found.describe()
+    assert "first 2 websocket cases" in replace(found, scope="websocket").describe()

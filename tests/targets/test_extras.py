@@ -186,3 +186,22 @@ def test_the_cli_adds_the_header_to_every_request(
     # likely misconfiguration (asgifuzz._campaign.misconfig), not as findings.
     assert any("PermissionError" in k for k in keys[False]), keys
     assert not any("PermissionError" in k for k in keys[True]), keys
+
+
+def test_the_other_scopes_get_the_headers_and_cookies_too() -> None:
+    seen: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+
+    @settings(max_examples=150, database=None)
+    @given(cases(scopes="auto", headers=["x-api-key: k"], cookies=["sid=1"]))
+    def draw(case: Case) -> None:
+        got = case.websocket.handshake if case.scope == "websocket" else case.request
+        # (a lifespan session is an http case with a lifespan around it)
+        kind = "lifespan" if case.lifespan is not None else case.scope
+        seen.setdefault(kind, []).append(got.headers)
+
+    draw()
+    assert set(seen) == {"http", "websocket", "lifespan"}
+    for scope, drawn in seen.items():
+        for headers in drawn:
+            assert ("x-api-key", "k") in headers, scope
+            assert any(n == "cookie" and v.startswith("sid=1") for n, v in headers)

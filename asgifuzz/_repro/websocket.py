@@ -288,11 +288,13 @@ _CHECKS = parse_checks(WS_CHECKS)
 #: The keys a websocket script can check, for the error message.
 WS_SUPPORTED = (
     "W1:<tag>, W2:client, W2:endpoint, W3:server, W3:endpoint, W4:hang, "
-    "W4:<exception type>, I7:{asyncgen, coroutine, <class named in a ResourceWarning>}"
+    "W4:<exception type>, "
+    "I7:{task, asyncgen, coroutine, <class named in a ResourceWarning>}"
 )
 
 
-def _step(step: tuple[str, object, int, int, str]) -> str:
+def step_literal(step: tuple[str, object, int, int, str]) -> str:
+    """A client step as the scripts' ``STEPS`` write it."""
     what, payload, after, code, reason = step
     shown = bytes_lit(payload) if isinstance(payload, bytes) else lit(payload)
     if isinstance(payload, str) and len(payload) > 64 and len(set(payload)) == 1:
@@ -359,7 +361,7 @@ def ws_server_source(case: Case, obs: set[str]) -> str:
         limit=f"{LIMIT:g}",
         patience=f"{STEP_PATIENCE:g}",
         scope=scope + "}",
-        steps="[\n" + "".join(f"    {_step(s)},\n" for s in steps) + "]"
+        steps="[\n" + "".join(f"    {step_literal(s)},\n" for s in steps) + "]"
         if steps
         else "[]",
         idle=f"{IDLE_CLOSE[0]}, {lit(IDLE_CLOSE[1])}",

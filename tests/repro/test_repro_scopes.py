@@ -359,7 +359,7 @@ def test_scripts_import_only_starlette_anyio_trio_and_the_planted_module() -> No
             {},
             "cannot show on this case",
         ),
-        (Case(endpoint=Endpoint("pathsend")), "X3:mixed", {}, "no standalone check"),
+        (Case(endpoint=Endpoint("pathsend")), "X3:other", {}, "no standalone check"),
         (
             replace(ws_case(), lifespan=Lifespan()),
             "L2:complete",

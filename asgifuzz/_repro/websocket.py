@@ -27,8 +27,8 @@ INNER = $inner  # the innermost boundary  #?see_taps
 # What $profile does (asgifuzz's profile, measured on the real server): the code of
 # a dropped client's websocket.disconnect, whether the client's close code and
 # reason and the app's close reason get through, the code the app sees once it
-# closed (None: the one the client echoed), what a later receive() gives (never,
-# same, lost, always), what send() raises once the client is gone / after the
+# closed (None: the one the client echoed), what a later receive() gives ("never",
+# "same", "lost", "always"), what send() raises once the client is gone / after the
 # app's close / for an unoffered subprotocol (None: nothing), the handshake status
 # when the app returns / raises without answering, and the close code when it
 # returns / raises after accepting.

@@ -34,8 +34,10 @@ def judge_with(fail: bool):  # type: ignore[no-untyped-def]
 #: Starlette's Response learned websocket scopes (denial responses, and
 #: ``WebSocket.send_denial_response``) in 0.37.0. Before, a layer that answers a
 #: websocket scope with a Response (``HTTPSRedirectMiddleware``) sends
-#: ``http.response.start`` on it: an upstream bug, found as W1:type. Tests that
-#: want no finding but the user's fuzz the user's layers alone there.
+#: ``http.response.start`` on it: an upstream bug, found as W1:type (corpus entry
+#: https-redirect-sends-http-response-on-websocket, affected 0.15.0-0.36.3, which
+#: tests/corpus/test_flags.py checks this agrees with). Tests that want no
+#: finding but the user's fuzz the user's layers alone there.
 WS_RESPONSES = hasattr(WebSocket, "send_denial_response")
 #: Starlette serves ``http.response.pathsend`` from FileResponse since 0.38.
 STARLETTE_PATHSENDS = "pathsend" in inspect.getsource(FileResponse)

@@ -95,7 +95,15 @@ def main(args: argparse.Namespace) -> int:
         key = found[1].key
     try:
         if args.server:
-            script = render_live(case, key, args.server, title=title, upstream=upstream)
+            script = render_live(
+                case,
+                key,
+                args.server,
+                title=title,
+                upstream=upstream,
+                specs=specs,
+                app_spec=app_spec,
+            )
         else:
             script = render_repro(
                 case,

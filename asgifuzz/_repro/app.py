@@ -27,9 +27,10 @@ def _routes(case: Case, watcher: str) -> list[str]:
     """The lines that make the app's one route (and watch its endpoint)."""
     if case.scope != "websocket":
         method = case.request.method
-        return [f'    routes = [Route("/", endpoint, methods=["{method}"])]']
-    path = lit(case.websocket.handshake.path)
-    lines = [f"    routes = [WebSocketRoute({path}, endpoint)]"]
+        lines = [f'    routes = [Route("/", endpoint, methods=["{method}"])]']
+    else:
+        path = lit(case.websocket.handshake.path)
+        lines = [f"    routes = [WebSocketRoute({path}, endpoint)]"]
     if watcher:
         lines.append(
             f'    routes[0].app = {watcher}(routes[0].app, name="into the endpoint")'
@@ -54,7 +55,9 @@ def _app_factory(
     base = "user_app"  # the user's app, imported (`user_imports`)
     if not case.app:
         base = "Starlette(routes=routes)"
-        lines += _routes(case, watcher if watch and case.scope == "websocket" else "")
+        # A Tap watches the endpoint too (the websocket checks, and X3, read it).
+        tapped = case.scope == "websocket" or watcher == "Tap"
+        lines += _routes(case, watcher if watch and tapped else "")
     stack = []  # (class, constructor arguments), outermost first
     for i, (cls, layer) in enumerate(layers):
         stack += [(watcher, [f'name="into layer {i} ({cls})"'])] if watch else []

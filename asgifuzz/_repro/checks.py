@@ -295,8 +295,9 @@ _WAYS = {
 SUPPORTED = (
     "I1:<exception type>, I1:500, I1:incomplete, I2:request-after-body, I3, "
     "I4:response, I4:app, I4:streaming, I5:never, I5:early, I5:blocking, I6:collapsed, I6:wrapped, "
-    f"I7:{{{', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
-    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body, X1:lost, X2"
+    f"I7:{{task, {', '.join(_LEAKS)}, <class named in a ResourceWarning>}}, "
+    f"I8:{{{', '.join(_VIEW)}}}[+|-], I9:endpoint, I11:no-body, X1:lost, X2, "
+    "X3:{unadvertised, late, mixed}"
 )
 
 

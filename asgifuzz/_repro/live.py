@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Mapping
 
 from asgifuzz._repro.app import app_source
 from asgifuzz._repro.checks import HELPERS
-from asgifuzz._repro.render import imports, lit, render
+from asgifuzz._repro.live_head import live_script
+from asgifuzz._repro.render import lit, render
+from asgifuzz._repro.ws_live import render_ws_live
 from asgifuzz.models import Case
 
 #: The real servers a script can use.
@@ -216,41 +219,6 @@ $upstream    shows = bug_shows()
 if __name__ == "__main__":
     sys.exit(main())'''
 
-#: The imports a live script needs besides those of its app.
-LIVE_IMPORTS = {
-    "uvicorn": "import uvicorn",
-    "hypercorn": "from hypercorn.asyncio import serve as serve_hypercorn\n"
-    "from hypercorn.config import Config",
-}
-
-
-#: The standard library a live script may use (kept: those its code uses).
-_STDLIB = (
-    "import asyncio",
-    "import hashlib",
-    "import logging",
-    "import re",
-    "import socket",
-    "import sys",
-    "import threading",
-    "import time",
-    "from functools import partial",
-    "from importlib.metadata import version",
-    "from typing import Any",
-)
-
-
-#: The packages besides the standard library a live script imports from.
-_THIRD_PARTY = ("anyio", "hypercorn", "starlette", "trio", "uvicorn")
-
-
-def _uses(code: str, line: str) -> bool:
-    """Whether ``code`` uses what the import ``line`` binds (a module: ``name.``)."""
-    name = line.split()[-1]
-    after = r"\." if line.startswith("import ") else r"(?!\w)"
-    return re.search(rf"(?<![\w.]){name}{after}", code) is not None
-
-
 #: The template's flag for each point where the client hangs up.
 _LEAVE_FLAGS = {
     "receive": "leave_sent",
@@ -272,7 +240,14 @@ def request_head(case: Case) -> bytes:
 
 
 def render_live(
-    case: Case, key: str, server: str, *, title: str = "", upstream: str = ""
+    case: Case,
+    key: str,
+    server: str,
+    *,
+    title: str = "",
+    upstream: str = "",
+    specs: Mapping[str, str] | None = None,
+    app_spec: str = "",
 ) -> str:
     """The source of a script that shows ``key`` on the real ``server``.
 
@@ -288,6 +263,12 @@ def render_live(
             checkpoints, or the case runs the user's own code; the message
             says what is supported.
     """
+    if case.scope == "websocket" and case.lifespan is None:
+        # A real WebSocket client (`render_ws_live`); it may import your code.
+        return render_ws_live(
+            case, key, server, title=title, upstream=upstream, specs=specs,
+            app_spec=app_spec,
+        )  # fmt: skip
     if case.app or any(la.family == "user" for la in case.stack.layers):
         raise ValueError("the case runs your own code, which a script cannot hold")
     if case.scope != "http" or case.lifespan is not None:
@@ -342,30 +323,4 @@ def render_live(
         if re.search(rf"\b{name}[(,]", code)
     ]
     code = "\n\n\n".join([*helpers, code])
-    bug = title or f"the case breaks invariant {key}"
-    theirs = [x for x in imports(code).splitlines() if x]
-    third = [x for x in theirs if x.split()[1].split(".")[0] in _THIRD_PARTY]
-    std = [x for x in _STDLIB if _uses(code, x)]
-    std += [x for x in theirs if x not in third and x not in std]
-    # Sorted as isort does: the plain imports, then the from-imports, by module.
-    std.sort(key=lambda x: (x.startswith("from "), x.split()[1]))
-    head = [
-        f'"""{textwrap.fill(bug, 84)}\n\nWritten by asgifuzz for its failure {key}, on '
-        f"a real {server}.\n\nRun: python repro.py   (exit status 1: the bug shows; "
-        '0: it does not)\n"""',
-        "from __future__ import annotations",
-        "\n".join(std),
-        "\n".join(
-            sorted(
-                [*LIVE_IMPORTS[server].splitlines(), *third],
-                key=lambda x: (x.startswith("from "), x.split()[1]),
-            )
-        ),
-        "\n".join(
-            f"{name} = {lit(text)}"
-            if len(name + lit(text)) < 86 or len(lit(text)) > 84
-            else f"{name} = (\n    {lit(text)}\n)"  # as the formatter puts it
-            for name, text in (("EXPECTED", expected), ("BUG", bug))
-        ),
-    ]
-    return "\n\n".join(head) + "\n\n\n" + code + "\n"
+    return live_script(code, key, server, expected, title)

@@ -25,6 +25,7 @@ from asgifuzz._repro.lifespan import (
 )
 from asgifuzz._repro.render import imports, lit, render
 from asgifuzz._repro.server import server_source, virtual_time
+from asgifuzz._repro.tap_checks import TAP_HELPERS, takes, tap_check
 from asgifuzz._repro.user import user_imports, with_user
 from asgifuzz._repro.websocket import websocket_check, ws_server_source
 from asgifuzz._repro.ws_helpers import WS_HELPERS
@@ -61,14 +62,17 @@ def render_repro(
             that do), or the case runs code a script cannot hold (the message
             names the field and why).
     """
-    user = user_imports(case, specs or {}, app_spec)
+    # The checks of what crossed the boundaries hold the user's layers anywhere.
+    user = user_imports(case, specs or {}, app_spec, any_scope=takes(key))
     if case.lifespan is not None and case.scope != "http":
         raise ValueError(
             f"field 'lifespan' is set on a {case.scope} case: a script runs a "
             "lifespan session around one HTTP request only"
         )
     if case.scope == "websocket":
-        obs, expected, source = websocket_check(key, case)
+        obs, expected, source = (tap_check if takes(key) else websocket_check)(
+            key, case
+        )
         parts = [app_source(case, obs, False), ws_server_source(case, obs)]
     elif case.lifespan is not None:
         obs, expected, source = lifespan_check(key, case)
@@ -78,7 +82,7 @@ def render_repro(
             session_source(case, obs),
         ]
     else:
-        obs, expected, source = check_source(key, case)
+        obs, expected, source = (tap_check if takes(key) else check_source)(key, case)
         parts = [
             app_source(case, obs, key.startswith("I8")),
             server_source(case, obs, key.startswith("I8")),
@@ -109,7 +113,12 @@ def render_repro(
     code = "\n\n\n".join(sections)
     helpers = [
         render(h, {f"see_{o}" for o in obs})
-        for name, h in {**HELPERS, **WS_HELPERS, **LIFESPAN_HELPERS}.items()
+        for name, h in {
+            **HELPERS,
+            **WS_HELPERS,
+            **LIFESPAN_HELPERS,
+            **TAP_HELPERS,
+        }.items()
         if re.search(rf"\b{name}[(,]", code)
     ]
     code = "\n\n\n".join([*helpers, code])

@@ -12,9 +12,12 @@ from asgifuzz.models import Case
 _PLAIN_SPEC = re.compile(r"(?:\w+=)?([A-Za-z_][\w.]*):([A-Za-z_]\w*)\s*\Z")
 
 
-def user_imports(case: Case, specs: Mapping[str, str], app_spec: str = "") -> list[str]:
+def user_imports(
+    case: Case, specs: Mapping[str, str], app_spec: str = "", *, any_scope: bool = False
+) -> list[str]:
     """The import line of each user layer of ``case`` (and of its app, for a
-    websocket case: ``app_spec``).
+    websocket case: ``app_spec``); with ``any_scope``, of an HTTP case's layers
+    too (for a check that reads only what crossed the boundaries).
 
     Raises:
         ValueError: the case runs the user's app but for a websocket case with
@@ -37,7 +40,7 @@ def user_imports(case: Case, specs: Mapping[str, str], app_spec: str = "") -> li
             continue
         name = layer.kind.removeprefix("user.")
         where = f"field 'stack.layers[{i}].kind' is {layer.kind!r}"
-        if case.scope == "http" and case.lifespan is None:
+        if case.scope == "http" and case.lifespan is None and not any_scope:
             raise ValueError(
                 f"{where}: the case runs your own middleware, which a standalone "
                 "script of an HTTP case cannot hold; replay it with asgifuzz replay "

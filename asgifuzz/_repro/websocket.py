@@ -27,8 +27,8 @@ INNER = $inner  # the innermost boundary  #?see_taps
 # What $profile does (asgifuzz's profile, measured on the real server): the code of
 # a dropped client's websocket.disconnect, whether the client's close code and
 # reason and the app's close reason get through, the code the app sees once it
-# closed (None: the one the client echoed), what a later receive() gives (never,
-# same, lost, always), what send() raises once the client is gone / after the
+# closed (None: the one the client echoed), what a later receive() gives ("never",
+# "same", "lost", "always"), what send() raises once the client is gone / after the
 # app's close / for an unoffered subprotocol (None: nothing), the handshake status
 # when the app returns / raises without answering, and the close code when it
 # returns / raises after accepting.
@@ -288,11 +288,13 @@ _CHECKS = parse_checks(WS_CHECKS)
 #: The keys a websocket script can check, for the error message.
 WS_SUPPORTED = (
     "W1:<tag>, W2:client, W2:endpoint, W3:server, W3:endpoint, W4:hang, "
-    "W4:<exception type>, I7:{asyncgen, coroutine, <class named in a ResourceWarning>}"
+    "W4:<exception type>, "
+    "I7:{task, asyncgen, coroutine, <class named in a ResourceWarning>}"
 )
 
 
-def _step(step: tuple[str, object, int, int, str]) -> str:
+def step_literal(step: tuple[str, object, int, int, str]) -> str:
+    """A client step as the scripts' ``STEPS`` write it."""
     what, payload, after, code, reason = step
     shown = bytes_lit(payload) if isinstance(payload, bytes) else lit(payload)
     if isinstance(payload, str) and len(payload) > 64 and len(set(payload)) == 1:
@@ -359,7 +361,7 @@ def ws_server_source(case: Case, obs: set[str]) -> str:
         limit=f"{LIMIT:g}",
         patience=f"{STEP_PATIENCE:g}",
         scope=scope + "}",
-        steps="[\n" + "".join(f"    {_step(s)},\n" for s in steps) + "]"
+        steps="[\n" + "".join(f"    {step_literal(s)},\n" for s in steps) + "]"
         if steps
         else "[]",
         idle=f"{IDLE_CLOSE[0]}, {lit(IDLE_CLOSE[1])}",

@@ -15,8 +15,10 @@ class Tap:
         self.name = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received = SEEN["received"].setdefault(self.name, [])
-        sent = SEEN["sent"].setdefault(self.name, [])
+        received = SEEN.setdefault("received", {}).setdefault(self.name, [])
+        sent = SEEN.setdefault("sent", {}).setdefault(self.name, [])
+        extensions = set(scope.get("extensions") or ())
+        SEEN.setdefault("advertised", {})[self.name] = extensions
 
         async def tapped_receive() -> Message:
             message = await receive()

@@ -49,8 +49,10 @@ class Tap:
         self.name = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received = SEEN["received"].setdefault(self.name, [])
-        sent = SEEN["sent"].setdefault(self.name, [])
+        received = SEEN.setdefault("received", {}).setdefault(self.name, [])
+        sent = SEEN.setdefault("sent", {}).setdefault(self.name, [])
+        extensions = set(scope.get("extensions") or ())
+        SEEN.setdefault("advertised", {})[self.name] = extensions
 
         async def tapped_receive() -> Message:
             message = await receive()
@@ -159,10 +161,55 @@ SCOPE: Scope = {
 # reason); it leaves with a close or a drop (1006), or closes 1000, "done" once idle.
 STEPS: list[tuple[str, Any, int, int, str]] = []
 INNER = "into the app"  # the innermost boundary
+# What uvicorn does (asgifuzz's profile, measured on the real server): the code of
+# a dropped client's websocket.disconnect, whether the client's close code and
+# reason and the app's close reason get through, the code the app sees once it
+# closed (None: the one the client echoed), what a later receive() gives ("never",
+# "same", "lost", "always"), what send() raises once the client is gone / after the
+# app's close / for an unoffered subprotocol (None: nothing), the handshake status
+# when the app returns / raises without answering, and the close code when it
+# returns / raises after accepting.
+PROFILE: dict[str, Any] = {
+    "drop_code": 1005,
+    "client_code": True,
+    "client_reason": True,
+    "close_reason": True,
+    "closed_code": None,
+    "repeat": "lost",
+    "gone_error": "ClientDisconnected",
+    "closed_error": "RuntimeError",
+    "subprotocol_error": "LocalProtocolError",
+    "unanswered_status": 500,
+    "raised_status": 500,
+    "return_close": 1006,
+    "raise_close": 1006,
+}
 
 
 class ClientDisconnected(OSError):
-    """What uvicorn raises from send() once the client is gone."""
+    """What the server raises from send() once the client is gone (uvicorn)."""
+
+
+class Disconnected(RuntimeError):
+    """What daphne raises from send() after the app closed (autobahn's)."""
+
+
+class LocalProtocolError(Exception):
+    """What uvicorn (wsproto) raises for a subprotocol the client did not offer."""
+
+
+class UnexpectedMessageError(Exception):
+    """What hypercorn raises on an out-of-order message."""
+
+
+ERRORS = {e.__name__: e for e in (ClientDisconnected, Disconnected, LocalProtocolError)}
+ERRORS |= {"UnexpectedMessageError": UnexpectedMessageError}
+ERRORS |= {"Exception": Exception, "RuntimeError": RuntimeError}
+
+
+def fail(error: str | None, why: str) -> None:
+    if error is not None:
+        raise ERRORS[error](why)
 
 
 class Server:
@@ -179,6 +226,8 @@ class Server:
         self.inbox: list[Message] = []  # its frames, not received yet
         self.received: list[Any] = []  # the endpoint's frames it got
         self.server_close: tuple[int, str] | None = None
+        self.disconnects = 0  # websocket.disconnect messages given to the app
+        self.first: Message = {}  # the first of them
         self.returned = False  # the app returned or raised
         self.hung = False  # the app had not returned after LIMIT
         self.escaped: BaseException | None = None  # what the app raised
@@ -201,22 +250,51 @@ class Server:
         await self.until(lambda: self.inbox or self.gone or self.phase not in states)
         if self.inbox and self.phase == "open":
             return self.inbox.pop(0)
-        return self.disconnect()
+        if not self.disconnects:
+            self.disconnects, self.first = 1, self.disconnect()
+            return dict(self.first)
+        repeat = PROFILE["repeat"]
+        dropped = self.left is not None and self.left[0] == 1006
+        if repeat == "never" or (repeat == "lost" and (self.disconnects > 1 or dropped)):
+            await anyio.sleep_forever()  # uvicorn gives no more
+        self.disconnects += 1
+        if repeat == "same":
+            return dict(self.first)
+        return {"type": "websocket.disconnect", "code": 1005}
 
     def disconnect(self) -> Message:
-        closed = self.phase == "closed"
-        if self.left is not None and self.left_open:
-            code, reason = self.left
-            return {"type": "websocket.disconnect", "code": code, "reason": reason}
-        if closed and self.server_close is not None:
-            return {"type": "websocket.disconnect", "code": 1005}
-        return {"type": "websocket.disconnect", "code": 1006}
+        """The first websocket.disconnect: for the app's close, the client's close
+        or drop, or a client gone during the handshake."""
+        if self.phase == "closed" and self.server_close is not None:
+            if PROFILE["closed_code"] is not None:
+                return {"type": "websocket.disconnect", "code": PROFILE["closed_code"]}
+            return self.with_reason(*self.server_close)
+        if self.left is None or not self.left_open:
+            return {"type": "websocket.disconnect", "code": 1006}
+        if self.left[0] == 1006:
+            return {"type": "websocket.disconnect", "code": PROFILE["drop_code"]}
+        if not PROFILE["client_code"]:
+            return {"type": "websocket.disconnect", "code": 1006}
+        return self.with_reason(*self.left)
+
+    def with_reason(self, code: int, reason: str) -> Message:
+        message: Message = {"type": "websocket.disconnect", "code": code}
+        if PROFILE["client_reason"]:
+            message["reason"] = reason
+        return message
 
     async def send(self, message: Message) -> None:
         kind, phase = message.get("type"), self.phase
-        if self.gone and phase in ("open", "closed"):
-            raise ClientDisconnected("the client has disconnected")
+        if phase == "closed":
+            fail(PROFILE["closed_error"], f"{kind!r} after the app closed")
+            return
+        if self.gone and phase == "open":
+            fail(PROFILE["gone_error"], "the client has disconnected")
+            return  # nothing reaches a client that is gone
         if phase == "handshake" and kind == "websocket.accept":
+            subprotocol = message.get("subprotocol")
+            if subprotocol is not None and subprotocol not in SCOPE["subprotocols"]:
+                fail(PROFILE["subprotocol_error"], f"Invalid Subprotocol {subprotocol!r}")
             self.phase = "open"
             self.wake()
         elif phase == "handshake" and kind == "websocket.close":
@@ -234,20 +312,24 @@ class Server:
             self.wake()
         elif phase == "open" and kind == "websocket.close":
             self.phase = "closed"
-            self.server_close = (int(message.get("code", 1000)), message.get("reason") or "")
+            reason = (message.get("reason") or "") if PROFILE["close_reason"] else ""
+            self.server_close = (int(message.get("code", 1000)), reason)
             self.wake()
         else:
             error = f"Unexpected ASGI message {kind!r} in websocket state {phase!r}."
             raise RuntimeError(error)
 
-    def app_ended(self) -> None:
-        """The app returned or raised: a handshake it never answered is a 500."""
+    def app_ended(self, raised: bool) -> None:
+        """The app returned or raised: a handshake it never answered ends with the
+        profile's status (None: no answer), an open connection closes."""
         if self.phase in ("handshake", "denial"):
-            self.phase = "error"
-            self.wake()
+            status = PROFILE["raised_status" if raised else "unanswered_status"]
+            if status is not None:
+                self.phase = "error"
+                self.wake()
         elif self.phase == "open" and not self.gone:
             self.phase = "closed"  # the server closes the connection
-            self.server_close = (1000, "")
+            self.server_close = (PROFILE["raise_close" if raised else "return_close"], "")
             self.wake()
 
     def leave(self, what: str, code: int, reason: str) -> None:
@@ -302,7 +384,7 @@ async def serve(make_app: Callable[[], ASGIApp]) -> Server:
                     raise  # the time limit: the app did not return
                 server.escaped = exc
             server.returned = True
-            server.app_ended()
+            server.app_ended(raised=server.escaped is not None)
             tg.cancel_scope.cancel()
     server.hung = limit.cancel_called and not server.returned
     return server

@@ -37,7 +37,8 @@ def add_options(rr: argparse.ArgumentParser) -> None:
         "--server",
         choices=LIVE_SERVERS,
         help="a script that serves the app with this real server and plays the "
-        "client over a socket (Starlette, the server and the standard library only)",
+        "client over a socket (Starlette, the server and the standard library only; "
+        "a websocket case's client is wsproto's)",
     )
 
 

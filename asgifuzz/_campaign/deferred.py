@@ -17,7 +17,8 @@ shrunk failure replaces the drawn one. What the shrinking saves and deletes
 goes to the user's database as it would have. A group whose shrinking ends
 early (the watchdog's shrink budget, a known hang) keeps its failures as drawn;
 one shrunk through `SHRINK_CALLS` calls keeps the smallest cases seen so far. The
-shrinking after the budget takes at most as long as the budget (`to_shrink`).
+shrinking after the budget takes at most as long as the budget, or `SHRINK_FLOOR`
+seconds for a shorter one (`to_shrink`): under it, the calls decide, not the load.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ __all__ = ["SHRINK_CALLS", "Current", "Group", "Recording", "to_shrink"]
 #: not depend on the machine's load. Most failures shrink in 100 to 700 calls,
 #: most of it in the first ones.
 SHRINK_CALLS = 250
+#: The least wall time the shrinking after a budget gets (a budget of a second
+#: would otherwise make the shrunk case depend on the machine's load).
+SHRINK_FLOOR = 10.0
 
 
 class Recording(ExampleDatabase):
@@ -155,10 +159,11 @@ ONLY_ENV = "ASGIFUZZ_SHRINK_ONLY"
 
 def to_shrink(groups: Sequence[Group], seconds: float) -> list[Group]:
     """The groups to shrink after the budget: all, or those ``ONLY_ENV`` names,
-    within ``seconds`` from now (as long as the budget was: a group the time
-    cuts short keeps the smallest case so far, those after it as drawn)."""
+    within ``seconds`` from now (as long as the budget was, and at least
+    `SHRINK_FLOOR`: a group the time cuts short keeps the smallest case so far,
+    those after it as drawn)."""
     only = {k.strip() for k in os.environ.get(ONLY_ENV, "").split(",") if k.strip()}
-    until = time.perf_counter() + seconds
+    until = time.perf_counter() + max(seconds, SHRINK_FLOOR)
     chosen = [g for g in groups if not only or g.keys & only]
     for g in chosen:
         g.until = until

@@ -8,10 +8,10 @@ from typing import Any
 from asgifuzz.models._compact import body_from_data, segment_to_data
 from asgifuzz.models._reader import Reader, shown
 from asgifuzz.models._websocket import (
-    WS_ENDPOINT_KINDS,
     MAX_COUNT,
     MAX_FRAME,
     MAX_STEPS,
+    WS_ENDPOINT_KINDS,
     WS_STEP_KINDS,
     Handshake,
     Session,

@@ -97,9 +97,7 @@ def websocket_sessions(
     headers = draw(st.lists(st.sampled_from(_HEADERS), max_size=2, unique=True))
     path = draw(st.sampled_from(tuple(paths)))
     n = draw(st.integers(0, max_steps))
-    steps = [
-        draw(_step(draw(st.sampled_from(frames)), False)) for _ in range(n)
-    ]
+    steps = [draw(_step(draw(st.sampled_from(frames)), False)) for _ in range(n)]
     end = draw(st.sampled_from(("idle", "close", "drop")))
     if end != "idle":
         steps.append(draw(_step(end, not steps)))

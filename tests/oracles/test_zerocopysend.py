@@ -4,12 +4,14 @@ rewriters that strip the extension, and X1-X3 on hand-built transcripts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
 
+from asgifuzz._cli.main import main
 from asgifuzz._driver.extensions import (
     PATHSEND,
     TRAILERS,
@@ -29,7 +31,7 @@ from asgifuzz._oracles.facts import facts
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._repro.script import render_repro
 from asgifuzz._types import Receive, Scope, Send
-from asgifuzz.models import Case, Endpoint, Layer, Server, Stack, build
+from asgifuzz.models import Case, Endpoint, Layer, Server, Stack, build, case_to_data
 from asgifuzz.models._extensions import file_of
 from asgifuzz.models._parts import response_content
 from asgifuzz.models._record import Event, Recorder
@@ -252,3 +254,13 @@ def test_repro_refuses_it_naming_the_field() -> None:
     case = Case(endpoint=Endpoint("zerocopysend"), server=STRICT2)
     with pytest.raises(ValueError, match=r"field 'endpoint\.kind' is 'zerocopysend'"):
         render_repro(case, "I1:incomplete")
+
+
+def test_the_repro_command_exits_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "case.json"
+    case = Case(endpoint=Endpoint("zerocopysend"), server=STRICT2)
+    path.write_text(json.dumps(case_to_data(case)))
+    assert main(["repro", str(path), "--key", "I1:incomplete"]) == 2
+    assert "field 'endpoint.kind' is 'zerocopysend'" in capsys.readouterr().err

@@ -32,7 +32,16 @@ from asgifuzz._oracles.facts import facts
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._repro.script import render_repro
 from asgifuzz._types import Receive, Scope, Send
-from asgifuzz.models import Case, Endpoint, Layer, Server, Stack, build, case_to_data
+from asgifuzz.models import (
+    Case,
+    Endpoint,
+    Layer,
+    Request,
+    Server,
+    Stack,
+    build,
+    case_to_data,
+)
 from asgifuzz.models._extensions import file_of
 from asgifuzz.models._parts import response_content
 from asgifuzz.models._record import Event, Recorder
@@ -206,7 +215,9 @@ def test_fires_on_a_layer_that_drops_a_zerocopysend(file: BinaryIO) -> None:
     assert keys(outcome(dropped, inner, got=CONTENT[6:])) == ["X2:zerocopysend"]
     # Only the model endpoint is known to send the whole file: an app of the
     # user's (or another endpoint) may send a part of one.
-    for case in (replace(ZC_CASE, app="shop"), Case(server=STRICT2)):
+    # Nor is a body judged under a layer that rewrites bodies.
+    rewritten = replace(ZC_CASE, stack=Stack((Layer("asgi.transform_body"),)))
+    for case in (replace(ZC_CASE, app="shop"), Case(server=STRICT2), rewritten):
         assert keys(outcome(dropped, inner, got=CONTENT[6:], case=case)) == []
 
 
@@ -271,3 +282,30 @@ def test_the_repro_command_exits_2_naming_the_field(
     path.write_text(json.dumps(case_to_data(case)))
     assert main(["repro", str(path), "--key", "I1:incomplete"]) == 2
     assert "field 'endpoint.kind' is 'zerocopysend'" in capsys.readouterr().err
+
+
+def test_a_background_task_runs_after_the_zero_copy_sends(backend: str) -> None:
+    case = Case(
+        endpoint=Endpoint("zerocopysend", background="checkpoint"), server=STRICT2
+    )
+    o = run(case, backend)
+    assert (o.response.complete, o.response.body) == (True, b"hello")
+    assert [b.runs for b in o.recorder.background] == [1]
+
+
+def test_a_layer_that_drops_the_last_one_leaves_the_response_incomplete(
+    backend: str,
+) -> None:
+    # Starlette's GZipMiddleware knows no zero-copy send and drops it: the
+    # response never completes, which I1 judges (X2 judges complete ones only).
+    case = Case(
+        endpoint=Endpoint("zerocopysend", size=300),
+        server=STRICT2,
+        request=Request(headers=(("accept-encoding", "gzip"),)),
+        stack=Stack((Layer("starlette.gzip"),)),
+    )
+    o = run(case, backend)
+    assert not o.response.complete
+    f = facts(o)
+    assert any(e.message and e.message.get("type") == ZEROCOPYSEND for e in f.sent[-1])
+    assert pathsend_content(f) == []

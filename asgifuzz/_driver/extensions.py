@@ -10,11 +10,12 @@ key); hypercorn advertises ``{}`` on HTTP/1.1, and ``http.response.trailers``,
 every version (``src/asgi/utils.rs``), and ``websocket.http.response`` on HTTP
 scopes too (measured on granian 2.8.9: tests/conformance). No server advertises
 ``http.response.zerocopysend``. The ``strict`` profile (spec 2.4) advertises
-on HTTP/2 every extension modelled here.
+on HTTP/2 every extension modelled here, ``http.response.zerocopysend`` too.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,17 @@ from asgifuzz._types import Message
 TRAILERS = "http.response.trailers"
 PATHSEND = "http.response.pathsend"
 EARLY_HINT = "http.response.early_hint"
+ZEROCOPYSEND = "http.response.zerocopysend"
 PUSH = "http.response.push"
 #: Denial responses to a websocket handshake; granian advertises it on HTTP too.
 WS_DENIAL = "websocket.http.response"
 #: The message types of the modelled extensions, by extension name.
-MESSAGE_TYPES = {TRAILERS: TRAILERS, PATHSEND: PATHSEND, EARLY_HINT: EARLY_HINT}
+MESSAGE_TYPES = {
+    TRAILERS: TRAILERS,
+    PATHSEND: PATHSEND,
+    EARLY_HINT: EARLY_HINT,
+    ZEROCOPYSEND: ZEROCOPYSEND,
+}
 
 #: ``scope["extensions"]`` per (profile, HTTP version); None: the key is absent.
 ADVERTISED: dict[tuple[str, str], tuple[str, ...] | None] = {
@@ -39,7 +46,7 @@ ADVERTISED: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("granian", "1.1"): (PATHSEND, WS_DENIAL),
     ("granian", "2"): (PATHSEND, WS_DENIAL),
     ("strict", "1.1"): None,
-    ("strict", "2"): (TRAILERS, PATHSEND, EARLY_HINT),
+    ("strict", "2"): (TRAILERS, PATHSEND, EARLY_HINT, ZEROCOPYSEND),
 }
 
 
@@ -57,8 +64,10 @@ def takes(
 
     Trailers are taken after the final body of a response that announced them
     (``trailers: True``); a path after the start and before any body, which it
-    completes (the server reads the file); an early hint before any body (as
-    hypercorn: its state is still ``REQUEST``).
+    completes (the server reads the file); a zero-copy send after the start and
+    before the final body, as often as the app likes and mixed with body
+    messages (the server reads the file's bytes: `zerocopy_bytes`); an early
+    hint before any body (as hypercorn: its state is still ``REQUEST``).
     """
     kind = message.get("type")
     if not advertised or kind not in advertised or kind not in MESSAGE_TYPES.values():
@@ -79,7 +88,38 @@ def takes(
         response.body_done = True
         response.complete = not response.trailers_expected
         return True
+    if kind == ZEROCOPYSEND:
+        if not response.started or response.body_done:
+            return False
+        response.body += zerocopy_bytes(message)
+        response.body_messages += 1
+        if not message.get("more_body", False):
+            response.body_done = True
+            response.complete = not response.trailers_expected
+        return True
     if response.body_messages:  # an early hint, after the body began
         return False
     response.hints += [bytes(link) for link in message.get("links", [])]
     return True
+
+
+def zerocopy_bytes(message: Message) -> bytes:
+    """The bytes a ``http.response.zerocopysend`` sends from its ``file``: from
+    ``offset`` (the file's position stays), or else from the file's position
+    (which moves past them, as ``sendfile`` with no offset), ``count`` bytes or
+    up to the end."""
+    fd = message["file"].fileno()
+    offset, count = message.get("offset"), message.get("count")
+    want = -1 if count is None else int(count)
+    chunks: list[bytes] = []
+    while want:
+        size = 1 << 16 if want < 0 else min(want, 1 << 16)
+        if offset is None:
+            chunk = os.read(fd, size)
+        else:
+            chunk = os.pread(fd, size, int(offset) + sum(map(len, chunks)))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        want = want if want < 0 else want - len(chunk)
+    return b"".join(chunks)

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from anyio.abc import TaskGroup
 
 from asgifuzz._driver.outcome import Outcome
-from asgifuzz._driver.scaffold import app_under_test, call_app, within_limit
+from asgifuzz._driver.scaffold import (
+    app_under_test,
+    call_app,
+    use_virtual_clock,
+    within_limit,
+)
 from asgifuzz._driver.ws_server import ClientView, FakeWsServer, ws_scope
 from asgifuzz._types import ASGIApp
 from asgifuzz.models import Case
@@ -43,7 +48,9 @@ class WsOutcome(Outcome):
 async def drive_websocket(
     case: Case, rec: Recorder, outcome: WsOutcome, backend: str, app: ASGIApp | None
 ) -> None:
-    """Play ``case``'s session against its app (built, or ``app``)."""
+    """Play ``case``'s session against its app (built, or ``app``), its events
+    stamped with the loop's virtual time, as HTTP runs' are."""
+    use_virtual_clock(rec, backend)
     app = app_under_test(case, rec, app)
     server = FakeWsServer(case, rec)
     scope = ws_scope(case)

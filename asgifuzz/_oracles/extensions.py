@@ -5,11 +5,14 @@
   the endpoint sent reach the server, which advertised the extension (a layer
   that does not pass them on must take the extension out of the scope).
 - X2: the body of a response sent with ``http.response.pathsend`` is the
-  file's content (judged where no layer rewrites bodies, and the response is
-  not content-encoded).
+  file's content; so is the body of one the endpoint sent with
+  ``http.response.zerocopysend`` messages (mixed with body messages) from one
+  file (``X2:zerocopysend``) (both judged where no layer rewrites bodies, and
+  the response is not content-encoded).
 - X3: an extension's message crosses a boundary only where the scope that
   crossed it advertised the extension; a path is sent at most once, after the
-  start and never mixed with body messages; an early hint comes before any
+  start and never mixed with body messages (nor zero-copy sends, which count
+  as body messages); an early hint comes before any
   body: a layer that does not understand an extension produces no invalid
   sequence.
 """
@@ -19,7 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from asgifuzz._driver.extensions import EARLY_HINT, MESSAGE_TYPES, PATHSEND, TRAILERS
+from asgifuzz._driver.extensions import (
+    EARLY_HINT,
+    MESSAGE_TYPES,
+    PATHSEND,
+    TRAILERS,
+    ZEROCOPYSEND,
+)
 from asgifuzz._oracles.facts import Facts
 from asgifuzz._oracles.violations import Violation
 
@@ -40,7 +49,7 @@ def trailers(f: Facts) -> list[Violation]:
             kind = m.get("type")
             if kind == "http.response.start":
                 announced = bool(m.get("trailers", False))
-            elif kind in ("http.response.body", PATHSEND):
+            elif kind in ("http.response.body", PATHSEND, ZEROCOPYSEND):
                 body_done = body_done or not m.get("more_body", False)
             elif kind == TRAILERS and not (announced and body_done):
                 why = (
@@ -70,16 +79,26 @@ def trailers(f: Facts) -> list[Violation]:
     return []
 
 
-def pathsend_content(f: Facts) -> list[Violation]:
-    """X2: a pathsend response's body is the file's content."""
+def _judged(f: Facts) -> bool:
+    """Whether X2 judges the body: a complete response, through no layer that
+    rewrites bodies (nor the user's), and not content-encoded."""
     response = f.response
-    if response.pathsend is None or not response.complete:
-        return []
+    if not response.complete:
+        return False
     if any(
         la.family == "user" or la.behaviour in _REWRITERS for la in f.case.stack.layers
     ):
-        return []
-    if any(k.lower() == b"content-encoding" for k, _ in response.headers):
+        return False
+    return not any(k.lower() == b"content-encoding" for k, _ in response.headers)
+
+
+def pathsend_content(f: Facts) -> list[Violation]:
+    """X2: a pathsend response's body is the file's content, and so is a
+    response the endpoint sent with zero-copy sends of one file."""
+    response = f.response
+    if response.pathsend is None:
+        return _zerocopy_content(f)
+    if not _judged(f):
         return []
     content = Path(response.pathsend).read_bytes()
     if response.body == content:
@@ -89,6 +108,34 @@ def pathsend_content(f: Facts) -> list[Violation]:
             "X2",
             f"the server got {len(response.body)} bytes for a pathsend of "
             f"{response.pathsend} ({len(content)} bytes), not the file's content",
+        )
+    ]
+
+
+def _zerocopy_content(f: Facts) -> list[Violation]:
+    """X2:zerocopysend: the model ``zerocopysend`` endpoint's zero-copy sends
+    (and the body messages between them) sent one whole file; the server got
+    its content. (An app of the user's may send part of a file: not judged.)"""
+    if f.case.endpoint.kind != "zerocopysend" or f.case.app:
+        return []
+    files = {
+        m["file"].name
+        for e in (f.sent[-1] if f.sent else [])
+        if (m := e.message or {}).get("type") == ZEROCOPYSEND and "file" in m
+    }
+    if len(files) != 1 or not _judged(f):
+        return []
+    path = str(files.pop())
+    content, got = Path(path).read_bytes(), f.response.body
+    if got == content:
+        return []
+    return [
+        Violation(
+            "X2",
+            f"the server got {len(got)} bytes for a response the endpoint sent "
+            f"with http.response.zerocopysend of {path} ({len(content)} bytes), "
+            "not the file's content",
+            "zerocopysend",
         )
     ]
 
@@ -110,7 +157,7 @@ def extension_sequences(f: Facts) -> list[Violation]:
                         "unadvertised",
                     )
                 ]
-            if kind == "http.response.body":
+            if kind in ("http.response.body", ZEROCOPYSEND):
                 bodies += 1
             elif kind == PATHSEND:
                 paths += 1

@@ -251,7 +251,12 @@ _ALL: tuple[Invariant, ...] = (
         ("unannounced", "early", "lost"),
         trailers,
     ),
-    Invariant("X2", "a pathsend's body is the file's content", ("",), pathsend_content),
+    Invariant(
+        "X2",
+        "a pathsend's (or zero-copy send's) body is the file's content",
+        ("", "zerocopysend"),
+        pathsend_content,
+    ),
     Invariant(
         "X3",
         "extension messages only where advertised, in a valid order",

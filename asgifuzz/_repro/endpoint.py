@@ -91,6 +91,12 @@ _RETURNS = ("plain", "json", "empty", *EXTENSION_ENDPOINT_KINDS)
 
 def endpoint_source(ep: Endpoint, obs: set[str]) -> str:
     kind, (before, after) = ep.kind, ep.pauses
+    if kind == "zerocopysend":
+        raise ValueError(
+            "field 'endpoint.kind' is 'zerocopysend', which no script renders yet "
+            "(its scripted server takes no http.response.zerocopysend); replay the "
+            "case with asgifuzz replay instead"
+        )
     bg = ep.background != "none" and kind != "raise"
     reads = kind in ("echo", "stream_body")
     streams = kind in ("stream", "raise_streaming")

@@ -19,7 +19,12 @@ from starlette.responses import (
 )
 
 from asgifuzz._errors import ModelError
-from asgifuzz.models._extensions import EarlyHintResponse, TrailersResponse, file_of
+from asgifuzz.models._extensions import (
+    EarlyHintResponse,
+    TrailersResponse,
+    ZeroCopyResponse,
+    file_of,
+)
 from asgifuzz.models._middleware import pause
 from asgifuzz.models._parts import Endpoint, response_content
 from asgifuzz.models._record import Background, Read, Recorder
@@ -149,6 +154,8 @@ def build_endpoint(model: Endpoint, rec: Recorder) -> Callable[..., Any]:
             return TrailersResponse(content, background=background)
         if kind == "pathsend":
             return FileResponse(file_of(content), background=background)
+        if kind == "zerocopysend":
+            return ZeroCopyResponse(content, background=background)
         if kind == "early_hint":
             return EarlyHintResponse(content, background=background)
         return PlainTextResponse(

@@ -31,6 +31,9 @@ from asgifuzz.models._record import Background, Read, Recorder
 
 HEADER_PREFIX = "x-asgifuzz-"
 PATHSEND = "http.response.pathsend"
+#: The extensions a body rewriter takes out of the scope it passes on: their
+#: messages carry the body as a file, which it cannot rewrite.
+FILE_EXTENSIONS = (PATHSEND, "http.response.zerocopysend")
 
 
 async def pause(n: int) -> None:
@@ -93,12 +96,13 @@ class ModelHTTPMiddleware(BaseHTTPMiddleware):
             )
         if behaviour in ("transform_body", "replace_body", "encode"):
             extensions = request.scope.get("extensions", {})
-            if PATHSEND in extensions:
+            if any(name in extensions for name in FILE_EXTENSIONS):
                 # The body iterator would yield the pathsend message itself (a
-                # dict), which no body rewriter can rewrite: take the extension
-                # out of the scope call_next passes on (the same dict).
+                # dict), which no body rewriter can rewrite, and a zero-copy
+                # send fails its assertion: take both out of the scope
+                # call_next passes on (the same dict).
                 request.scope["extensions"] = {
-                    k: v for k, v in extensions.items() if k != PATHSEND
+                    k: v for k, v in extensions.items() if k not in FILE_EXTENSIONS
                 }
         if behaviour == "catch":
             try:
@@ -174,11 +178,15 @@ class ModelASGIMiddleware:
         if behaviour == "catch":
             await self._catching(scope, receive, send)
         elif behaviour in ("add_header", "transform_body", "replace_body", "encode"):
-            if behaviour != "add_header" and PATHSEND in scope.get("extensions", {}):
-                # A body rewriter cannot rewrite a file it is given by path:
-                # it takes the extension out of the scope it passes on.
-                extensions = dict(scope["extensions"])
-                del extensions[PATHSEND]
+            extensions = scope.get("extensions", {})
+            if behaviour != "add_header" and any(
+                name in extensions for name in FILE_EXTENSIONS
+            ):
+                # A body rewriter cannot rewrite a file it is given by path or
+                # descriptor: it takes the extensions out of the scope it passes on.
+                extensions = {
+                    k: v for k, v in extensions.items() if k not in FILE_EXTENSIONS
+                }
                 scope = {**scope, "extensions": extensions}
             if behaviour == "encode":
                 codings = str(self.model.options.get("codings", DEFAULT_CODINGS))

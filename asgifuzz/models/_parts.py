@@ -49,7 +49,7 @@ ENDPOINT_KINDS = (
 )
 #: Endpoints that use an ASGI extension (each answers plainly where it is not
 #: advertised); drawn only on request: ``endpoints(kinds=ALL_ENDPOINT_KINDS)``.
-EXTENSION_ENDPOINT_KINDS = ("trailers", "pathsend", "early_hint")
+EXTENSION_ENDPOINT_KINDS = ("trailers", "pathsend", "early_hint", "zerocopysend")
 ALL_ENDPOINT_KINDS = (*ENDPOINT_KINDS, *EXTENSION_ENDPOINT_KINDS)
 BACKGROUNDS = ("none", "checkpoint", "raise", "wait")
 DISCONNECTS = ("never", "receive", "response_start", "body_message", "checkpoints")

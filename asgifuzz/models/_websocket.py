@@ -18,6 +18,7 @@ from asgifuzz.models._compact import expression
 WS_ENDPOINT_KINDS = (
     "echo",
     "read_all",
+    "iterate",
     "broadcast",
     "close",
     "reject",
@@ -25,10 +26,6 @@ WS_ENDPOINT_KINDS = (
     "raise_before",
     "raise_after",
 )
-#: Endpoints in a Starlette idiom, for the corpus (not drawn): ``iterate`` echoes
-#: each text frame with the documented ``async for text in ws.iter_text()``.
-WS_IDIOM_KINDS = ("iterate",)
-ALL_WS_ENDPOINT_KINDS = (*WS_ENDPOINT_KINDS, *WS_IDIOM_KINDS)
 #: What the client does at a step: send a frame, close with a code, or vanish.
 WS_STEP_KINDS = ("text", "bytes", "close", "drop")
 #: The websocket-aware built-in layers (family ``ws``), simplest first.
@@ -112,14 +109,16 @@ class WsEndpoint:
 
     Attributes:
         kind: one of `WS_ENDPOINT_KINDS`: ``echo`` sends back every frame;
-            ``read_all`` reads until the client leaves; ``broadcast`` sends
+            ``read_all`` reads until the client leaves; ``iterate`` echoes each
+            text frame in Starlette's documented idiom, an ``async for`` over
+            ``iter_text()`` (its client sends text frames only: a bytes frame
+            makes ``iter_text`` raise ``KeyError: 'text'``); ``broadcast`` sends
             ``count`` frames, then closes with ``code``/``reason``; ``close``
             accepts, then closes; ``reject`` closes before accepting; ``deny``
             sends a denial response (`DENIAL_STATUS`, body `DENIAL_BODY`) where
             the server advertises ``websocket.http.response``, else closes;
             ``raise_before``/``raise_after`` raise before accepting / after the
-            first message; ``iterate`` (`WS_IDIOM_KINDS`) echoes each text frame
-            in an ``async for`` over ``iter_text()``.
+            first message.
         subprotocol: the subprotocol it accepts with ("" for none).
         count: the frames a ``broadcast`` sends.
         code, reason: its close code and reason.

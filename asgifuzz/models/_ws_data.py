@@ -8,10 +8,10 @@ from typing import Any
 from asgifuzz.models._compact import body_from_data, segment_to_data
 from asgifuzz.models._reader import Reader, shown
 from asgifuzz.models._websocket import (
-    ALL_WS_ENDPOINT_KINDS,
     MAX_COUNT,
     MAX_FRAME,
     MAX_STEPS,
+    WS_ENDPOINT_KINDS,
     WS_STEP_KINDS,
     Handshake,
     Session,
@@ -79,7 +79,7 @@ def session_from_data(r: Reader, raw: object) -> Session:
         {"kind", "subprotocol", "count", "code", "reason"},
     )
     endpoint = WsEndpoint(
-        kind=r.choice(ep, "kind", where, ALL_WS_ENDPOINT_KINDS, "echo"),
+        kind=r.choice(ep, "kind", where, WS_ENDPOINT_KINDS, "echo"),
         subprotocol=r.str_(ep, "subprotocol", where, max_length=_MAX_NAME),
         count=r.int_({"count": ep.get("count", 1)}, "count", where, 0, MAX_COUNT),
         code=r.int_({"code": ep.get("code", 1000)}, "code", where, 1000, 4999),

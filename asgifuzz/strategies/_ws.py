@@ -82,24 +82,27 @@ def websocket_sessions(
     """WebSocket sessions: a handshake (path, up to two offered subprotocols,
     maybe an ``authorization``/``origin`` header), an endpoint of one of
     ``kinds`` (`WS_ENDPOINT_KINDS`), and up to ``max_steps`` client frames
-    (text or bytes, a few drawn characters or 125 B, 126 B, 64 KiB), then
+    (text or bytes, a few drawn characters or 125 B, 126 B, 64 KiB; text
+    only for an ``iterate`` endpoint, which reads with ``iter_text``), then
     maybe a close (with a code, at any point, even during the handshake) or
     an abrupt drop. Without one, the client closes with 1000 once idle.
     ``paths`` are the handshake's paths to draw from."""
     check_bounds("steps", 0, max_steps)
     chosen = check_kinds("kinds", kinds, WS_ENDPOINT_KINDS)
+    # The endpoint first: an ``iterate`` endpoint reads text frames only
+    # (``iter_text``), so its client sends no bytes frame.
+    kind = draw(st.sampled_from(chosen))
+    frames = ("text",) if kind == "iterate" else ("text", "bytes")
     offered = draw(st.lists(st.sampled_from(_SUBPROTOCOLS), max_size=2, unique=True))
     headers = draw(st.lists(st.sampled_from(_HEADERS), max_size=2, unique=True))
     path = draw(st.sampled_from(tuple(paths)))
     n = draw(st.integers(0, max_steps))
-    steps = [
-        draw(_step(draw(st.sampled_from(("text", "bytes"))), False)) for _ in range(n)
-    ]
+    steps = [draw(_step(draw(st.sampled_from(frames)), False)) for _ in range(n)]
     end = draw(st.sampled_from(("idle", "close", "drop")))
     if end != "idle":
         steps.append(draw(_step(end, not steps)))
     endpoint = WsEndpoint(
-        kind=draw(st.sampled_from(chosen)),
+        kind=kind,
         subprotocol=draw(st.sampled_from(("", *offered))),
         count=draw(st.integers(0, 3)),
         code=draw(st.sampled_from(CLOSE_CODES)),

@@ -29,9 +29,11 @@ def asgifuzz(*argv: str, cwd: Path = HERE) -> subprocess.CompletedProcess[str]:
     )
 
 
-def fuzz(tmp_path: Path, *middleware: str, seconds: int) -> tuple[int, dict]:  # type: ignore[type-arg]
+def fuzz(
+    tmp_path: Path, *middleware: str, seconds: int, extra: tuple[str, ...] = ()
+) -> tuple[int, dict]:  # type: ignore[type-arg]
     out = tmp_path / "out.json"
-    argv = [f"--middleware=ws_planted:{m}" for m in middleware]
+    argv = [*extra, *(f"--middleware=ws_planted:{m}" for m in middleware)]
     if not WS_RESPONSES:  # Starlette's own W1:type there (fakes.WS_RESPONSES)
         argv.append("--no-builtin")
     run = asgifuzz(
@@ -102,8 +104,11 @@ def test_the_fixed_twins_pass(tmp_path: Path) -> None:
         "SwallowsCloseCodeFixed",
         "RaisesOnDisconnectFixed",
     )
-    status, data = fuzz(tmp_path, *fixed, seconds=20)
-    assert (status, data["findings"]) == (0, [])
+    # Starlette's own bug may show beside them (the iterate endpoint's
+    # iter_text leak, corpus entry websocket-iter-text-not-closed-trio): not theirs.
+    status, data = fuzz(tmp_path, *fixed, seconds=20, extra=("--fail-on", "user"))
+    assert status == 0
+    assert [f["key"] for f in data["findings"] if f["owner"] == "user"] == []
     assert data["cases"] > 50
 
 

@@ -106,7 +106,7 @@ async def serve() -> tuple[list[str], bytes, bool, BaseException | None]:
     raised: BaseException | None = None
     try:
         await asyncio.wait_for(app(scope, receive, send), 5)
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:  # the app hung
         raised = exc
     except Exception as exc:  # what the app let escape to the server
         raised = exc

@@ -110,7 +110,7 @@ async def serve(
     raised: BaseException | None = None
     try:
         await asyncio.wait_for(app(scope, receive, send), 5)
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:  # the app hung
         raised = exc
     except Exception as exc:  # what the app let escape to the server
         raised = exc
@@ -131,7 +131,11 @@ def main() -> int:
     try:
         for accept in (b"gzip", b""):
             got, body, complete, raised = asyncio.run(serve(accept))
-            shown = f"accept-encoding: {accept.decode()}" if accept else "no accept-encoding"
+            shown = (
+                f"accept-encoding: {accept.decode()}"
+                if accept
+                else "no accept-encoding"
+            )
             print(f"{shown}: server got {got}, body {body!r} (decoded)")
             if raised is not None or not complete or body != CONTENT:
                 bug = True

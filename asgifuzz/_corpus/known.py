@@ -24,7 +24,10 @@ shrink to the next:
   the case (the ``user.*`` layer kinds and the app, by name): a hang that
   needs the user's layer is not Starlette's known hang. The built-in layers are
   not compared: shrinking often leaves a pass-through layer or two that the
-  bug does not need, so comparing them would call a known bug new. Two
+  bug does not need, so comparing them would call a known bug new. An
+  endpoint that uses an ASGI extension is (``trailers``, ``zerocopysend``...):
+  a response that never completes because a layer drops a zero-copy send is
+  not another bug's ``I1:incomplete``. Two
   Starlette bugs of one such key look alike (I4:response of one hang and of
   another): that is the limit of a signature without a frame.
 
@@ -46,6 +49,7 @@ from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._oracles.failures import failure_of
 from asgifuzz._oracles.verdict import judge
 from asgifuzz.models import Case
+from asgifuzz.models._parts import EXTENSION_ENDPOINT_KINDS
 
 #: Where a wheel carries the corpus (pyproject.toml maps ``corpus/`` there).
 _IN_WHEEL = Path(__file__).resolve().parent / "shipped"
@@ -74,6 +78,8 @@ def match_key(signature: str, case: Case) -> str:
     user = sorted({la.kind for la in case.stack.layers if la.family == "user"})
     if case.app:
         user.append(f"app:{case.app}")
+    if case.endpoint.kind in EXTENSION_ENDPOINT_KINDS:  # the extension it needs
+        user.append(f"endpoint:{case.endpoint.kind}")
     return f"{key}#{'+'.join(user)}"
 
 

@@ -28,7 +28,7 @@ from asgifuzz._corpus.known import (
     match_key,
     shipped_corpus,
 )
-from asgifuzz.models import Case, Layer, Stack
+from asgifuzz.models import Case, Endpoint, Layer, Stack
 
 CORPUS = Path(__file__).parents[2] / "corpus"
 #: Known upstream from 0.15.0 to 1.10.0: both the suite's Starlette releases.
@@ -63,6 +63,17 @@ def test_without_a_frame_the_users_code_tells_apart_not_the_built_in_layers() ->
     assert match_key("I4:response", theirs) == "I4:response#user.Auth"
     assert match_key("I4:response", Case(app="shop")) == "I4:response#app:shop"
     assert match_key("I3", bare) != match_key("I4:response", bare)
+
+
+def test_without_a_frame_an_extension_endpoint_tells_apart() -> None:
+    # A response left incomplete by a layer that drops a zero-copy send is not
+    # another layer's incomplete response; a plain endpoint kind is not compared.
+    zero = Case(endpoint=Endpoint(kind="zerocopysend"))
+    assert match_key("I1:incomplete", zero) == "I1:incomplete#endpoint:zerocopysend"
+    assert match_key("I1:incomplete", Case()) == "I1:incomplete#"
+    assert match_key("I1:incomplete", Case(endpoint=Endpoint(kind="echo"))) == (
+        "I1:incomplete#"
+    )
 
 
 def _corpus_with(tmp_path: Path, status: str = "known-upstream") -> Path:

@@ -264,7 +264,11 @@ def test_one_root_cause_is_reported_once_with_its_keys() -> None:
     report = fuzz(max_time=60.0, max_cases=200, backends=BOTH, strategy=strategy)
     # (Starlette's own bugs of an old release, found beside it, are other findings.)
     mine = [f for f in report.findings if "ErrorPages" in f.signature]
-    assert len(mine) == 1, [(f.key, f.signature, f.case) for f in report.findings]
+    assert len(mine) == 1, (
+        [(f.key, f.signature, f.case) for f in report.findings],
+        report.misconfigured,
+        report.cases,
+    )
     (finding,) = mine
     assert finding.key == "I1:IndexError"
     assert finding.keys == ("I1:IndexError", "I6:swallowed")

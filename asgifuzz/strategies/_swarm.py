@@ -140,10 +140,14 @@ def _draw_mask(draw: st.DrawFn, width: int, sparse: int = 0) -> int:
     return mask
 
 
-def draw_features(draw: st.DrawFn) -> Features:
+def draw_features(draw: st.DrawFn, sparse_ok: bool = True) -> Features:
     """Draw a feature set: each feature of each category on half the time,
-    or (in a sparse case) a quarter or an eighth of the time."""
-    sparse = draw(_SPARSE)
+    or (in a sparse case) a quarter or an eighth of the time. A case whose
+    layers and endpoint are both given as strategies (a user's app) is not
+    sparse: only its client's and server's features matter there, and each
+    choice more is one more to shrink (a shrink candidate that hangs costs the
+    watchdog's limit)."""
+    sparse = draw(_SPARSE) if sparse_ok else 0
     layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES), sparse))
     endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw, sparse))
     bodies = _bodies(_draw_mask(draw, len(CONTENT_FEATURES), sparse))
@@ -233,7 +237,11 @@ def swarm_cases(
     """Cases drawn within a feature set (drawn by `draw_features`, or the given
     ``features``); a part given as a strategy is drawn from it as it is (the
     user's layers and app included)."""
-    f = features if features is not None else draw_features(draw)
+    f = (
+        features
+        if features is not None
+        else draw_features(draw, stack is None or endpoint is None)
+    )
     drawn_stack = draw(stack) if stack is not None else _stack(draw, f)
     drawn_endpoint = (
         draw(endpoint)

@@ -3,6 +3,8 @@ features, and the switch that turns it off."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
@@ -71,7 +73,7 @@ def test_a_sparse_case_ands_its_masks() -> None:
         return next(drawn)
 
     width = len(_swarm.LAYER_FEATURES)
-    assert _swarm._draw_mask(draw, width, sparse=1) == (
+    assert _swarm._draw_mask(cast(st.DrawFn, draw), width, sparse=1) == (
         0b1010101 & 0b1100110 | (0b1111111 & 0) << 7 | (0b0000111 & 0b0000101) << 14
     )
     assert next(drawn, None) is None  # two masks of three draws each

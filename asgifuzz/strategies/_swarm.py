@@ -142,11 +142,11 @@ def _draw_mask(draw: st.DrawFn, width: int, sparse: int = 0) -> int:
 
 def draw_features(draw: st.DrawFn, sparse_ok: bool = True) -> Features:
     """Draw a feature set: each feature of each category on half the time,
-    or (in a sparse case) a quarter or an eighth of the time. A case whose
-    layers and endpoint are both given as strategies (a user's app) is not
-    sparse: only its client's and server's features matter there, and each
-    choice more is one more to shrink (a shrink candidate that hangs costs the
-    watchdog's limit)."""
+    or (in a sparse case) a quarter or an eighth of the time. Only the
+    built-in models' cases are sparse (``sparse_ok``): a case with the user's
+    layers or app draws as before (its checks were set on those draws; each
+    choice more is one more to shrink, and a shrink candidate that hangs costs
+    the watchdog's limit)."""
     sparse = draw(_SPARSE) if sparse_ok else 0
     layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES), sparse))
     endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw, sparse))
@@ -240,7 +240,7 @@ def swarm_cases(
     f = (
         features
         if features is not None
-        else draw_features(draw, stack is None or endpoint is None)
+        else draw_features(draw, stack is None and endpoint is None)
     )
     drawn_stack = draw(stack) if stack is not None else _stack(draw, f)
     drawn_endpoint = (

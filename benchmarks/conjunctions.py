@@ -16,8 +16,14 @@ A case has one endpoint, disconnect, server and content feature, and any number
 of layer features: the conjunctions the strategies can combine are those with
 at most one feature of each of the four single-valued categories.
 
+The cases are drawn as Hypothesis draws them under ``--backend``:
+``independent`` (default: `asgifuzz.strategies._independent`, each case drawn
+afresh, the distribution the strategies define) or ``hypothesis`` (its engine,
+which follows most novel cases with mutations of them and starts with small
+cases: a sample of near copies).
+
     python benchmarks/conjunctions.py [--cases 20000] [--rarest 15]
-        [--json PATH] [--markdown PATH]
+        [--backend independent|hypothesis] [--json PATH] [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from asgifuzz.models import (  # noqa: E402
     SERVERS,
     Case,
 )
-from asgifuzz.strategies import cases  # noqa: E402
+from asgifuzz.strategies import _independent, cases  # noqa: E402
 from asgifuzz.strategies._vocabulary import CONTENT_GROUPS, content_group  # noqa: E402
 
 #: The categories with exactly one feature per case.
@@ -94,11 +100,18 @@ def combinable(combo: Iterable[str]) -> bool:
     return all(seen[c] <= 1 for c in SINGLE)
 
 
-def sample(n: int, *, swarm: bool) -> list[frozenset[str]]:
+#: ``--backend``'s choices: the Hypothesis backend of each name.
+BACKENDS = {"independent": _independent.register(), "hypothesis": "hypothesis"}
+
+
+def sample(
+    n: int, *, swarm: bool, backend: str = "independent"
+) -> list[frozenset[str]]:
     """The features of ``n`` generated cases (generation only, no database)."""
     out: list[frozenset[str]] = []
 
     @settings(
+        backend=BACKENDS[backend],
         max_examples=n,
         database=None,
         deadline=None,
@@ -142,7 +155,7 @@ def summary(probs: dict[tuple[str, ...], float], rarest: int) -> dict[str, Any]:
     }
 
 
-def measure(n: int, rarest: int = 15) -> dict[str, Any]:
+def measure(n: int, rarest: int = 15, backend: str = "independent") -> dict[str, Any]:
     """Both arms, interleaved in halves (so that load hits both alike)."""
     universe = all_features()
     arms: dict[str, list[frozenset[str]]] = {"off": [], "on": []}
@@ -150,9 +163,14 @@ def measure(n: int, rarest: int = 15) -> dict[str, Any]:
     for half in (n - n // 2, n // 2):
         for arm in arms:
             started = time.perf_counter()
-            arms[arm] += sample(half, swarm=arm == "on")
+            arms[arm] += sample(half, swarm=arm == "on", backend=backend)
             took[arm] += time.perf_counter() - started
-    result: dict[str, Any] = {"cases": n, "features": len(universe), "arms": {}}
+    result: dict[str, Any] = {
+        "cases": n,
+        "features": len(universe),
+        "backend": backend,
+        "arms": {},
+    }
     for arm, samples in arms.items():
         marginal = {f: sum(f in s for s in samples) / len(samples) for f in universe}
         result["arms"][arm] = {
@@ -177,7 +195,8 @@ def markdown(result: dict[str, Any], command: str, machine: dict[str, Any]) -> s
         "",
         f"`{command}`",
         "",
-        f"{result['cases']} cases per arm, {result['features']} features.",
+        f"{result['cases']} cases per arm, {result['features']} features, "
+        f"drawn under the {result.get('backend', 'hypothesis')} backend.",
         "",
         "| | swarm off | swarm on |",
         "|---|---|---|",
@@ -203,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20_000, help="cases per arm")
     parser.add_argument("--rarest", type=int, default=15, help="how many to list")
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default="independent",
+        help="how Hypothesis draws the cases (default: independent)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--markdown", type=Path, metavar="PATH")
     args = parser.parse_args(argv)
@@ -210,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     machine = _machine.describe()
-    result = measure(args.cases, args.rarest)
+    result = measure(args.cases, args.rarest, args.backend)
     text = markdown(result, command, machine)
     if args.json is not None:
         args.json.write_text(

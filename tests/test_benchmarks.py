@@ -392,3 +392,10 @@ def test_conjunctions_of_the_features_of_cases(tmp_path: Path) -> None:
     for arm in ("off", "on"):
         assert data["arms"][arm]["sampled"] == 12
         assert len(data["arms"][arm]["pairs"]["rarest"]) == 3
+    assert data["backend"] == "independent"
+    md = tmp_path / "c.md"
+    assert (
+        conj.main(["--cases", "4", "--backend", "hypothesis", "--markdown", str(md)])
+        == 0
+    )
+    assert "drawn under the hypothesis backend" in md.read_text()

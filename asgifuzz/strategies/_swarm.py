@@ -12,8 +12,12 @@ cases.
 The feature set is a generation device only: the case is the same plain data,
 and its JSON form (and corpus hashes) do not change. Each category is one to
 three draws of a bit mask (a set bit turns one feature on, each half the
-time); the simplest feature of each category (`bhm.passthrough`, ``plain``,
-the untyped body, ``never``, uvicorn) is always on. Within the set, each part
+time); a sparse case (two in three) ANDs two or three such masks, each
+feature then on a quarter or an eighth of the time, so that a feature
+often comes without the others that mask it (and the simplest, e.g. a
+client that stays, comes up more often). The simplest feature of each
+category (`bhm.passthrough`, ``plain``, the untyped body, ``never``,
+uvicorn) is always on. Within the set, each part
 draws its kind exactly as without the swarm, and a drawn kind that is off
 stands for one that is on; so shrinking the masks toward 0 (fewer features)
 keeps a case whose kinds are on, and the kinds still shrink to the simplest.
@@ -73,6 +77,9 @@ SERVER_FEATURES = SERVERS[1:]
 _MASK_BITS = 7
 _MASK = st.integers(0, (1 << _MASK_BITS) - 1)
 _SWARM_ENV = "ASGIFUZZ_SWARM"
+#: How sparse a case's feature set is: each feature on with chance 1/2, 1/4
+#: or 1/8 (one, two or three masks ANDed); shrinks toward 1/2.
+_SPARSE = st.integers(0, 2)
 
 
 def swarm_default() -> bool:
@@ -123,25 +130,36 @@ def _bodies(mask: int) -> tuple[vocabulary.BodyType, ...]:
     )
 
 
-def _draw_mask(draw: st.DrawFn, width: int) -> int:
-    mask = 0
-    for shift in range(0, width, _MASK_BITS):
-        mask |= draw(_MASK) << shift
-    return mask & ((1 << width) - 1)
+def _draw_mask(draw: st.DrawFn, width: int, sparse: int = 0) -> int:
+    mask = (1 << width) - 1
+    for _ in range(1 + sparse):  # each AND halves each feature's chance
+        drawn = 0
+        for shift in range(0, width, _MASK_BITS):
+            drawn |= draw(_MASK) << shift
+        mask &= drawn
+    return mask
 
 
-def draw_features(draw: st.DrawFn) -> Features:
-    """Draw a feature set: each feature of each category on half the time."""
-    layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES)))
-    endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw))
-    bodies = _bodies(draw(_MASK) & ((1 << len(CONTENT_FEATURES)) - 1))
-    disconnects = (DISCONNECTS[0], *_on_in_order(DISCONNECT_FEATURES, draw))
-    servers = (SERVERS[0], *_on_in_order(SERVER_FEATURES, draw))
+def draw_features(draw: st.DrawFn, sparse_ok: bool = True) -> Features:
+    """Draw a feature set: each feature of each category on half the time,
+    or (in a sparse case) a quarter or an eighth of the time. Only the
+    built-in models' cases are sparse (``sparse_ok``): a case with the user's
+    layers or app draws as before (its checks were set on those draws; each
+    choice more is one more to shrink, and a shrink candidate that hangs costs
+    the watchdog's limit)."""
+    sparse = draw(_SPARSE) if sparse_ok else 0
+    layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES), sparse))
+    endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw, sparse))
+    bodies = _bodies(_draw_mask(draw, len(CONTENT_FEATURES), sparse))
+    disconnects = (DISCONNECTS[0], *_on_in_order(DISCONNECT_FEATURES, draw, sparse))
+    servers = (SERVERS[0], *_on_in_order(SERVER_FEATURES, draw, sparse))
     return Features(layers, endpoints, bodies, disconnects, servers)
 
 
-def _on_in_order(names: Sequence[str], draw: st.DrawFn) -> tuple[str, ...]:
-    on = _on(names, _draw_mask(draw, len(names)))
+def _on_in_order(
+    names: Sequence[str], draw: st.DrawFn, sparse: int = 0
+) -> tuple[str, ...]:
+    on = _on(names, _draw_mask(draw, len(names), sparse))
     return tuple(n for n in names if n in on)
 
 
@@ -219,7 +237,11 @@ def swarm_cases(
     """Cases drawn within a feature set (drawn by `draw_features`, or the given
     ``features``); a part given as a strategy is drawn from it as it is (the
     user's layers and app included)."""
-    f = features if features is not None else draw_features(draw)
+    f = (
+        features
+        if features is not None
+        else draw_features(draw, stack is None and endpoint is None)
+    )
     drawn_stack = draw(stack) if stack is not None else _stack(draw, f)
     drawn_endpoint = (
         draw(endpoint)

@@ -3,6 +3,8 @@ features, and the switch that turns it off."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
@@ -60,6 +62,39 @@ def test_features_shrink_to_fewer() -> None:
         "asgi.catch",
     )
     assert f.endpoints == ("plain",)
+
+
+def test_a_sparse_case_ands_its_masks() -> None:
+    # 17 layer features: three 7-bit draws a mask, and a sparse case ANDs one,
+    # two or three masks (each feature on 1/2, 1/4, 1/8 of the time).
+    drawn = iter([0b1010101, 0b1111111, 0b0000111, 0b1100110, 0b0000000, 0b0000101])
+
+    def draw(_: object) -> int:
+        return next(drawn)
+
+    width = len(_swarm.LAYER_FEATURES)
+    assert _swarm._draw_mask(cast(st.DrawFn, draw), width, sparse=1) == (
+        0b1010101 & 0b1100110 | (0b1111111 & 0) << 7 | (0b0000111 & 0b0000101) << 14
+    )
+    assert next(drawn, None) is None  # two masks of three draws each
+
+
+def test_sparse_feature_sets_hold_fewer_features() -> None:
+    # Each AND halves the features on: mean counts near 17/2, 17/4, 17/8.
+    counts: dict[int, list[int]] = {0: [], 1: [], 2: []}
+
+    @settings(max_examples=300, derandomize=True, database=None)
+    @given(st.data())
+    def one(data: st.DataObject) -> None:
+        sparse = data.draw(st.integers(0, 2))
+        mask = data.draw(st.composite(lambda d: _swarm._draw_mask(d, 17, sparse))())
+        counts[sparse].append(bin(mask).count("1"))
+
+    one()
+    means = {k: sum(v) / len(v) for k, v in counts.items() if v}
+    assert means[0] > means[1] > means[2]
+    assert 6 < means[0] < 11
+    assert means[2] < 4
 
 
 def test_the_asgi_family_and_starlette_middlewares_are_features() -> None:

@@ -1,0 +1,44 @@
+"""Independent draws: a Hypothesis backend under which every generated case is
+drawn afresh.
+
+Hypothesis's own engine spends most of a run's calls on cases it derives from
+the one before: after each novel case it runs up to six *mutations* of it
+(one span copied over another of the same label), and for the first tenth of
+``max_examples`` it runs novel prefixes extended with the simplest choices.
+For `cases` that is three calls in four (`benchmarks/results/
+time_to_bug-session7.md`): near copies that hold the same rare conjunction of
+kinds as the case before, or the simplest case again. A bug that a conjunction
+of probability p triggers then takes about 1/p *novel* cases, i.e. four times
+as many generated ones.
+
+Under ``settings(backend=BACKEND)`` Hypothesis asks this provider for each
+case and nothing else: it is Hypothesis's own provider (the same distributions,
+seeded by ``@seed`` through the engine's random), so a seed draws the same
+cases, and a failure is replayed, shrunk and saved by Hypothesis as usual (its
+engine switches to its own backend for those). What is lost is only the
+engine's de-duplication of prefixes, which matters little for cases of a few
+hundred choices.
+"""
+
+from __future__ import annotations
+
+from hypothesis.internal.conjecture.providers import (
+    AVAILABLE_PROVIDERS,
+    HypothesisProvider,
+)
+
+__all__ = ["BACKEND", "IndependentProvider", "register"]
+
+#: The backend's name, for ``settings(backend=...)`` (after `register`).
+BACKEND = "asgifuzz-independent"
+
+
+class IndependentProvider(HypothesisProvider):
+    """Hypothesis's provider, under a name the engine does not treat as its own
+    (so it draws each case afresh: no mutations, no small-example phase)."""
+
+
+def register() -> str:
+    """Make `BACKEND` known to Hypothesis; returns its name."""
+    AVAILABLE_PROVIDERS.setdefault(BACKEND, IndependentProvider)
+    return BACKEND

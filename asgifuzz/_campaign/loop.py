@@ -53,6 +53,7 @@ from asgifuzz._oracles.verdict import (
 from asgifuzz._targets.config import TargetConfig
 from asgifuzz.models import Case
 from asgifuzz.strategies import cases
+from asgifuzz.strategies._independent import fresh_draws, register
 from asgifuzz.strategies._user import user_requests
 
 __all__ = ["Finding", "FuzzReport", "fuzz", "outcome_kind", "strategy_for"]
@@ -230,6 +231,9 @@ def fuzz(
             deadline=None,
             database=db,
             phases=phases,
+            # ASGIFUZZ_DRAWS=fresh: each generated case drawn afresh (shrinking
+            # and replays on Hypothesis's own backend).
+            backend=register() if group is None and fresh_draws() else "hypothesis",
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=True,
             print_blob=False,

@@ -22,15 +22,26 @@ hundred choices.
 
 from __future__ import annotations
 
+import os
+
 from hypothesis.internal.conjecture.providers import (
     AVAILABLE_PROVIDERS,
     HypothesisProvider,
 )
 
-__all__ = ["BACKEND", "IndependentProvider", "register"]
+__all__ = ["BACKEND", "FRESH_ENV", "IndependentProvider", "fresh_draws", "register"]
 
 #: The backend's name, for ``settings(backend=...)`` (after `register`).
 BACKEND = "asgifuzz-independent"
+#: ``ASGIFUZZ_DRAWS=fresh``: the fuzz loop's generation rounds use `BACKEND`,
+#: and the built-in models' feature sets may be sparse (`asgifuzz.strategies.
+#: _swarm`). Off by default until the whole suite has run with it.
+FRESH_ENV = "ASGIFUZZ_DRAWS"
+
+
+def fresh_draws() -> bool:
+    """Whether `FRESH_ENV` asks for fresh draws (``fresh``)."""
+    return os.environ.get(FRESH_ENV, "").strip().lower() == "fresh"
 
 
 class IndependentProvider(HypothesisProvider):

@@ -50,6 +50,7 @@ from asgifuzz.models import (
 )
 from asgifuzz.models._parts import BEHAVIOURS, STACK_MODES
 from asgifuzz.strategies import _vocabulary as vocabulary
+from asgifuzz.strategies._independent import fresh_draws
 from asgifuzz.strategies._parts import (
     HEADERS,
     LAYER_FIELDS,
@@ -147,7 +148,7 @@ def draw_features(draw: st.DrawFn, sparse_ok: bool = True) -> Features:
     layers or app draws as before (its checks were set on those draws; each
     choice more is one more to shrink, and a shrink candidate that hangs costs
     the watchdog's limit)."""
-    sparse = draw(_SPARSE) if sparse_ok else 0
+    sparse = draw(_SPARSE) if sparse_ok and fresh_draws() else 0
     layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES), sparse))
     endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw, sparse))
     bodies = _bodies(_draw_mask(draw, len(CONTENT_FEATURES), sparse))

@@ -7,8 +7,10 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture.providers import AVAILABLE_PROVIDERS
 
+from asgifuzz._campaign.loop import fuzz
+from asgifuzz._campaign.task import Search
 from asgifuzz.models import Case
-from asgifuzz.strategies import _independent, cases
+from asgifuzz.strategies import _independent, _swarm, cases
 
 
 def _drawn(backend: str, n: int, seed_: int = 3) -> list[str]:
@@ -66,3 +68,58 @@ def test_a_failure_is_still_shrunk() -> None:
         check()
     # Hypothesis's shrinker (on its own backend) took it to the minimal list.
     assert "xs=[700]" in "\n".join(getattr(info.value, "__notes__", []))
+
+
+def _loop_cases(monkeypatch: pytest.MonkeyPatch, fresh: bool) -> list[str]:
+    """The cases `fuzz` generates in 150 (a budget in cases: the same anywhere)."""
+    if fresh:
+        monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
+    else:
+        monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
+    seen: list[str] = []
+
+    def noted(case: Case) -> Case:
+        seen.append(repr(case))
+        return case
+
+    fuzz(
+        max_time=120,
+        max_cases=150,
+        backends=("asyncio",),
+        strategy=cases().map(noted),
+        search=Search(points=0),
+    )
+    return seen
+
+
+def test_the_environment_switches_the_fuzz_loop_to_fresh_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = _loop_cases(monkeypatch, fresh=False)
+    fresh = _loop_cases(monkeypatch, fresh=True)
+    assert len(set(fresh)) > len(set(engine))
+    assert fresh == _loop_cases(monkeypatch, fresh=True)  # still seeded
+
+
+def _layer_counts() -> list[int]:
+    got: list[int] = []
+
+    @settings(max_examples=200, database=None, derandomize=True)
+    @given(st.data())
+    def one(data: st.DataObject) -> None:
+        features = data.draw(st.composite(_swarm.draw_features)())
+        got.append(len(features.layers))
+
+    one()
+    return got
+
+
+def test_sparse_feature_sets_only_with_fresh_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
+    plain = _layer_counts()
+    monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
+    sparse = _layer_counts()
+    # Sparse sets hold fewer layer kinds on average.
+    assert sum(sparse) / len(sparse) < sum(plain) / len(plain)

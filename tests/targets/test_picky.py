@@ -2,7 +2,9 @@
 on a cookie, only on ``accept-encoding: br`` or only on a non-UTF-8 form body is
 found from the command line within 60 s, with no helper code.
 
-Slow: three ``asgifuzz fuzz --max-time 60`` runs, side by side (about a minute).
+Slow: three ``asgifuzz fuzz --max-cases 300`` runs, side by side (about 20 s
+each). A budget in cases, not seconds, so that a loaded machine draws the same
+cases as an idle one; the time is only an upper bound.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ PICKY = {
     "BrotliCrash": "I1:NotImplementedError",
     "FormCrash": "I1:UnicodeDecodeError",
 }
+#: Generated cases per run (seed 0). Measured: found after 3, 3 and 43.
+CASES = 300
 BUDGET = 60
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Each middleware fuzzed from the CLI for `BUDGET` seconds: the JSON reports."""
+    """Each middleware fuzzed from the CLI for `CASES` cases: the JSON reports."""
     out = tmp_path_factory.mktemp("picky")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
     runs = {
@@ -41,8 +45,10 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
                 "fuzz",
                 "--middleware",
                 f"picky_code:{name}",
+                "--max-cases",
+                str(CASES),
                 "--max-time",
-                str(BUDGET),
+                str(BUDGET * 3),
                 "--no-database",
                 "--progress",
                 "off",
@@ -59,7 +65,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     }
     reports = {}
     for name, run in runs.items():
-        output, _ = run.communicate(timeout=BUDGET * 3)
+        output, _ = run.communicate(timeout=BUDGET * 10)
         path = out / f"{name}.json"
         assert path.is_file(), f"{name}: no report\n{output}"
         reports[name] = json.loads(path.read_text())
@@ -70,10 +76,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 def test_a_picky_middleware_is_found_from_the_cli(
     name: str, reports: dict[str, dict[str, Any]]
 ) -> None:
-    findings = {f["key"]: f for f in reports[name]["findings"]}
-    assert PICKY[name] in findings, sorted(findings)
-    found = findings[PICKY[name]]
-    # Measured: 0.1 to 17 s (case 3 to 726 of about 2000).
-    assert found["first_seen_s"] < BUDGET, found["first_seen_s"]
+    # The user's finding, not Starlette's own bugs found beside it (Starlette's
+    # "No response returned." is an I1:RuntimeError too).
+    findings = reports[name]["findings"]
+    mine = [f for f in findings if f["key"] == PICKY[name] and name in f["signature"]]
+    assert len(mine) == 1, [(f["key"], f["signature"]) for f in findings]
+    (found,) = mine
+    assert found["first_seen_cases"] <= CASES, found["first_seen_cases"]
     layers = [la["kind"] for la in found["case"]["stack"]["layers"]]
     assert f"user.{name}" in layers

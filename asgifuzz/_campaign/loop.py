@@ -6,7 +6,9 @@ failures apart by exception type, shrinks each distinct bug on its own
 (``report_multiple_bugs``) and two bugs with one key are both reported. The
 rounds of the budget only generate, each up to its first new failure, kept as
 drawn; after the budget each is shrunk (`asgifuzz._campaign.deferred`), so no
-shrinking holds up the search. Later rounds treat a case whose failure
+shrinking holds up the search. The draws take no constants from the modules
+the process happens to have imported (`asgifuzz._campaign.constants`), so a
+seed draws the same cases in any process. Later rounds treat a case whose failure
 signature was already reported as a pass. A user target that fails every one
 of the first cases reaching it ends the run early, with one `Misconfiguration`
 instead of its findings (`asgifuzz._campaign.misconfig`).
@@ -27,6 +29,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from asgifuzz._campaign.constants import without_local_constants
 from asgifuzz._campaign.deferred import Current, Group, Recording, to_shrink
 from asgifuzz._campaign.failing import CaseFailed, failed
 from asgifuzz._campaign.findings import (
@@ -304,7 +307,7 @@ def fuzz(
         one.__qualname__ = one.__name__ = "asgifuzz_fuzz"
         round_start, before = time.perf_counter(), report.cases
         try:
-            with rounds[0].collecting():
+            with rounds[0].collecting(), without_local_constants():
                 one()
         except KeyboardInterrupt:
             report.interrupted = True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from asgifuzz._cli.numbers import number, seconds
 from asgifuzz._confirm.confirm import BOUND, Confirmation, confirm_on
 from asgifuzz._confirm.judge import CONFIRMED
 from asgifuzz._confirm.serve import SERVERS, missing
@@ -17,21 +17,6 @@ from asgifuzz._corpus.reports import record, refresh_reports
 from asgifuzz._errors import AsgiFuzzError
 from asgifuzz._markdown import table
 from asgifuzz._releases.venvs import VenvCache, venv_python
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """An argparse type: a number of ``kind`` above 0."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not above 0")
-        return value
-
-    return parse
 
 
 def add_options(cf: argparse.ArgumentParser) -> None:
@@ -51,7 +36,7 @@ def add_options(cf: argparse.ArgumentParser) -> None:
     )
     cf.add_argument(
         "--tries",
-        type=_positive(int),
+        type=number(int, "tries", 1),
         default=5,
         metavar="N",
         help="how often to try a case whose outcome depends on timing (a body in "
@@ -59,7 +44,7 @@ def add_options(cf: argparse.ArgumentParser) -> None:
     )
     cf.add_argument(
         "--timeout",
-        type=_positive(float),
+        type=seconds,
         default=BOUND,
         metavar="SECONDS",
         help="wall-clock seconds the client waits for more of the response before "

@@ -75,7 +75,7 @@ def test_progress_every_must_be_positive(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as exit_:
         main([*FUZZ, "--progress-every", "0"])
     assert exit_.value.code == 2
-    assert "must be more than 0" in capsys.readouterr().err
+    assert "need a number of seconds, above 0" in capsys.readouterr().err
 
 
 def test_workers_above_the_cpus_are_capped_with_a_warning() -> None:

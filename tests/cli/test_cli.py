@@ -275,4 +275,4 @@ def test_merge_keeps_the_smallest_case_per_key() -> None:
 def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["fuzz", "--workers", "0"])
-    assert "need at least 1 worker" in capsys.readouterr().err
+    assert "need a number of workers, 1 or more" in capsys.readouterr().err

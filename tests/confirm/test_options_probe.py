@@ -26,9 +26,12 @@ CORPUS = Path(__file__).parents[2] / "corpus"
 @pytest.mark.parametrize(
     ("option", "says"),
     [
-        (["--tries", "0"], "argument --tries: 0 is not above 0"),
-        (["--tries", "x"], "argument --tries: 'x' is not a number"),
-        (["--timeout", "-1"], "argument --timeout: -1 is not above 0"),
+        (["--tries", "0"], "argument --tries: '0': need a number of tries, 1 or more"),
+        (["--tries", "x"], "argument --tries: 'x': need a number of tries, 1 or more"),
+        (
+            ["--timeout", "-1"],
+            "argument --timeout: '-1': need a number of seconds, above 0",
+        ),
     ],
 )
 def test_bad_numbers_are_bad_usage(

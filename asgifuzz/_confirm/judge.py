@@ -23,6 +23,7 @@ from asgifuzz._confirm.client import Seen
 from asgifuzz._corpus.confirmed import CONFIRMED as CONFIRMED
 from asgifuzz._corpus.confirmed import NOT_CONFIRMABLE as NOT_CONFIRMABLE
 from asgifuzz._corpus.confirmed import NOT_CONFIRMED as NOT_CONFIRMED
+from asgifuzz._driver.extensions import ADVERTISED, MESSAGE_TYPES
 from asgifuzz.models import Case
 
 #: Endpoint kinds whose response body is the request body they read.
@@ -54,6 +55,12 @@ def wire_reason(case: Case, key: str) -> str:
         )
     if client.disconnect == "checkpoints":
         return "the client hangs up after a count of scheduler checkpoints, which is no point on the wire"
+    unadvertised = _unadvertised(case.endpoint.kind)
+    if unadvertised:
+        return (
+            f"the endpoint sends {unadvertised}, which no real server advertises "
+            "(only the strict profile does), so no server can run the case"
+        )
     if server.name == "strict":
         return "the case needs send() to raise OSError after a disconnect (ASGI 2.4), which no real server does"
     if family == "I4" and (sub != "response" or client.disconnect != "never"):
@@ -69,6 +76,19 @@ def wire_reason(case: Case, key: str) -> str:
             f"invariant {family} judges the app's inside, which a client does not see"
         )
     return ""
+
+
+def _unadvertised(kind: str) -> str:
+    """The extension an endpoint of ``kind`` sends if no real server's
+    profile advertises it (``http.response.zerocopysend``), else ""."""
+    extension = MESSAGE_TYPES.get(f"http.response.{kind}", "")
+    real = {
+        e
+        for (name, _), ext in ADVERTISED.items()
+        if name != "strict"
+        for e in ext or ()
+    }
+    return extension if extension and extension not in real else ""
 
 
 def _headers(seen: Seen) -> set[str]:

@@ -36,6 +36,11 @@ ECHO = Case(
         (Case(server=Server(send_checkpoints=1)), "I4:response", "checkpoints"),
         (Case(client=Client("checkpoints", 3)), "I4:response", "no point on the wire"),
         (Case(server=Server("strict")), "I4:response", "ASGI 2.4"),
+        (
+            Case(endpoint=Endpoint(kind="zerocopysend"), server=Server("strict")),
+            "I1:AssertionError",
+            "sends http.response.zerocopysend, which no real server advertises",
+        ),
         (Case(), "I4:app", "after the response"),
         (Case(client=Client("receive", 0)), "I4:response", "after the response"),
         (Case(), "I3", "does not echo"),

@@ -29,6 +29,7 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from asgifuzz._campaign.task import MAX_POINTS
+from asgifuzz._driver.extensions import PATHSEND, ZEROCOPYSEND
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz.models import Case
 from asgifuzz.models._parts import Client
@@ -37,6 +38,11 @@ __all__ = ["MAX_POINTS", "points", "spread", "variants"]
 
 #: The most checkpoint counts among the points (1, 2, 4, 8).
 MAX_CHECKPOINT_POINTS = 4
+
+
+#: The messages the server counts as the response's body messages (a client
+#: of ``body_message`` N leaves after N + 1 of them).
+BODY_MESSAGES = ("http.response.body", PATHSEND, ZEROCOPYSEND)
 
 
 def points(outcome: Outcome) -> list[Client]:
@@ -55,7 +61,7 @@ def points(outcome: Outcome) -> list[Client]:
             kind = event.message.get("type")
             if kind == "http.response.start":
                 found.append(Client("response_start"))
-            elif kind == "http.response.body":
+            elif kind in BODY_MESSAGES:
                 found.append(Client("body_message", bodies))
                 bodies += 1
     steps = 1

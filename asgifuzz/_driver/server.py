@@ -238,19 +238,9 @@ class FakeServer:
             if not message.get("more_body", False):
                 response.body_done = True
                 response.complete = not response.trailers_expected
-            if response.complete:
-                rec.response_complete = rec.note("the server has the whole response")
-                self._wake()
-            client = self.case.client
-            if (
-                client.disconnect == "body_message"
-                and response.body_messages > client.at
-            ):
-                self.disconnect(f"after response body message #{client.at}")
+            self._body_message_taken()
         elif takes(response, self.extensions, message):
-            if response.complete:
-                rec.response_complete = rec.note("the server has the whole response")
-                self._wake()
+            self._body_message_taken()
         else:
             error = (
                 f"Unexpected ASGI message {kind!r} sent (started={response.started})."
@@ -261,6 +251,19 @@ class FakeServer:
                 else RuntimeError(error)
             )
         await pause(self.profile.send_checkpoints)
+
+    def _body_message_taken(self) -> None:
+        """After a message of the response's body (``http.response.body``, or an
+        extension's: pathsend, zerocopysend, trailers, an early hint): wake the
+        run if the response is complete; a client that leaves after body
+        message N leaves once N + 1 body messages of any kind have come."""
+        response, rec = self.response, self.rec
+        if response.complete:
+            rec.response_complete = rec.note("the server has the whole response")
+            self._wake()
+        client = self.case.client
+        if client.disconnect == "body_message" and response.body_messages > client.at:
+            self.disconnect(f"after response body message #{client.at}")
 
     async def body_arrives(self) -> None:
         """A slow upload: one body message every ``receive_checkpoints``

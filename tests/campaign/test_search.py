@@ -23,7 +23,7 @@ from asgifuzz._cli.main import main, parser
 from asgifuzz._driver.outcome import Outcome
 from asgifuzz._oracles.verdict import judge
 from asgifuzz._targets import specs as _targets
-from asgifuzz.models import Case, Client, Endpoint, Request
+from asgifuzz.models import Case, Client, Endpoint, Request, Server
 from asgifuzz.models._record import Recorder
 from asgifuzz.strategies import cases
 
@@ -97,6 +97,19 @@ def test_points_are_the_protocol_points_of_the_transcript_in_order() -> None:
     steps = [c.at for c in found if c.disconnect == "checkpoints"]
     assert steps == [n for n in (1, 2, 4, 8) if n < len(outcome.recorder.events)]
     assert steps  # the transcript is longer than one event
+
+
+def test_zero_copy_sends_are_body_points_the_server_honours() -> None:
+    # Two zero-copy sends then the final http.response.body: three body
+    # points, and the client of each leaves after that many messages.
+    case = Case(
+        endpoint=Endpoint("zerocopysend"), server=Server("strict", http_version="2")
+    )
+    body = [c for c in points(run(case, "asyncio")) if c.disconnect == "body_message"]
+    assert [c.at for c in body] == [0, 1, 2]
+    for client in body[:2]:  # leaving before the last: the response is cut short
+        got = run(replace(case, client=client), "asyncio").response
+        assert (got.body_messages, got.complete) == (client.at + 1, False)
 
 
 def test_spread_keeps_the_ends_and_at_most_the_limit() -> None:

@@ -34,6 +34,7 @@ from asgifuzz._repro.script import render_repro
 from asgifuzz._types import Receive, Scope, Send
 from asgifuzz.models import (
     Case,
+    Client,
     Endpoint,
     Layer,
     Request,
@@ -309,3 +310,17 @@ def test_a_layer_that_drops_the_last_one_leaves_the_response_incomplete(
     f = facts(o)
     assert any(e.message and e.message.get("type") == ZEROCOPYSEND for e in f.sent[-1])
     assert pathsend_content(f) == []
+
+
+def test_a_client_leaving_after_body_message_n_counts_the_zero_copy_sends(
+    backend: str,
+) -> None:
+    # The first of the endpoint's messages is a zero-copy send: a client that
+    # leaves after body message #0 leaves after it, not after the plain
+    # http.response.body that ends the response.
+    case = replace(ZC_CASE, client=Client("body_message", 0))
+    o = run(case, backend)
+    assert o.recorder.disconnected is not None
+    assert not o.response.complete
+    assert o.response.body_messages == 1
+    assert b"hello".startswith(o.response.body) and o.response.body != b"hello"

@@ -37,11 +37,11 @@ def _folder(name: str) -> Path:
 
 
 def _fuzz(
-    folder: Path, app: str, cases: int, out: Path
+    folder: Path, app: str, cases: int, out: Path, *scope: str
 ) -> subprocess.CompletedProcess[str]:
     # A budget in cases (the time only bounds it): the same cases on a loaded machine.
     command = [sys.executable, "-m", "asgifuzz", "fuzz", "--app", app, "--max-time"]
-    command += ["300", "--max-cases", str(cases), "--no-database"]
+    command += ["300", "--max-cases", str(cases), "--no-database", *scope]
     command += ["--json", str(out), "--progress", "off"]
     return subprocess.run(command, cwd=folder, capture_output=True, text=True)
 
@@ -57,7 +57,11 @@ def test_the_cli_finds_the_bug_and_passes_the_fix(
         f["key"] for f in json.loads((tmp_path / "buggy.json").read_text())["findings"]
     }
     assert key in keys
-    clean = _fuzz(folder, fixed, 150, tmp_path / "fixed.json")
+    # The fixed twin fixes the planted HTTP middleware; the shop's websocket
+    # route keeps Starlette's documented iter_text loop, whose leak (corpus
+    # entry websocket-iter-text-not-closed-trio, the README's shop example)
+    # fresh draws find within these 150 cases: HTTP only here.
+    clean = _fuzz(folder, fixed, 150, tmp_path / "fixed.json", "--scope", "http")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert json.loads((tmp_path / "fixed.json").read_text())["cases"] == 150
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asgifuzz._campaign.campaign import FuzzConfig
 from asgifuzz._errors import UsageError
+from asgifuzz.strategies._independent import fresh_draws
 
 #: Seconds to wait for a Redis server to answer (the one network wait of a
 #: campaign's set-up, never on the fuzz path).
@@ -112,6 +113,7 @@ def check(config: FuzzConfig, warn: list[str] | None = None) -> FuzzConfig:
         if path is not None:
             _writable_file(option, path)
     check_database(config.database, "--database", write=True)
+    fresh_draws()  # a bad ASGIFUZZ_DRAWS is refused before the first case
     targets = config.targets
     chosen = [n for n, _ in targets.scopes] if isinstance(targets.scopes, tuple) else []
     if targets.app and "lifespan" in chosen:

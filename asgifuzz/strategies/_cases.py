@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from asgifuzz._targets.specs import middleware_target
 from asgifuzz.models import Case, Client, Endpoint, Request, Server, Stack
 from asgifuzz.strategies import _swarm, _user
+from asgifuzz.strategies._independent import fresh_draws
 from asgifuzz.strategies._parts import (
     disconnect_schedules,
     endpoints,
@@ -171,7 +172,14 @@ def _http_cases(
     if swarm if swarm is not None else _swarm.swarm_default():
         finish = _user.extras_of(headers, cookies) if headers or cookies else None
         return _swarm.swarm_cases(
-            stack, endpoint, request, client, server, name, finish
+            stack,
+            endpoint,
+            request,
+            client,
+            server,
+            name,
+            finish,
+            sparse=fresh_draws(),
         )
     drawn = request if request is not None else requests()
     if headers or cookies:

@@ -29,19 +29,31 @@ from hypothesis.internal.conjecture.providers import (
     HypothesisProvider,
 )
 
+from asgifuzz._errors import UsageError
+
 __all__ = ["BACKEND", "FRESH_ENV", "IndependentProvider", "fresh_draws", "register"]
 
 #: The backend's name, for ``settings(backend=...)`` (after `register`).
 BACKEND = "asgifuzz-independent"
-#: ``ASGIFUZZ_DRAWS=fresh``: the fuzz loop's generation rounds use `BACKEND`,
-#: and the built-in models' feature sets may be sparse (`asgifuzz.strategies.
-#: _swarm`). Off by default until the whole suite has run with it.
+#: The fuzz loop's generation rounds use `BACKEND`, and the built-in models'
+#: feature sets may be sparse (`asgifuzz.strategies._swarm`), unless
+#: ``ASGIFUZZ_DRAWS=engine``: Hypothesis's own engine draws them then, and no
+#: set is sparse (to measure what fresh draws do).
 FRESH_ENV = "ASGIFUZZ_DRAWS"
+_VALUES = ("fresh", "engine")
 
 
 def fresh_draws() -> bool:
-    """Whether `FRESH_ENV` asks for fresh draws (``fresh``)."""
-    return os.environ.get(FRESH_ENV, "").strip().lower() == "fresh"
+    """Whether `FRESH_ENV` leaves fresh draws on (unset, empty or ``fresh``),
+    rather than ``engine``; any other value is refused, naming the variable."""
+    value = os.environ.get(FRESH_ENV, "").strip().lower() or "fresh"
+    if value not in _VALUES:
+        raise UsageError(
+            f"{FRESH_ENV}={os.environ[FRESH_ENV]!r} is not one of "
+            f"{', '.join(_VALUES)}: unset it for fresh draws, or set "
+            f"{FRESH_ENV}=engine for Hypothesis's own engine"
+        )
+    return value == "fresh"
 
 
 class IndependentProvider(HypothesisProvider):

@@ -50,7 +50,6 @@ from asgifuzz.models import (
 )
 from asgifuzz.models._parts import BEHAVIOURS, STACK_MODES
 from asgifuzz.strategies import _vocabulary as vocabulary
-from asgifuzz.strategies._independent import fresh_draws
 from asgifuzz.strategies._parts import (
     HEADERS,
     LAYER_FIELDS,
@@ -141,14 +140,14 @@ def _draw_mask(draw: st.DrawFn, width: int, sparse: int = 0) -> int:
     return mask
 
 
-def draw_features(draw: st.DrawFn, sparse_ok: bool = True) -> Features:
+def draw_features(draw: st.DrawFn, sparse_ok: bool = False) -> Features:
     """Draw a feature set: each feature of each category on half the time,
     or (in a sparse case) a quarter or an eighth of the time. Only the
     built-in models' cases are sparse (``sparse_ok``): a case with the user's
     layers or app draws as before (its checks were set on those draws; each
     choice more is one more to shrink, and a shrink candidate that hangs costs
     the watchdog's limit)."""
-    sparse = draw(_SPARSE) if sparse_ok and fresh_draws() else 0
+    sparse = draw(_SPARSE) if sparse_ok else 0
     layers = _layer_kinds(_draw_mask(draw, len(LAYER_FEATURES), sparse))
     endpoints = (ENDPOINT_KINDS[0], *_on_in_order(ENDPOINT_FEATURES, draw, sparse))
     bodies = _bodies(_draw_mask(draw, len(CONTENT_FEATURES), sparse))
@@ -234,14 +233,16 @@ def swarm_cases(
     app: str,
     finish: Finish | None,
     features: Features | None = None,
+    sparse: bool = False,
 ) -> Case:
     """Cases drawn within a feature set (drawn by `draw_features`, or the given
     ``features``); a part given as a strategy is drawn from it as it is (the
-    user's layers and app included)."""
+    user's layers and app included). ``sparse``: the feature sets of the
+    built-in models' cases may be sparse (`draw_features`)."""
     f = (
         features
         if features is not None
-        else draw_features(draw, stack is None and endpoint is None)
+        else draw_features(draw, sparse and stack is None and endpoint is None)
     )
     drawn_stack = draw(stack) if stack is not None else _stack(draw, f)
     drawn_endpoint = (

@@ -323,4 +323,5 @@ def test_a_client_leaving_after_body_message_n_counts_the_zero_copy_sends(
     assert o.recorder.disconnected is not None
     assert not o.response.complete
     assert o.response.body_messages == 1
-    assert b"hello".startswith(o.response.body) and o.response.body != b"hello"
+    assert b"hello".startswith(o.response.body)
+    assert o.response.body != b"hello"

@@ -9,6 +9,7 @@ from hypothesis.internal.conjecture.providers import AVAILABLE_PROVIDERS
 
 from asgifuzz._campaign.loop import fuzz
 from asgifuzz._campaign.task import Search
+from asgifuzz._cli.main import main
 from asgifuzz.models import Case
 from asgifuzz.strategies import _independent, _swarm, cases
 
@@ -72,10 +73,10 @@ def test_a_failure_is_still_shrunk() -> None:
 
 def _loop_cases(monkeypatch: pytest.MonkeyPatch, fresh: bool) -> list[str]:
     """The cases `fuzz` generates in 150 (a budget in cases: the same anywhere)."""
-    if fresh:
-        monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
-    else:
+    if fresh:  # the default
         monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
+    else:
+        monkeypatch.setenv(_independent.FRESH_ENV, "engine")
     seen: list[str] = []
 
     def noted(case: Case) -> Case:
@@ -92,7 +93,7 @@ def _loop_cases(monkeypatch: pytest.MonkeyPatch, fresh: bool) -> list[str]:
     return seen
 
 
-def test_the_environment_switches_the_fuzz_loop_to_fresh_draws(
+def test_the_fuzz_loop_draws_afresh_unless_the_environment_says_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = _loop_cases(monkeypatch, fresh=False)
@@ -101,25 +102,52 @@ def test_the_environment_switches_the_fuzz_loop_to_fresh_draws(
     assert fresh == _loop_cases(monkeypatch, fresh=True)  # still seeded
 
 
-def _layer_counts() -> list[int]:
+def _layer_counts(sparse_ok: bool) -> list[int]:
     got: list[int] = []
 
     @settings(max_examples=200, database=None, derandomize=True)
     @given(st.data())
     def one(data: st.DataObject) -> None:
-        features = data.draw(st.composite(_swarm.draw_features)())
+        features = data.draw(st.composite(_swarm.draw_features)(sparse_ok))
         got.append(len(features.layers))
 
     one()
     return got
 
 
-def test_sparse_feature_sets_only_with_fresh_draws(
+def test_sparse_feature_sets_hold_fewer_features() -> None:
+    plain, sparse = _layer_counts(False), _layer_counts(True)
+    assert sum(sparse) / len(sparse) < sum(plain) / len(plain)
+
+
+def _sparse_asked(monkeypatch: pytest.MonkeyPatch) -> set[bool]:
+    asked: set[bool] = set()
+    draw_features = _swarm.draw_features
+
+    def noted(draw: st.DrawFn, sparse_ok: bool = False) -> _swarm.Features:
+        asked.add(sparse_ok)
+        return draw_features(draw, sparse_ok)
+
+    monkeypatch.setattr(_swarm, "draw_features", noted)
+    _drawn("hypothesis", 5)
+    return asked
+
+
+def test_sparse_feature_sets_unless_the_environment_says_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
-    plain = _layer_counts()
-    monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
-    sparse = _layer_counts()
-    # Sparse sets hold fewer layer kinds on average.
-    assert sum(sparse) / len(sparse) < sum(plain) / len(plain)
+    assert _sparse_asked(monkeypatch) == {True}
+    monkeypatch.setenv(_independent.FRESH_ENV, "engine")
+    assert _sparse_asked(monkeypatch) == {False}
+
+
+def test_a_bad_value_is_refused_before_the_first_case(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(_independent.FRESH_ENV, "sometimes")
+    argv = ["fuzz", "--max-cases", "5", "--no-database", "--progress", "off"]
+    assert main([*argv, "--no-supervisor"]) == 2
+    err = capsys.readouterr().err
+    assert "ASGIFUZZ_DRAWS='sometimes' is not one of fresh, engine" in err
+    assert "ASGIFUZZ_DRAWS=engine" in err

@@ -4,12 +4,15 @@ shrinks each distinct bug on its own."""
 
 from __future__ import annotations
 
-from asgifuzz._campaign.findings import ident
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from asgifuzz._campaign.findings import Finding, ident
 from asgifuzz._oracles.failures import Failure
 from asgifuzz._oracles.verdict import InvariantViolation, violation_class
 from asgifuzz.models import Case
 
-__all__ = ["MAX_CLASSES", "CaseFailed", "failed"]
+__all__ = ["MAX_CLASSES", "CaseFailed", "Masking", "failed"]
 
 
 class CaseFailed(InvariantViolation):
@@ -57,3 +60,68 @@ def failed(failure: Failure, case: Case, swapped: Case | None = None) -> CaseFai
     )
     exc.failure, exc.swapped = failure, swapped
     return exc
+
+
+@dataclass
+class Masking:
+    """Which signatures the loop kept for themselves and which only because a
+    reported bug masked them (`keep`)."""
+
+    #: Idents of failures kept for their own headline.
+    natural: set[str] = field(default_factory=set)
+    #: Idents of failures kept for a signature that was not their headline.
+    masked: set[str] = field(default_factory=set)
+    #: Masked idents whose shrunk case was still a reported bug's: not kept
+    #: for a masked signature again.
+    symptoms: set[str] = field(default_factory=set)
+    #: The idents of the signatures the findings so far show besides their
+    #: headlines, and that headline none (`listing`).
+    listed: set[str] = field(default_factory=set)
+
+    def listing(self, findings: Iterable[Finding]) -> None:
+        """The findings so far: a signature among their keys (not a headline
+        of one: `keep`'s ``skip`` decides those) is not kept for itself behind
+        another, since it is listed with that one already."""
+        findings = list(findings)
+        self.listed = {
+            ident(s, f.swapped) for f in findings for s in f.signatures[1:]
+        } - {f.ident for f in findings}
+
+    def keep(
+        self, failure: Failure | None, swapped: Case | None, skip: Collection[str]
+    ) -> Failure | None:
+        """What the loop keeps of a case's ``failure``: itself when its
+        headline's signature is not in ``skip`` (reported, or passed this
+        round), or was kept only for masked cases so far; else the failure
+        headlined by its first other signature not in ``skip``, `symptoms`
+        or `listed` (a second bug that a reported one masks: K4's leak shows
+        before K3's background task that never runs); else None."""
+        if failure is None:
+            return None
+        head = ident(failure.signature, swapped)
+        if head not in skip or (head in self.masked and head not in self.natural):
+            return failure
+        for signature in failure.signatures[1:]:
+            name = ident(signature, swapped)
+            if name in skip or name in self.symptoms or name in self.listed:
+                continue
+            return failure.headed(signature)
+        return None
+
+    def found(self, failure: Failure, swapped: Case | None) -> None:
+        """Note a failure the loop kept."""
+        name = ident(failure.signature, swapped)
+        (self.masked if failure.masked else self.natural).add(name)
+
+    def symptom(
+        self, failure: Failure, swapped: Case | None, reported: Collection[str]
+    ) -> bool:
+        """Whether a shrunk ``failure`` kept for a masked signature is still
+        headlined by a reported bug (one cause: that bug's keys list it)."""
+        return bool(failure.masked) and ident(failure.masked, swapped) in reported
+
+    def drop(self, name: str) -> bool:
+        """A masked ident whose shrunk case was a symptom: whether its finding
+        goes too (no case showed it as its own headline)."""
+        self.symptoms.add(name)
+        return name not in self.natural

@@ -31,7 +31,7 @@ from hypothesis.strategies import SearchStrategy
 
 from asgifuzz._campaign.constants import without_local_constants
 from asgifuzz._campaign.deferred import Current, Group, Recording, to_shrink
-from asgifuzz._campaign.failing import CaseFailed, failed
+from asgifuzz._campaign.failing import CaseFailed, Masking, failed
 from asgifuzz._campaign.findings import (
     Finding,
     FuzzReport,
@@ -178,6 +178,7 @@ def fuzz(
     report = FuzzReport(backends=backends)
     watch = Watch()
     reported: set[str] = set()  # the signatures of the findings so far
+    masking = Masking()  # failures kept for a signature not their headline
     first_seen: dict[str, tuple[float, int]] = {}
     heads: dict[str, None] = {}  # the failures seen so far, for on_case
     start = time.perf_counter()
@@ -234,7 +235,7 @@ def fuzz(
             deadline=None,
             database=db,
             phases=phases,
-            # ASGIFUZZ_DRAWS=fresh: each generated case drawn afresh (shrinking
+            # Each generated case drawn afresh, unless ASGIFUZZ_DRAWS=engine (shrinking
             # and replays on Hypothesis's own backend).
             backend=register() if group is None and fresh_draws() else "hypothesis",
             suppress_health_check=list(HealthCheck),
@@ -260,10 +261,8 @@ def fuzz(
                     raise _Misconfigured(misconfigured)
                 failure, swapped = attributed(verdict, backends)
                 seen(failure, swapped)
-                if (
-                    failure is not None
-                    and ident(failure.signature, swapped) not in cur.skip
-                ):
+                failure = masking.keep(failure, swapped, cur.skip)
+                if failure is not None:
                     this.failing = this.failing or []
                     raise kept(failed(failure, case, swapped))
                 outcome = verdict.outcomes[backends[0]]
@@ -276,10 +275,8 @@ def fuzz(
                     assert got is not None  # no fault: a verdict
                     failure, swapped = attributed(got, backends)
                     seen(failure, swapped)
-                    if (
-                        failure is not None
-                        and ident(failure.signature, swapped) not in cur.skip
-                    ):
+                    failure = masking.keep(failure, swapped, cur.skip)
+                    if failure is not None:
                         this.failing = [*(this.failing or ()), variant.client]
                         raise kept(failed(failure, variant, swapped))
             finally:
@@ -321,12 +318,18 @@ def fuzz(
             break
         except (Exception, StopShrinking) as exc:
             found = _violations(exc)
-            fresh = []
+            fresh, dropped = [], set()
             for violation, flaky in found:
                 failure = _failure(violation)
                 if failure is None:
                     continue
                 swapped = getattr(violation, "swapped", None)
+                if group is not None and masking.symptom(failure, swapped, reported):
+                    # Shrunk, still headlined by a reported bug: its symptom.
+                    if masking.drop(ident(failure.signature, swapped)):
+                        dropped.add(ident(failure.signature, swapped))
+                    continue
+                masking.found(failure, swapped)
                 finding = Finding.of(
                     failure,
                     violation.case,
@@ -339,7 +342,11 @@ def fuzz(
                 )
                 finding.label(known_upstream)
                 fresh.append(finding)
+            if dropped:  # the finding kept as drawn goes too
+                reported.difference_update(dropped)
+                report.findings = [f for f in report.findings if f.ident not in dropped]
             report.findings = merge_findings([*report.findings, *fresh])
+            masking.listing(report.findings)
             taken = recording.take()
             if group is None and fresh and taken is not None:
                 faults = [v for v, _ in found if isinstance(v, Fault)]

@@ -42,6 +42,17 @@ class Failure:
     seen: tuple[Seen, ...]
     #: The backends the case ran on.
     ran_on: tuple[str, ...]
+    #: For a failure headlined by another of its signatures than its own
+    #: headline's (`headed`): that headline's signature, else "".
+    masked: str = ""
+
+    def headed(self, signature: str) -> Failure:
+        """This failure headlined by ``signature`` (one of `signatures`): its
+        violations of that signature first, the others after in rank order,
+        with ``masked`` naming the headline it had."""
+        first = tuple(s for s in self.seen if s.violation.signature == signature)
+        rest = tuple(s for s in self.seen if s.violation.signature != signature)
+        return Failure((*first, *rest), self.ran_on, masked=self.signature)
 
     @property
     def headline(self) -> Seen:

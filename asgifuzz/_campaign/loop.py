@@ -9,7 +9,8 @@ drawn; after the budget each is shrunk (`asgifuzz._campaign.deferred`), so no
 shrinking holds up the search. The draws take no constants from the modules
 the process happens to have imported (`asgifuzz._campaign.constants`), so a
 seed draws the same cases in any process. Later rounds treat a case whose failure
-signature was already reported as a pass. A user target that fails every one
+signature was already reported as a pass, unless another of its signatures is
+new (`failing.Masking`: a second bug that the reported one masks). A user target that fails every one
 of the first cases reaching it ends the run early, with one `Misconfiguration`
 instead of its findings (`asgifuzz._campaign.misconfig`).
 

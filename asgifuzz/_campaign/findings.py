@@ -173,13 +173,16 @@ class Finding:
         """``yours`` or ``upstream (Starlette)``."""
         return "yours" if self.owner == USER else "upstream (Starlette)"
 
-    def label(self, known: KnownBugs | None) -> None:
+    def label(self, known: KnownBugs | None, *, masked: str = "") -> None:
         """Set ``status``, ``upstream``, ``entry`` and ``matched`` from the
         corpus entry one of the finding's signatures matches, if any (the
         headline's first; matched on the swapped case for Starlette's failure
-        in a case with the user's layers)."""
+        in a case with the user's layers). Not by ``masked``: the reported
+        headline a failure kept for another signature had (`failing.Masking`),
+        whose entry is not this finding's bug."""
         case = self.swapped or self.case
-        found = known.match_any(self.signatures, case) if known else None
+        signatures = [s for s in self.signatures if s != masked]
+        found = known.match_any(signatures, case) if known else None
         if found is not None:
             bug, self.matched = found
             self.status, self.upstream, self.entry = bug.label, bug.upstream, bug.entry

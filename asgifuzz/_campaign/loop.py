@@ -341,7 +341,7 @@ def fuzz(
                     stack=getattr(violation, "stack", ""),
                     swapped=swapped,
                 )
-                finding.label(known_upstream)
+                finding.label(known_upstream, masked=failure.masked)
                 fresh.append(finding)
             if dropped:  # the finding kept as drawn goes too
                 reported.difference_update(dropped)

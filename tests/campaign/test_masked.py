@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from asgifuzz._campaign.failing import Masking
 from asgifuzz._campaign.findings import Finding
 from asgifuzz._campaign.loop import fuzz
+from asgifuzz._corpus.known import KnownBug, KnownBugs, match_key
 from asgifuzz._oracles.failures import failure_of
 from asgifuzz._oracles.violations import Violation
 from asgifuzz._targets import specs as _targets
@@ -178,3 +179,20 @@ def test_a_bug_that_never_shows_alone_is_listed_with_the_other() -> None:
     # so it is A's symptom, not a second finding.
     mine, _ = _run(lambda n: (n % 3 > 0, n % 3 == 2))
     assert [f.key for f in mine] == ["I1:IndexError"], [(f.key, f.case) for f in mine]
+
+
+def test_a_finding_kept_behind_a_known_bug_is_not_labelled_as_that_bug() -> None:
+    # A is a corpus entry; B, kept behind it, is not: its finding is new, not
+    # "the same known bug" as A (which would merge it into A's finding).
+    failure = failure_of({"asyncio": [A, B]}, ("asyncio",))
+    assert failure is not None
+    kept = failure.headed(B.signature)
+    matches = frozenset({match_key(A.signature, Case())})
+    known = KnownBugs(
+        (KnownBug("a.json", "known-upstream", "https://x.invalid/a", "t", matches),)
+    )
+    finding = Finding.of(kept, Case())
+    finding.label(known, masked=kept.masked)
+    assert (finding.status, finding.entry) == ("new", "")
+    finding.label(known)  # by any of its signatures, A's among them
+    assert finding.entry == "a.json"

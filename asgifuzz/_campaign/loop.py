@@ -236,7 +236,7 @@ def fuzz(
             deadline=None,
             database=db,
             phases=phases,
-            # Each generated case drawn afresh, unless ASGIFUZZ_DRAWS=engine (shrinking
+            # ASGIFUZZ_DRAWS=fresh: each generated case drawn afresh (shrinking
             # and replays on Hypothesis's own backend).
             backend=register() if group is None and fresh_draws() else "hypothesis",
             suppress_health_check=list(HealthCheck),

@@ -73,10 +73,10 @@ def test_a_failure_is_still_shrunk() -> None:
 
 def _loop_cases(monkeypatch: pytest.MonkeyPatch, fresh: bool) -> list[str]:
     """The cases `fuzz` generates in 150 (a budget in cases: the same anywhere)."""
-    if fresh:  # the default
+    if fresh:
+        monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
+    else:  # the default
         monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
-    else:
-        monkeypatch.setenv(_independent.FRESH_ENV, "engine")
     seen: list[str] = []
 
     def noted(case: Case) -> Case:
@@ -93,7 +93,7 @@ def _loop_cases(monkeypatch: pytest.MonkeyPatch, fresh: bool) -> list[str]:
     return seen
 
 
-def test_the_fuzz_loop_draws_afresh_unless_the_environment_says_engine(
+def test_the_environment_switches_the_fuzz_loop_to_fresh_draws(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = _loop_cases(monkeypatch, fresh=False)
@@ -133,11 +133,13 @@ def _sparse_asked(monkeypatch: pytest.MonkeyPatch) -> set[bool]:
     return asked
 
 
-def test_sparse_feature_sets_unless_the_environment_says_engine(
+def test_sparse_feature_sets_only_with_fresh_draws(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(_independent.FRESH_ENV, raising=False)
+    monkeypatch.setenv(_independent.FRESH_ENV, "fresh")
     assert _sparse_asked(monkeypatch) == {True}
+    monkeypatch.delenv(_independent.FRESH_ENV)
+    assert _sparse_asked(monkeypatch) == {False}
     monkeypatch.setenv(_independent.FRESH_ENV, "engine")
     assert _sparse_asked(monkeypatch) == {False}
 
@@ -150,4 +152,4 @@ def test_a_bad_value_is_refused_before_the_first_case(
     assert main([*argv, "--no-supervisor"]) == 2
     err = capsys.readouterr().err
     assert "ASGIFUZZ_DRAWS='sometimes' is not one of fresh, engine" in err
-    assert "ASGIFUZZ_DRAWS=engine" in err
+    assert "ASGIFUZZ_DRAWS=fresh for fresh draws" in err

@@ -327,8 +327,9 @@ def fuzz(
                 swapped = getattr(violation, "swapped", None)
                 if group is not None and masking.symptom(failure, swapped, reported):
                     # Shrunk, still headlined by a reported bug: its symptom.
-                    if masking.drop(ident(failure.signature, swapped)):
-                        dropped.add(ident(failure.signature, swapped))
+                    name = ident(failure.signature, swapped)
+                    if masking.drop(name):
+                        dropped.add(name)
                     continue
                 masking.found(failure, swapped)
                 finding = Finding.of(
